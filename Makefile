@@ -1,0 +1,57 @@
+# Herald's tasks. `make help` lists them. Everything runs from a fresh
+# clone: Go fetches modules and builds buf and the protoc plugins as pinned
+# tools on first use.
+
+GO      ?= go
+BUF     := $(GO) tool -modfile=tools/buf/go.mod buf
+PKGS    := ./...
+# Seconds each fuzz target runs in `make fuzz`.
+FUZZTIME ?= 20s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## start herald serve with its zero-config defaults (loopback, in-memory)
+	$(GO) run ./cmd/herald serve
+
+.PHONY: build
+build: ## build bin/herald
+	$(GO) build -o bin/herald ./cmd/herald
+
+.PHONY: generate
+generate: ## regenerate gen/ from api/ with buf (local plugins only)
+	$(BUF) generate
+
+.PHONY: lint
+lint: ## buf lint (STANDARD), gofmt and go vet
+	$(BUF) lint
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: check-generated
+check-generated: generate ## fail when gen/ differs from what api/ generates
+	@if [ -n "$$(git status --porcelain -- gen/)" ]; then \
+	  git status --porcelain -- gen/; git diff --stat -- gen/; \
+	  echo "gen/ is stale: run 'make generate' and commit gen/"; exit 1; fi
+
+.PHONY: test
+test: ## run every test with the race detector
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME
+	$(GO) test ./pushsvc -run '^$$' -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/auth -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+
+.PHONY: bench
+bench: ## run the Go benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+.PHONY: check
+check: ## what CI runs (.ci/run)
+	./.ci/run

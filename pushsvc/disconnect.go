@@ -1,0 +1,45 @@
+package pushsvc
+
+import "time"
+
+// Disconnect says why the server closes a connection: the close code, a
+// reason for humans, and whether and when the client should reconnect. The
+// WebSocket adapter sends it as a Disconnect frame, then closes with Code.
+type Disconnect struct {
+	Code           uint16
+	Reason         string
+	Reconnect      bool
+	ReconnectAfter time.Duration
+}
+
+// The close codes of the contract, and the Disconnects the server sends.
+const (
+	CodeNormal       uint16 = 1000
+	CodeGoingAway    uint16 = 1001
+	CodeTextFrame    uint16 = 1003
+	CodeBadFrame     uint16 = 1007
+	CodePolicy       uint16 = 1008
+	CodeTooBig       uint16 = 1009
+	CodeInternal     uint16 = 1011
+	CodeTryLater     uint16 = 1013
+	CodeTokenExpired uint16 = 4001
+	CodeKicked       uint16 = 4002
+	CodeSlowConsumer uint16 = 4003
+)
+
+var (
+	// DisconnectShutdown closes connections while a node drains.
+	DisconnectShutdown = Disconnect{Code: CodeGoingAway, Reason: "server shutting down", Reconnect: true}
+	// DisconnectTextFrame closes a connection that sent a text frame.
+	DisconnectTextFrame = Disconnect{Code: CodeTextFrame, Reason: "text frames are not accepted: send binary ClientFrame messages", Reconnect: true}
+	// DisconnectBadFrame closes a connection that sent an undecodable frame.
+	DisconnectBadFrame = Disconnect{Code: CodeBadFrame, Reason: "binary frame is not a valid herald.client.v1.ClientFrame", Reconnect: true}
+	// DisconnectTooBig closes a connection that sent an oversize frame.
+	DisconnectTooBig = Disconnect{Code: CodeTooBig, Reason: "frame exceeds the maximum frame size", Reconnect: true}
+	// DisconnectSlowConsumer closes a connection that fell too far behind.
+	DisconnectSlowConsumer = Disconnect{Code: CodeSlowConsumer, Reason: "slow consumer: send queue full; resume from history", Reconnect: true}
+	// DisconnectTokenExpired closes a connection whose token expired.
+	DisconnectTokenExpired = Disconnect{Code: CodeTokenExpired, Reason: "token expired", Reconnect: true}
+	// DisconnectInternal closes a connection after a server fault.
+	DisconnectInternal = Disconnect{Code: CodeInternal, Reason: "internal error", Reconnect: true}
+)

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrUnavailable means the engine cannot publish right now (for example its
+// backend is unreachable); the caller may retry.
+var ErrUnavailable = errors.New("engine: unavailable")
+
+// Message is what a caller publishes to a stream.
+type Message struct {
+	// ID is the message id (the caller's idempotency key or a generated id).
+	ID string
+	// Topic is the caller's label.
+	Topic string
+	// Payload is delivered unchanged.
+	Payload []byte
+	// TTL bounds how long the message stays in history; zero means the
+	// engine's history TTL. It never lengthens it.
+	TTL time.Duration
+	// Exclude lists users of a group stream who do not receive the message,
+	// live or in a replay.
+	Exclude []string
+}
+
+// Publication is a message placed in a stream.
+type Publication struct {
+	Message
+	// Stream is "user:<id>", "group:<name>" or "broadcast".
+	Stream string
+	// Offset is the publication's position in Stream, starting at 1.
+	Offset uint64
+	// Epoch names the stream's history; offsets restart with a new epoch.
+	Epoch string
+	// Time is when the engine accepted the publication.
+	Time time.Time
+}
+
+// Position is a point in a stream.
+type Position struct {
+	Offset uint64
+	Epoch  string
+}
+
+// Deliver receives publications on the node. For one stream it is called in
+// offset order and never concurrently. It must not block.
+type Deliver func(p *Publication) int
+
+// Engine carries publications and keeps history.
+type Engine interface {
+	// Publish places m at the end of stream, records it in history and
+	// delivers it. It reports the publication and, where the engine can tell,
+	// how many connections it was queued to.
+	Publish(ctx context.Context, stream string, m Message) (*Publication, int, error)
+	// Since returns the publications of stream after pos, oldest first, and
+	// the stream's current position. ok is false when the pushes after pos
+	// cannot all be returned: the epoch changed, or history was trimmed or
+	// expired past pos.
+	Since(ctx context.Context, stream string, pos Position) (pubs []*Publication, cur Position, ok bool, err error)
+	// Claim records an idempotency key for ttl. When the key was already
+	// claimed it returns the first claim's value and false.
+	Claim(ctx context.Context, key, value string, ttl time.Duration) (first string, ok bool, err error)
+	// Close releases the engine's resources.
+	Close() error
+}

@@ -1,0 +1,12 @@
+// Package memory is Herald's in-memory engine: streams, offsets, history and
+// idempotency keys inside one process. It is the zero-configuration default
+// for a single node; everything it holds is lost when the process stops, and
+// a restarted process starts every stream in a new epoch so that clients
+// see the loss instead of a silent gap.
+//
+// Concurrency: streams live in a fixed number of shards, each guarded by its
+// own mutex; each stream has a mutex held while its offset is assigned and
+// its publication delivered, so delivery is in offset order per stream. Lock
+// order: shard, then stream. One janitor goroutine, owned by the Engine and
+// stopped by Close, forgets idle streams and expired keys.
+package memory

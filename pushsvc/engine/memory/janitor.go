@@ -1,0 +1,47 @@
+package memory
+
+import "time"
+
+// janitor forgets streams whose history is empty and that saw no
+// publication for a whole history TTL, and expired idempotency keys. A
+// forgotten stream starts over in a new epoch, which tells a resuming client
+// that its history is gone.
+func (e *Engine) janitor() {
+	defer close(e.done)
+	every := min(max(e.opts.HistoryTTL/2, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.sweep(e.opts.Now())
+		}
+	}
+}
+
+// sweep does one janitor pass at now.
+func (e *Engine) sweep(now time.Time) {
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.Lock()
+		for name, s := range sh.streams {
+			s.mu.Lock()
+			s.expireLocked(now, e.opts.HistoryTTL)
+			idle := s.n == 0 && now.Sub(s.last) >= e.opts.HistoryTTL
+			s.mu.Unlock()
+			if idle {
+				delete(sh.streams, name)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	e.keysMu.Lock()
+	for k, c := range e.keys {
+		if !now.Before(c.expires) {
+			delete(e.keys, k)
+		}
+	}
+	e.keysMu.Unlock()
+}

@@ -1,0 +1,223 @@
+package memory
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
+
+const shardCount = 64
+
+// Options configure the in-memory engine.
+type Options struct {
+	// HistorySize is how many publications each stream keeps. Zero keeps
+	// none: resume then recovers nothing that was missed.
+	HistorySize int
+	// HistoryTTL is how long a publication stays in history. Must be > 0.
+	HistoryTTL time.Duration
+	// Deliver receives every publication. Required.
+	Deliver engine.Deliver
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Engine is the in-memory engine.
+type Engine struct {
+	// immutable after New
+	opts   Options
+	seed   maphash.Seed
+	shards [shardCount]shard
+	stop   chan struct{}
+	done   chan struct{}
+
+	keysMu sync.Mutex // guards keys
+	keys   map[string]claim
+}
+
+type shard struct {
+	mu      sync.Mutex // guards streams
+	streams map[string]*stream
+}
+
+type claim struct {
+	value   string
+	expires time.Time
+}
+
+// stream is one stream's position and history.
+type stream struct {
+	mu      sync.Mutex // guards the fields below and delivery order
+	epoch   string
+	offset  uint64
+	last    time.Time             // time of the last publication
+	history []*engine.Publication // ring buffer, len == cap == HistorySize
+	head    int                   // index of the oldest retained publication
+	n       int                   // number of retained publications
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New starts an in-memory engine.
+func New(opts Options) (*Engine, error) {
+	if opts.Deliver == nil {
+		return nil, errors.New("memory: Deliver is required")
+	}
+	if opts.HistorySize < 0 {
+		return nil, fmt.Errorf("memory: history size %d: must be >= 0", opts.HistorySize)
+	}
+	if opts.HistoryTTL <= 0 {
+		return nil, fmt.Errorf("memory: history ttl %v: must be > 0", opts.HistoryTTL)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{
+		opts: opts,
+		seed: maphash.MakeSeed(),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+		keys: make(map[string]claim),
+	}
+	for i := range e.shards {
+		e.shards[i].streams = make(map[string]*stream)
+	}
+	go e.janitor()
+	return e, nil
+}
+
+func (e *Engine) shard(name string) *shard {
+	return &e.shards[maphash.String(e.seed, name)%shardCount]
+}
+
+// Publish implements engine.Engine.
+func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*engine.Publication, int, error) {
+	sh := e.shard(name)
+	sh.mu.Lock()
+	s := sh.streams[name]
+	if s == nil {
+		s = &stream{epoch: newEpoch(), history: make([]*engine.Publication, e.opts.HistorySize)}
+		sh.streams[name] = s
+	}
+	s.mu.Lock()
+	sh.mu.Unlock()
+	defer s.mu.Unlock()
+
+	now := e.opts.Now()
+	s.offset++
+	s.last = now
+	p := &engine.Publication{Message: m, Stream: name, Offset: s.offset, Epoch: s.epoch, Time: now}
+	s.appendLocked(p)
+	return p, e.opts.Deliver(p), nil
+}
+
+// Since implements engine.Engine.
+func (e *Engine) Since(_ context.Context, name string, pos engine.Position) ([]*engine.Publication, engine.Position, bool, error) {
+	sh := e.shard(name)
+	sh.mu.Lock()
+	s := sh.streams[name]
+	if s == nil {
+		sh.mu.Unlock()
+		// Nothing was ever published (or all of it was forgotten): only a
+		// client that saw nothing has missed nothing.
+		return nil, engine.Position{}, pos.Offset == 0, nil
+	}
+	s.mu.Lock()
+	sh.mu.Unlock()
+	defer s.mu.Unlock()
+
+	cur := engine.Position{Offset: s.offset, Epoch: s.epoch}
+	if pos.Epoch != "" && pos.Epoch != s.epoch {
+		return nil, cur, false, nil
+	}
+	if pos.Epoch == "" && pos.Offset != 0 {
+		return nil, cur, false, nil
+	}
+	if pos.Offset > s.offset {
+		return nil, cur, false, nil
+	}
+	s.expireLocked(e.opts.Now(), e.opts.HistoryTTL)
+	missed := int(s.offset - pos.Offset)
+	if missed == 0 {
+		return nil, cur, true, nil
+	}
+	if missed > s.n {
+		return nil, cur, false, nil
+	}
+	out := make([]*engine.Publication, 0, missed)
+	for i := s.n - missed; i < s.n; i++ {
+		out = append(out, s.history[(s.head+i)%len(s.history)])
+	}
+	return out, cur, true, nil
+}
+
+// Claim implements engine.Engine.
+func (e *Engine) Claim(_ context.Context, key, value string, ttl time.Duration) (string, bool, error) {
+	now := e.opts.Now()
+	e.keysMu.Lock()
+	defer e.keysMu.Unlock()
+	if c, ok := e.keys[key]; ok && now.Before(c.expires) {
+		return c.value, false, nil
+	}
+	e.keys[key] = claim{value: value, expires: now.Add(ttl)}
+	return value, true, nil
+}
+
+// Close stops the janitor.
+func (e *Engine) Close() error {
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+	}
+	<-e.done
+	return nil
+}
+
+// appendLocked adds p to the ring, dropping the oldest when full.
+func (s *stream) appendLocked(p *engine.Publication) {
+	size := len(s.history)
+	if size == 0 {
+		return
+	}
+	if s.n == size {
+		s.history[s.head] = nil
+		s.head = (s.head + 1) % size
+		s.n--
+	}
+	s.history[(s.head+s.n)%size] = p
+	s.n++
+}
+
+// expireLocked drops publications past their time to live, oldest first.
+// A publication's own TTL may only shorten the stream's.
+func (s *stream) expireLocked(now time.Time, ttl time.Duration) {
+	for s.n > 0 {
+		p := s.history[s.head]
+		life := ttl
+		if p.TTL > 0 && p.TTL < life {
+			life = p.TTL
+		}
+		if now.Sub(p.Time) < life {
+			// Publications with a short TTL may sit behind older ones that
+			// live longer; they stay until those go. Since treats them as
+			// present, which errs on the side of delivering.
+			return
+		}
+		s.history[s.head] = nil
+		s.head = (s.head + 1) % len(s.history)
+		s.n--
+	}
+}
+
+func newEpoch() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,102 @@
+package pushsvc
+
+import (
+	"context"
+
+	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
+	"github.com/herald-push/herald/pushsvc/engine"
+)
+
+// HandleFrame decodes and acts on one binary message from the client. It
+// returns an error wrapping ErrInvalidFrame for a message that is not a
+// ClientFrame; the caller closes the connection with 1007.
+func (s *Session) HandleFrame(ctx context.Context, data []byte) error {
+	s.svc.stats.messagesIn.Add(1)
+	s.svc.stats.bytesIn.Add(uint64(len(data)))
+	f, err := DecodeClientFrame(data)
+	if err != nil {
+		return err
+	}
+	switch k := f.Kind.(type) {
+	case *clientv1.ClientFrame_Ping:
+		s.enqueue(marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_Pong{
+			Pong: &clientv1.Pong{Nonce: k.Ping.GetNonce()}}}))
+	case *clientv1.ClientFrame_RefreshToken:
+		s.refresh(k.RefreshToken.GetToken())
+	case *clientv1.ClientFrame_Resume:
+		s.resume(ctx, k.Resume)
+	case *clientv1.ClientFrame_Ack:
+		// Acks matter only to receipts, which no caller waits for yet.
+	}
+	return nil
+}
+
+func (s *Session) refresh(token string) {
+	if s.info.OnRefresh == nil {
+		s.sendError("refresh_unsupported", "this server does not accept token refresh")
+		return
+	}
+	if err := s.info.OnRefresh(token); err != nil {
+		s.sendError("invalid_token", err.Error())
+	}
+}
+
+func (s *Session) sendError(code, msg string) {
+	s.enqueue(marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_Error{
+		Error: &clientv1.Error{Code: code, Message: msg}}}))
+}
+
+// resume answers a Resume: a ResumeResult, then the missed pushes of each
+// recovered stream, oldest first.
+func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
+	res := &clientv1.ResumeResult{}
+	var replay []*engine.Publication
+	for _, pos := range r.GetStreams() {
+		name := pos.GetStream()
+		sr := &clientv1.StreamResult{Stream: name}
+		if s.follows(name) {
+			pubs, cur, ok, err := s.svc.engine.Since(ctx, name, engine.Position{Offset: pos.GetOffset(), Epoch: pos.GetEpoch()})
+			sr.Offset, sr.Epoch = cur.Offset, cur.Epoch
+			if err == nil && ok {
+				sr.Recovered = true
+				for _, p := range pubs {
+					if !excluded(p, s.user) {
+						replay = append(replay, p)
+					}
+				}
+			}
+		}
+		res.Streams = append(res.Streams, sr)
+	}
+	s.enqueue(marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_ResumeResult{ResumeResult: res}}))
+	for _, p := range replay {
+		s.enqueue(encodePush(p))
+	}
+}
+
+// follows reports whether the session receives stream name.
+func (s *Session) follows(name string) bool {
+	switch {
+	case name == BroadcastStream:
+		return true
+	case name == UserStream(s.user):
+		return true
+	case len(name) > len(groupStreamPrefix) && name[:len(groupStreamPrefix)] == groupStreamPrefix:
+		g := name[len(groupStreamPrefix):]
+		us := s.svc.hub.userShard(s.user)
+		us.mu.RLock()
+		_, ok := s.groups[g]
+		us.mu.RUnlock()
+		return ok
+	}
+	return false
+}
+
+func excluded(p *engine.Publication, user string) bool {
+	for _, u := range p.Exclude {
+		if u == user {
+			return true
+		}
+	}
+	return false
+}

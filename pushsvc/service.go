@@ -1,0 +1,159 @@
+package pushsvc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/memory"
+)
+
+// Stream name prefixes and the broadcast stream.
+const (
+	userStreamPrefix  = "user:"
+	groupStreamPrefix = "group:"
+	// BroadcastStream is the stream of pushes to everyone.
+	BroadcastStream = "broadcast"
+)
+
+// UserStream names the stream of pushes to one user.
+func UserStream(user string) string { return userStreamPrefix + user }
+
+// GroupStream names the stream of pushes to one group.
+func GroupStream(group string) string { return groupStreamPrefix + group }
+
+// Service is the push service of one node.
+type Service struct {
+	// immutable after New
+	opts    Options
+	engine  engine.Engine
+	hub     *hub
+	stats   counters
+	started time.Time
+
+	closeOnce sync.Once
+}
+
+// New builds a Service.
+func New(opts Options) (*Service, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, hub: newHub(), started: opts.Now()}
+	newEngine := opts.NewEngine
+	if newEngine == nil {
+		newEngine = func(d engine.Deliver) (engine.Engine, error) {
+			return memory.New(memory.Options{
+				HistorySize: opts.HistorySize,
+				HistoryTTL:  opts.HistoryTTL,
+				Deliver:     d,
+				Now:         opts.Now,
+			})
+		}
+	}
+	e, err := newEngine(s.deliver)
+	if err != nil {
+		return nil, fmt.Errorf("pushsvc: engine: %w", err)
+	}
+	s.engine = e
+	return s, nil
+}
+
+// NodeID returns the node's id.
+func (s *Service) NodeID() string { return s.opts.NodeID }
+
+// Options returns the options in effect, defaults filled in.
+func (s *Service) Options() Options { return s.opts }
+
+// Close releases the engine. Sessions are closed by their transports.
+func (s *Service) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.engine.Close() })
+	return err
+}
+
+// Connect registers a new session over t and queues its Welcome frame,
+// which is always the first frame it receives.
+func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
+	if info.UserID == "" {
+		return nil, fmt.Errorf("%w: empty user id", ErrInvalidArgument)
+	}
+	sess := &Session{
+		svc:         s,
+		id:          newID(),
+		user:        info.UserID,
+		info:        info,
+		t:           t,
+		connectedAt: s.opts.Now(),
+	}
+	sess.flushFn = sess.flush
+	sess.enqueue(welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt))
+	s.hub.add(sess)
+	s.stats.connects.Add(1)
+	return sess, nil
+}
+
+// Disconnected unregisters a session whose transport has closed. It is
+// safe to call more than once.
+func (s *Service) Disconnected(sess *Session) {
+	sess.mu.Lock()
+	if sess.removed {
+		sess.mu.Unlock()
+		return
+	}
+	sess.removed = true
+	if sess.closing == nil {
+		d := Disconnect{Code: CodeNormal, Reason: "connection closed"}
+		sess.closing = &d
+	}
+	sess.aborted, sess.closeSent = true, true
+	sess.dropQueueLocked()
+	sess.mu.Unlock()
+	s.hub.remove(sess)
+}
+
+// deliver is the engine's callback: it queues p to this node's sessions of
+// p's stream and reports how many took it. The frame is encoded once.
+func (s *Service) deliver(p *engine.Publication) int {
+	targets := sessionSlices.Get().(*[]*Session)
+	defer func() {
+		clear(*targets)
+		*targets = (*targets)[:0]
+		sessionSlices.Put(targets)
+	}()
+	switch {
+	case p.Stream == BroadcastStream:
+		*targets = s.hub.allSessions(*targets)
+	case strings.HasPrefix(p.Stream, userStreamPrefix):
+		*targets = s.hub.userSessions(*targets, p.Stream[len(userStreamPrefix):])
+	case strings.HasPrefix(p.Stream, groupStreamPrefix):
+		*targets = s.hub.groupSessions(*targets, p.Stream[len(groupStreamPrefix):], p.Exclude)
+	}
+	if len(*targets) == 0 {
+		return 0
+	}
+	o := encodePush(p)
+	o.shared = len(*targets) > 1
+	n := 0
+	for _, sess := range *targets {
+		if sess.enqueue(o) {
+			n++
+		}
+	}
+	s.stats.deliveries.Add(uint64(n))
+	return n
+}
+
+var sessionSlices = sync.Pool{New: func() any { s := make([]*Session, 0, 64); return &s }}
+
+// errUnavailable wraps an engine failure for callers.
+func errUnavailable(err error) error {
+	if errors.Is(err, engine.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

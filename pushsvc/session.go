@@ -1,0 +1,249 @@
+package pushsvc
+
+import (
+	"sync"
+	"time"
+)
+
+// Transport is the socket under a session, provided by the WebSocket
+// adapter. Write and WriteShared are called only from functions run by
+// Schedule, so one writer at a time touches the socket.
+type Transport interface {
+	// Schedule runs fn soon on the connection's writer, after everything
+	// scheduled before it. It must not block.
+	Schedule(fn func())
+	// Write writes one encoded ServerFrame. The transport must not keep
+	// frame after Write returns.
+	Write(frame []byte) error
+	// WriteShared writes a frame queued to many sessions, preparing (and
+	// compressing) it once for all of them through o.Prepared. The write
+	// may complete after WriteShared returns, but before anything
+	// scheduled later.
+	WriteShared(o *Outbound) error
+	// Close sends d as a Disconnect frame where the socket still works,
+	// then closes with d.Code. It may be called from any goroutine, more
+	// than once; only the first call counts.
+	Close(d Disconnect)
+}
+
+// SessionInfo describes a connection as the WebSocket adapter accepted it.
+type SessionInfo struct {
+	// UserID is the token's subject. Required.
+	UserID string
+	// Groups are the groups from the token, joined at connect.
+	Groups []string
+	// RemoteAddr and UserAgent are shown by presence.
+	RemoteAddr string
+	UserAgent  string
+	// Compressed is true when permessage-deflate was negotiated.
+	Compressed bool
+	// TokenExpiry is when the token expires; zero when it does not.
+	TokenExpiry time.Time
+	// OnRefresh, when set, checks a RefreshToken frame's token; an error is
+	// reported to the client in an Error frame.
+	OnRefresh func(token string) error
+}
+
+// Session is one client connection registered with the hub.
+type Session struct {
+	// immutable after Connect
+	svc         *Service
+	id          string
+	user        string
+	info        SessionInfo
+	t           Transport
+	connectedAt time.Time
+	flushFn     func() // s.flush, made once: a method value allocates
+
+	// groups are the groups this session receives. Guarded by its user's
+	// hub shard lock.
+	groups map[string]struct{}
+
+	mu         sync.Mutex // guards the queue and the close state below
+	queue      []*Outbound
+	spare      []*Outbound // the previous queue's array, reused
+	queueBytes int
+	scheduled  bool        // a flush is scheduled or running
+	closing    *Disconnect // set once a close was asked for
+	aborted    bool        // queued frames are dropped, not written
+	closeSent  bool        // Transport.Close was called
+	removed    bool        // unregistered from the hub
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.id }
+
+// UserID returns the session's user.
+func (s *Session) UserID() string { return s.user }
+
+// enqueue queues o to be written. It never blocks: when the queue is over
+// its budget the slow-consumer policy applies at once. It reports whether o
+// was queued.
+func (s *Session) enqueue(o *Outbound) bool {
+	size := len(o.data)
+	opts := &s.svc.opts
+	s.mu.Lock()
+	if s.closing != nil {
+		s.mu.Unlock()
+		return false
+	}
+	// A queue always takes one frame when empty, however big, so that a
+	// frame bigger than the budget cannot wedge a session.
+	for len(s.queue) > 0 && (len(s.queue) >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
+		if opts.SlowPolicy != SlowDropOldest {
+			d := DisconnectSlowConsumer
+			s.closing, s.aborted, s.closeSent = &d, true, true
+			s.dropQueueLocked()
+			s.mu.Unlock()
+			s.svc.stats.slowConsumers.Add(1)
+			s.t.Close(d)
+			return false
+		}
+		s.queueBytes -= len(s.queue[0].data)
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		s.svc.stats.drops.Add(1)
+	}
+	s.queue = append(s.queue, o)
+	s.queueBytes += size
+	start := !s.scheduled
+	s.scheduled = true
+	s.mu.Unlock()
+	if start {
+		s.t.Schedule(s.flushFn)
+	}
+	return true
+}
+
+func (s *Session) dropQueueLocked() {
+	if n := len(s.queue); n > 0 {
+		s.svc.stats.drops.Add(uint64(n))
+	}
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	s.queueBytes = 0
+}
+
+// flush runs on the transport's writer: it takes everything queued, writes
+// it (batching pushes), and then either schedules itself again for what
+// arrived meanwhile or, when a graceful close is pending and nothing is
+// left, closes the transport.
+func (s *Session) flush() {
+	s.mu.Lock()
+	items := s.queue
+	s.queue, s.spare = s.spare[:0], nil
+	s.queueBytes = 0
+	aborted := s.aborted
+	s.mu.Unlock()
+
+	if !aborted && len(items) > 0 {
+		s.write(items)
+	}
+	clear(items)
+
+	s.mu.Lock()
+	s.spare = items[:0]
+	if len(s.queue) > 0 && !s.aborted {
+		s.mu.Unlock()
+		s.t.Schedule(s.flushFn)
+		return
+	}
+	s.scheduled = false
+	var d *Disconnect
+	if s.closing != nil && !s.closeSent {
+		s.closeSent = true
+		d = s.closing
+	}
+	s.mu.Unlock()
+	if d != nil {
+		s.t.Close(*d)
+	}
+}
+
+// write writes items in order: a lone frame as it is (shared frames through
+// the transport's prepared form), runs of pushes as PushBatch frames.
+func (s *Session) write(items []*Outbound) {
+	var frames, raw uint64
+	maxBatch := s.svc.opts.MaxBatchBytes
+	for i := 0; i < len(items); {
+		o := items[i]
+		// Find the run of pushes starting at i that fits one batch.
+		j, size := i, 0
+		for j < len(items) && items[j].push != nil && (j == i || size+len(items[j].data) <= maxBatch) {
+			size += len(items[j].data)
+			j++
+		}
+		var err error
+		if j-i <= 1 {
+			j = i + 1
+			raw += uint64(len(o.data))
+			if o.shared {
+				err = s.t.WriteShared(o)
+			} else {
+				err = s.t.Write(o.data)
+			}
+		} else {
+			bp := batchBufs.Get().(*[]byte)
+			buf := appendBatch((*bp)[:0], items[i:j])
+			raw += uint64(len(buf))
+			err = s.t.Write(buf)
+			*bp = buf
+			batchBufs.Put(bp)
+			s.svc.stats.batches.Add(1)
+		}
+		frames++
+		if err != nil {
+			// The transport closes itself on a write error; what is left
+			// is dropped with the connection.
+			break
+		}
+		i = j
+	}
+	s.svc.stats.messagesOut.Add(frames)
+	s.svc.stats.bytesOutRaw.Add(raw)
+}
+
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// Close asks for a graceful close: what is queued is written first, then
+// the transport sends d and closes. Later pushes are not queued.
+func (s *Session) Close(d Disconnect) {
+	s.mu.Lock()
+	if s.closing != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = &d
+	if s.scheduled {
+		// The running flush closes when the queue is empty.
+		s.mu.Unlock()
+		return
+	}
+	s.scheduled = true
+	s.mu.Unlock()
+	s.t.Schedule(s.flushFn)
+}
+
+// Abort closes at once: queued frames are dropped and the transport sends
+// d and closes.
+func (s *Session) Abort(d Disconnect) {
+	s.mu.Lock()
+	if s.closeSent {
+		s.mu.Unlock()
+		return
+	}
+	if s.closing == nil {
+		s.closing = &d
+	}
+	s.aborted, s.closeSent = true, true
+	s.dropQueueLocked()
+	s.mu.Unlock()
+	s.t.Close(d)
+}
+
+// Queued reports the frames and bytes waiting in the session's queue.
+func (s *Session) Queued() (frames, bytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue), s.queueBytes
+}

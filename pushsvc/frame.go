@@ -26,8 +26,9 @@ const (
 // to. It is immutable after creation except for the transport's prepared
 // form, which is made once.
 type Outbound struct {
-	data []byte // the encoded ServerFrame
-	push []byte // the Push message inside data; nil for other frames
+	data []byte              // the encoded ServerFrame
+	push []byte              // the Push message inside data; nil for other frames
+	pub  *engine.Publication // the push's publication; nil for other frames
 
 	shared   bool // queued to more than one session
 	prepOnce sync.Once
@@ -70,7 +71,7 @@ func encodePush(p *engine.Publication) *Outbound {
 		// Marshal of a Push built from valid Go values cannot fail.
 		panic(fmt.Sprintf("pushsvc: encode push: %v", err))
 	}
-	return &Outbound{data: buf, push: buf[start:]}
+	return &Outbound{data: buf, push: buf[start:], pub: p}
 }
 
 // appendBatch appends a ServerFrame{batch} holding the pushes of items to

@@ -17,6 +17,10 @@ func (s *Session) HandleFrame(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := f.Kind.(*clientv1.ClientFrame_Resume); !ok {
+		// Any other first frame means no Resume is coming.
+		s.releaseHold()
+	}
 	switch k := f.Kind.(type) {
 	case *clientv1.ClientFrame_Ping:
 		s.enqueue(marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_Pong{
@@ -26,7 +30,7 @@ func (s *Session) HandleFrame(ctx context.Context, data []byte) error {
 	case *clientv1.ClientFrame_Resume:
 		s.resume(ctx, k.Resume)
 	case *clientv1.ClientFrame_Ack:
-		// Acks matter only to receipts, which no caller waits for yet.
+		s.ack(k.Ack)
 	}
 	return nil
 }
@@ -47,18 +51,26 @@ func (s *Session) sendError(code, msg string) {
 }
 
 // resume answers a Resume: a ResumeResult, then the missed pushes of each
-// recovered stream, oldest first.
+// recovered stream, oldest first, then live pushes. When the session holds
+// live pushes for this Resume, those the replay already covers are dropped,
+// so each push arrives once and in order. Without a hold, pushes queued
+// before the Resume arrived may precede the replay.
 func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 	res := &clientv1.ResumeResult{}
 	var replay []*engine.Publication
+	covered := map[string]engine.Position{} // recovered streams' positions
 	for _, pos := range r.GetStreams() {
 		name := pos.GetStream()
+		if _, dup := covered[name]; dup {
+			continue
+		}
 		sr := &clientv1.StreamResult{Stream: name}
 		if s.follows(name) {
 			pubs, cur, ok, err := s.svc.engine.Since(ctx, name, engine.Position{Offset: pos.GetOffset(), Epoch: pos.GetEpoch()})
 			sr.Offset, sr.Epoch = cur.Offset, cur.Epoch
 			if err == nil && ok {
 				sr.Recovered = true
+				covered[name] = cur
 				for _, p := range pubs {
 					if !excluded(p, s.user) {
 						replay = append(replay, p)
@@ -68,9 +80,38 @@ func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 		}
 		res.Streams = append(res.Streams, sr)
 	}
-	s.enqueue(marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_ResumeResult{ResumeResult: res}}))
+	frames := make([]*Outbound, 0, 1+len(replay))
+	frames = append(frames, marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_ResumeResult{ResumeResult: res}}))
 	for _, p := range replay {
-		s.enqueue(encodePush(p))
+		frames = append(frames, encodePush(p))
+	}
+
+	s.mu.Lock()
+	if s.closing != nil {
+		s.mu.Unlock()
+		return
+	}
+	// A replay is bounded by the history size, not by the send queue: it
+	// is what the client asked for, all at once.
+	for _, o := range frames {
+		s.queue = append(s.queue, o)
+		s.queueBytes += len(o.data)
+	}
+	if s.holding {
+		kept := s.held[:0]
+		for _, o := range s.held {
+			if cur, ok := covered[o.pub.Stream]; ok && o.pub.Epoch == cur.Epoch && o.pub.Offset <= cur.Offset {
+				s.queueBytes -= len(o.data)
+				continue
+			}
+			kept = append(kept, o)
+		}
+		s.held = kept
+	}
+	start := s.releaseLocked() || s.scheduleLocked()
+	s.mu.Unlock()
+	if start {
+		s.t.Schedule(s.flushFn)
 	}
 }
 

@@ -44,6 +44,9 @@ type Options struct {
 	SlowPolicy SlowPolicy
 	// HeartbeatInterval is told to clients in Welcome. Default 25s.
 	HeartbeatInterval time.Duration
+	// ResumeWait is how long a session that announced a Resume holds live
+	// pushes for it. Default 5s.
+	ResumeWait time.Duration
 	// NewEngine builds the engine, given the callback that delivers on
 	// this node. Default: the in-memory engine.
 	NewEngine func(deliver engine.Deliver) (engine.Engine, error)
@@ -77,6 +80,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = 25 * time.Second
+	}
+	if o.ResumeWait == 0 {
+		o.ResumeWait = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -17,6 +17,10 @@ type Message struct {
 	ID string
 	// TTL optionally shortens how long the push stays resumable.
 	TTL time.Duration
+	// AckTimeout, when set on a push to users, makes the call wait up to
+	// this long for every session it reached to acknowledge it, and answer
+	// Receipts.
+	AckTimeout time.Duration
 }
 
 // Result says what became of a push.
@@ -30,6 +34,8 @@ type Result struct {
 	Duplicate bool
 	// Streams are the positions the push was given, one per stream.
 	Streams []StreamOffset
+	// Receipts has one entry per session reached when AckTimeout was set.
+	Receipts []Receipt
 }
 
 // StreamOffset is where a push landed in one stream.
@@ -81,6 +87,11 @@ func (s *Service) publish(ctx context.Context, streams, exclude []string, m Mess
 		}
 	}
 	em := engine.Message{ID: res.MessageID, Topic: m.Topic, Payload: m.Payload, TTL: m.TTL, Exclude: exclude}
+	var r *receipt
+	if m.AckTimeout > 0 {
+		r = newReceipt()
+		em.Local = r
+	}
 	for _, st := range dedupe(streams) {
 		p, n, err := s.engine.Publish(ctx, st, em)
 		if err != nil {
@@ -93,7 +104,24 @@ func (s *Service) publish(ctx context.Context, streams, exclude []string, m Mess
 		s.stats.pushes.Add(1)
 	}
 	s.stats.countPush(kind)
+	if r != nil {
+		res.Receipts = awaitReceipt(ctx, r, m.AckTimeout)
+	}
 	return res, nil
+}
+
+// awaitReceipt waits until every session reached acknowledged, timeout
+// passed or ctx ended, and returns the receipts.
+func awaitReceipt(ctx context.Context, r *receipt, timeout time.Duration) []Receipt {
+	r.seal()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-r.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return r.finish()
 }
 
 // dedupe drops repeated names, keeping the first occurrence's order.

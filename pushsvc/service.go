@@ -92,6 +92,14 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	}
 	sess.flushFn = sess.flush
 	sess.enqueue(welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt))
+	if info.AwaitResume {
+		// Set before the session is in the hub: no live push can slip
+		// ahead of the replay.
+		sess.mu.Lock()
+		sess.holding = true
+		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
+		sess.mu.Unlock()
+	}
 	s.hub.add(sess)
 	s.stats.connects.Add(1)
 	return sess, nil
@@ -111,6 +119,10 @@ func (s *Service) Disconnected(sess *Session) {
 		sess.closing = &d
 	}
 	sess.aborted, sess.closeSent = true, true
+	sess.holding = false
+	if sess.holdTimer != nil {
+		sess.holdTimer.Stop()
+	}
 	sess.dropQueueLocked()
 	sess.mu.Unlock()
 	s.hub.remove(sess)
@@ -138,8 +150,20 @@ func (s *Service) deliver(p *engine.Publication) int {
 	}
 	o := encodePush(p)
 	o.shared = len(*targets) > 1
+	r, _ := p.Local.(*receipt)
 	n := 0
 	for _, sess := range *targets {
+		if r != nil {
+			// The wait goes first: the Ack may come back before enqueue
+			// returns.
+			idx := r.expect(sess, p)
+			if !sess.enqueue(o) {
+				r.cancel(sess, idx)
+				continue
+			}
+			n++
+			continue
+		}
 		if sess.enqueue(o) {
 			n++
 		}

@@ -42,6 +42,11 @@ type SessionInfo struct {
 	// OnRefresh, when set, checks a RefreshToken frame's token; an error is
 	// reported to the client in an Error frame.
 	OnRefresh func(token string) error
+	// AwaitResume says the client announced a Resume as its first frame:
+	// live pushes are held until it arrives (or Options.ResumeWait passes),
+	// so that the replay and live traffic meet with no gap, no duplicate
+	// and in order.
+	AwaitResume bool
 }
 
 // Session is one client connection registered with the hub.
@@ -68,6 +73,13 @@ type Session struct {
 	aborted    bool        // queued frames are dropped, not written
 	closeSent  bool        // Transport.Close was called
 	removed    bool        // unregistered from the hub
+	holding    bool        // pushes go to held until the resume is done
+	held       []*Outbound // pushes that arrived while holding
+	holdTimer  *time.Timer // releases the hold when no Resume comes
+	firstFrame bool        // a client frame was handled
+
+	waitMu sync.Mutex // guards waits
+	waits  []ackWait  // receipts waiting for this session's Ack
 }
 
 // ID returns the session id.
@@ -89,7 +101,7 @@ func (s *Session) enqueue(o *Outbound) bool {
 	}
 	// A queue always takes one frame when empty, however big, so that a
 	// frame bigger than the budget cannot wedge a session.
-	for len(s.queue) > 0 && (len(s.queue) >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
+	for s.pendingLocked() > 0 && (s.pendingLocked() >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
 		if opts.SlowPolicy != SlowDropOldest {
 			d := DisconnectSlowConsumer
 			s.closing, s.aborted, s.closeSent = &d, true, true
@@ -99,10 +111,13 @@ func (s *Session) enqueue(o *Outbound) bool {
 			s.t.Close(d)
 			return false
 		}
-		s.queueBytes -= len(s.queue[0].data)
-		s.queue[0] = nil
-		s.queue = s.queue[1:]
-		s.svc.stats.drops.Add(1)
+		s.dropOldestLocked()
+	}
+	if s.holding && o.push != nil {
+		s.held = append(s.held, o)
+		s.queueBytes += size
+		s.mu.Unlock()
+		return true
 	}
 	s.queue = append(s.queue, o)
 	s.queueBytes += size
@@ -115,12 +130,31 @@ func (s *Session) enqueue(o *Outbound) bool {
 	return true
 }
 
+// pendingLocked counts the frames waiting: queued and held.
+func (s *Session) pendingLocked() int { return len(s.queue) + len(s.held) }
+
+// dropOldestLocked drops the oldest waiting frame, queued before held.
+func (s *Session) dropOldestLocked() {
+	if len(s.queue) > 0 {
+		s.queueBytes -= len(s.queue[0].data)
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+	} else {
+		s.queueBytes -= len(s.held[0].data)
+		s.held[0] = nil
+		s.held = s.held[1:]
+	}
+	s.svc.stats.drops.Add(1)
+}
+
 func (s *Session) dropQueueLocked() {
-	if n := len(s.queue); n > 0 {
+	if n := s.pendingLocked(); n > 0 {
 		s.svc.stats.drops.Add(uint64(n))
 	}
 	clear(s.queue)
 	s.queue = s.queue[:0]
+	clear(s.held)
+	s.held = nil
 	s.queueBytes = 0
 }
 
@@ -132,7 +166,9 @@ func (s *Session) flush() {
 	s.mu.Lock()
 	items := s.queue
 	s.queue, s.spare = s.spare[:0], nil
-	s.queueBytes = 0
+	for _, o := range items {
+		s.queueBytes -= len(o.data)
+	}
 	aborted := s.aborted
 	s.mu.Unlock()
 
@@ -204,6 +240,42 @@ func (s *Session) write(items []*Outbound) {
 }
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// releaseLocked ends a hold: held pushes join the queue. It reports
+// whether the caller must schedule a flush.
+func (s *Session) releaseLocked() bool {
+	if !s.holding {
+		return false
+	}
+	s.holding = false
+	if s.holdTimer != nil {
+		s.holdTimer.Stop()
+		s.holdTimer = nil
+	}
+	s.queue = append(s.queue, s.held...)
+	s.held = nil
+	return s.scheduleLocked()
+}
+
+// scheduleLocked marks a flush as scheduled when there is something to
+// write and none is; it reports whether the caller must schedule it.
+func (s *Session) scheduleLocked() bool {
+	if s.scheduled || len(s.queue) == 0 {
+		return false
+	}
+	s.scheduled = true
+	return true
+}
+
+// releaseHold ends a hold that no Resume ended in time.
+func (s *Session) releaseHold() {
+	s.mu.Lock()
+	start := s.releaseLocked()
+	s.mu.Unlock()
+	if start {
+		s.t.Schedule(s.flushFn)
+	}
+}
 
 // Close asks for a graceful close: what is queued is written first, then
 // the transport sends d and closes. Later pushes are not queued.

@@ -24,6 +24,10 @@ type Message struct {
 	// Exclude lists users of a group stream who do not receive the message,
 	// live or in a replay.
 	Exclude []string
+	// Local is node-local data the publisher attaches for its own Deliver
+	// (delivery receipts). It never leaves the node: engines that carry
+	// messages between processes drop it.
+	Local any
 }
 
 // Publication is a message placed in a stream.

@@ -1,0 +1,6 @@
+package main
+
+import "errors"
+
+// listen is filled in with the client SDK.
+func listen([]string) error { return errors.New("listen: not built yet") }

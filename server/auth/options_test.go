@@ -1,0 +1,106 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/herald-push/herald/server/auth"
+)
+
+func TestNewVerifierRefusesBadOptions(t *testing.T) {
+	k := testKeys()
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(k.p256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPEM := pemOf(t, &k.rsa.PublicKey)
+	for _, tc := range []struct {
+		name    string
+		opts    auth.Options
+		setting string // the error must start with it
+	}{
+		{"no key source", auth.Options{}, "jwt-secret:"},
+		{"short secret", auth.Options{Secret: []byte("hunter2")}, "jwt-secret:"},
+		{"secret is the public key", auth.Options{Secret: rsaPEM, PublicKeyPEM: rsaPEM}, "jwt-secret:"},
+		{"not PEM", auth.Options{PublicKeyPEM: []byte("ssh-ed25519 AAAA")}, "jwt-public-key:"},
+		{"private key", auth.Options{PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})}, "jwt-public-key:"},
+		{"RSA 1024", auth.Options{PublicKeyPEM: pemOf(t, &small.PublicKey)}, "jwt-public-key:"},
+		{"P-224", auth.Options{PublicKeyPEM: pemOf(t, &p224.PublicKey)}, "jwt-public-key:"},
+		{"jwks http to a remote host", auth.Options{JWKSURL: "http://id.example/jwks.json"}, "jwks-url:"},
+		{"jwks ftp", auth.Options{JWKSURL: "ftp://id.example/jwks.json"}, "jwks-url:"},
+		{"jwks no host", auth.Options{JWKSURL: "https:///jwks.json"}, "jwks-url:"},
+		{"negative leeway", auth.Options{Secret: testSecret, Leeway: -time.Second}, "leeway:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := auth.NewVerifier(context.Background(), tc.opts)
+			if err == nil {
+				v.Close()
+				t.Fatal("accepted")
+			}
+			if !strings.HasPrefix(err.Error(), tc.setting) {
+				t.Fatalf("err = %q; want it to name %s", err, tc.setting)
+			}
+		})
+	}
+}
+
+// TestPublicKeyPEMForms checks the PEM shapes operators are handed:
+// PKIX, PKCS#1 and a certificate.
+func TestPublicKeyPEMForms(t *testing.T) {
+	k := testKeys()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "issuer"},
+		NotBefore:    t0.Add(-time.Hour),
+		NotAfter:     t0.Add(time.Hour),
+	}
+	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.rsa.PublicKey, k.rsa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, claims(), nil)
+	for name, p := range map[string][]byte{
+		"PUBLIC KEY":     pemOf(t, &k.rsa.PublicKey),
+		"RSA PUBLIC KEY": pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey)}),
+		"CERTIFICATE":    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := newVerifier(t, auth.Options{PublicKeyPEM: p})
+			if _, err := v.Verify(tok); err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+		})
+	}
+}
+
+// TestVerifierKeepsItsOwnSecret checks that changing the caller's slice
+// after NewVerifier changes nothing.
+func TestVerifierKeepsItsOwnSecret(t *testing.T) {
+	secret := append([]byte(nil), testSecret...)
+	v := newVerifier(t, auth.Options{Secret: secret})
+	tok := sign(t, jwt.SigningMethodHS256, testSecret, claims(), nil)
+	secret[0] ^= 0xff
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}

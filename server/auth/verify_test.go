@@ -1,0 +1,184 @@
+package auth_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/herald-push/herald/server/auth"
+)
+
+func TestVerifyAlgorithms(t *testing.T) {
+	k := testKeys()
+	rsaPEM := auth.Options{PublicKeyPEM: pemOf(t, &k.rsa.PublicKey)}
+	for _, tc := range []struct {
+		method jwt.SigningMethod
+		key    any
+		opts   auth.Options
+	}{
+		{jwt.SigningMethodHS256, testSecret, auth.Options{Secret: testSecret}},
+		{jwt.SigningMethodHS384, testSecret, auth.Options{Secret: testSecret}},
+		{jwt.SigningMethodHS512, testSecret, auth.Options{Secret: testSecret}},
+		{jwt.SigningMethodRS256, k.rsa, rsaPEM},
+		{jwt.SigningMethodRS384, k.rsa, rsaPEM},
+		{jwt.SigningMethodRS512, k.rsa, rsaPEM},
+		{jwt.SigningMethodES256, k.p256, auth.Options{PublicKeyPEM: pemOf(t, &k.p256.PublicKey)}},
+		{jwt.SigningMethodES384, k.p384, auth.Options{PublicKeyPEM: pemOf(t, &k.p384.PublicKey)}},
+		{jwt.SigningMethodES512, k.p521, auth.Options{PublicKeyPEM: pemOf(t, &k.p521.PublicKey)}},
+		{jwt.SigningMethodEdDSA, k.ed, auth.Options{PublicKeyPEM: pemOf(t, k.ed.Public())}},
+	} {
+		t.Run(tc.method.Alg(), func(t *testing.T) {
+			v := newVerifier(t, tc.opts)
+			c := claims()
+			c["groups"] = []string{"staff", "beta"}
+			got, err := v.Verify(sign(t, tc.method, tc.key, c, nil))
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			want := auth.Claims{UserID: "alice", Groups: []string{"staff", "beta"}, ExpiresAt: t0.Add(time.Hour), IssuedAt: t0}
+			if got.UserID != want.UserID || !slices.Equal(got.Groups, want.Groups) ||
+				!got.ExpiresAt.Equal(want.ExpiresAt) || !got.IssuedAt.Equal(want.IssuedAt) {
+				t.Fatalf("claims = %+v; want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestVerifyAllSources checks that with every key kind configured at once
+// each token still finds its own key.
+func TestVerifyAllSources(t *testing.T) {
+	k := testKeys()
+	v := newVerifier(t, auth.Options{Secret: testSecret, PublicKeyPEM: pemOf(t, &k.rsa.PublicKey)})
+	for _, tok := range []string{
+		sign(t, jwt.SigningMethodHS256, testSecret, claims(), nil),
+		sign(t, jwt.SigningMethodRS256, k.rsa, claims(), nil),
+	} {
+		if _, err := v.Verify(tok); err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	}
+}
+
+func TestVerifyRefusals(t *testing.T) {
+	k := testKeys()
+	rsaPEM := pemOf(t, &k.rsa.PublicKey)
+	other256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretOnly := auth.Options{Secret: testSecret}
+	pemOnly := auth.Options{PublicKeyPEM: rsaPEM}
+	both := auth.Options{Secret: testSecret, PublicKeyPEM: rsaPEM}
+	withAud := auth.Options{Secret: testSecret, Audience: "herald", Issuer: "https://id.example"}
+	hs := func(mod func(jwt.MapClaims)) string {
+		c := claims()
+		mod(c)
+		return sign(t, jwt.SigningMethodHS256, testSecret, c, nil)
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  auth.Options
+		token string
+		want  error
+	}{
+		{"empty", secretOnly, "", auth.ErrMissingToken},
+		{"garbage", secretOnly, "not a token", auth.ErrMalformed},
+		{"three garbage segments", secretOnly, "a.b.c", auth.ErrMalformed},
+		{"too long", secretOnly, strings.Repeat("a", auth.MaxTokenBytes+1), auth.ErrMalformed},
+		{"alg none, secret configured", secretOnly, unsignedNone(t, claims()), auth.ErrAlgorithm},
+		{"alg none, PEM configured", pemOnly, unsignedNone(t, claims()), auth.ErrAlgorithm},
+		// The classic confusion attack: the public key, which is public,
+		// used as an HMAC secret.
+		{"HS256 keyed with the PEM, PEM configured", pemOnly, sign(t, jwt.SigningMethodHS256, rsaPEM, claims(), nil), auth.ErrAlgorithm},
+		{"HS256 keyed with the PEM, both configured", both, sign(t, jwt.SigningMethodHS256, rsaPEM, claims(), nil), auth.ErrSignature},
+		{"RS256, only a secret configured", secretOnly, sign(t, jwt.SigningMethodRS256, k.rsa, claims(), nil), auth.ErrAlgorithm},
+		{"ES256 against a P-384 key", auth.Options{PublicKeyPEM: pemOf(t, &k.p384.PublicKey)}, sign(t, jwt.SigningMethodES256, k.p256, claims(), nil), auth.ErrAlgorithm},
+		{"ES256 by another key", auth.Options{PublicKeyPEM: pemOf(t, &k.p256.PublicKey)}, sign(t, jwt.SigningMethodES256, other256, claims(), nil), auth.ErrSignature},
+		{"HS256 wrong secret", secretOnly, sign(t, jwt.SigningMethodHS256, []byte("another secret, also 32 bytes ok"), claims(), nil), auth.ErrSignature},
+		{"expired", secretOnly, hs(func(c jwt.MapClaims) { c["exp"] = t0.Add(-time.Hour).Unix() }), auth.ErrExpired},
+		{"nbf in the future", secretOnly, hs(func(c jwt.MapClaims) { c["nbf"] = t0.Add(time.Minute).Unix() }), auth.ErrNotYetValid},
+		{"missing sub", secretOnly, hs(func(c jwt.MapClaims) { delete(c, "sub") }), auth.ErrClaims},
+		{"empty sub", secretOnly, hs(func(c jwt.MapClaims) { c["sub"] = "" }), auth.ErrClaims},
+		{"numeric sub", secretOnly, hs(func(c jwt.MapClaims) { c["sub"] = 42 }), auth.ErrMalformed},
+		{"missing exp", secretOnly, hs(func(c jwt.MapClaims) { delete(c, "exp") }), auth.ErrClaims},
+		{"missing aud", withAud, hs(func(c jwt.MapClaims) { c["iss"] = "https://id.example" }), auth.ErrClaims},
+		{"missing iss", withAud, hs(func(c jwt.MapClaims) { c["aud"] = "herald" }), auth.ErrClaims},
+		{"wrong aud", withAud, hs(func(c jwt.MapClaims) { c["aud"] = "other"; c["iss"] = "https://id.example" }), auth.ErrAudience},
+		{"wrong iss", withAud, hs(func(c jwt.MapClaims) { c["aud"] = "herald"; c["iss"] = "https://evil.example" }), auth.ErrIssuer},
+		// A fresh token would not fix the audience, so that reason wins.
+		{"wrong aud and expired", withAud, hs(func(c jwt.MapClaims) {
+			c["aud"] = "other"
+			c["iss"] = "https://id.example"
+			c["exp"] = t0.Add(-time.Hour).Unix()
+		}), auth.ErrAudience},
+		{"groups a string", secretOnly, hs(func(c jwt.MapClaims) { c["groups"] = "staff" }), auth.ErrClaims},
+		{"groups of numbers", secretOnly, hs(func(c jwt.MapClaims) { c["groups"] = []any{"staff", 7} }), auth.ErrClaims},
+		{"groups with an empty name", secretOnly, hs(func(c jwt.MapClaims) { c["groups"] = []string{"staff", ""} }), auth.ErrClaims},
+		{"groups an object", secretOnly, hs(func(c jwt.MapClaims) { c["groups"] = map[string]any{"staff": true} }), auth.ErrClaims},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVerifier(t, tc.opts)
+			c, err := v.Verify(tc.token)
+			checkRefused(t, err, tc.want)
+			if c.UserID != "" {
+				t.Fatalf("refusal returned claims %+v", c)
+			}
+			if tc.want != auth.ErrExpired && errors.Is(err, auth.ErrExpired) {
+				t.Fatalf("err = %v also claims expiry", err)
+			}
+		})
+	}
+}
+
+func TestVerifyLeeway(t *testing.T) {
+	c := claims()
+	c["exp"] = t0.Unix()
+	tok := sign(t, jwt.SigningMethodHS256, testSecret, c, nil)
+	for _, tc := range []struct {
+		name   string
+		leeway time.Duration
+		now    time.Time
+		want   error // nil: accepted
+	}{
+		{"before exp", 0, t0.Add(-time.Second), nil},
+		{"20s late within the default 30s", 0, t0.Add(20 * time.Second), nil},
+		{"40s late beyond the default", 0, t0.Add(40 * time.Second), auth.ErrExpired},
+		{"20s late beyond a 5s leeway", 5 * time.Second, t0.Add(20 * time.Second), auth.ErrExpired},
+		{"2m late within a 5m leeway", 5 * time.Minute, t0.Add(2 * time.Minute), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVerifier(t, auth.Options{Secret: testSecret, Leeway: tc.leeway, Now: at(tc.now)})
+			_, err := v.Verify(tok)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			checkRefused(t, err, tc.want)
+		})
+	}
+}
+
+func TestVerifyOptionalClaims(t *testing.T) {
+	v := newVerifier(t, auth.Options{Secret: testSecret, Audience: "herald", Issuer: "https://id.example"})
+	c := claims()
+	c["aud"] = []string{"billing", "herald"}
+	c["iss"] = "https://id.example"
+	c["groups"] = nil // written by encoders of nil slices: no groups
+	delete(c, "iat")
+	got, err := v.Verify(sign(t, jwt.SigningMethodHS512, testSecret, c, nil))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if got.Groups != nil || !got.IssuedAt.IsZero() {
+		t.Fatalf("claims = %+v; want no groups and zero IssuedAt", got)
+	}
+}

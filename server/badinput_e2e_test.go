@@ -1,0 +1,129 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/lxzan/gws"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/server"
+	"github.com/herald-push/herald/server/auth"
+)
+
+func TestCompressionNegotiated(t *testing.T) {
+	env := startTestServer(t, nil)
+	big := strings.Repeat("compressible ", 200)
+	for _, compress := range []bool{true, false} {
+		c, resp, err := dialWS(t, env.wsURL, env.token(t, "alice"), dialOpts{compress: compress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ext := resp.Header.Get("Sec-WebSocket-Extensions")
+		if got := strings.Contains(ext, "permessage-deflate"); got != compress {
+			t.Errorf("offered deflate %v: negotiated extensions %q", compress, ext)
+		}
+		if c.next(t).GetWelcome() == nil {
+			t.Fatal("no welcome")
+		}
+		if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", big)}); err != nil {
+			t.Fatal(err)
+		}
+		if p := c.nextPush(t); string(p.GetPayload()) != big {
+			t.Errorf("compress %v: payload corrupted", compress)
+		}
+		_ = c.conn.WriteClose(1000, nil)
+		<-c.closed
+	}
+	// Wire bytes counted less than raw bytes for the compressed push.
+	st, err := env.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetStats().GetBytesOutWire() == 0 || st.GetStats().GetBytesOutRaw() == 0 {
+		t.Errorf("byte counters not moving: %v", st.GetStats())
+	}
+}
+
+func TestCompressionCanBeTurnedOff(t *testing.T) {
+	env := startTestServer(t, func(c *server.Config) { c.Compression = false })
+	_, resp, err := dialWS(t, env.wsURL, env.token(t, "alice"), dialOpts{compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Errorf("compression off, yet negotiated %q", ext)
+	}
+}
+
+func TestBadTokensGet401WithoutUpgrade(t *testing.T) {
+	env := startTestServer(t, nil)
+	expired, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongSig, _ := auth.Mint([]byte("another secret entirely"), auth.MintClaims{UserID: "alice", TTL: time.Hour})
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).
+		SignedString(jwt.UnsafeAllowNoneSignatureType)
+	noSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()}).SignedString(env.secret)
+	for name, tok := range map[string]string{"missing": "", "wrong signature": wrongSig, "expired": expired, "alg none": none, "no sub": noSub, "garbage": "a.b.c"} {
+		_, resp, err := dialWS(t, env.wsURL, tok, dialOpts{})
+		if err == nil {
+			t.Errorf("%s: upgraded", name)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: response %v, want 401", name, resp)
+		}
+	}
+	// The query parameter works for browsers.
+	c, _, err := dialWS(t, env.wsURL+"?token="+env.token(t, "alice"), "", dialOpts{})
+	if err != nil {
+		t.Fatalf("token in query: %v", err)
+	}
+	if c.next(t).GetWelcome() == nil {
+		t.Error("no welcome")
+	}
+}
+
+// TestBadFramesCloseOnlyTheirConnection sends each bad frame on its own
+// connection while a bystander keeps receiving pushes.
+func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
+	env := startTestServer(t, func(c *server.Config) { c.MaxFrameBytes = 1024 })
+	bystander := env.mustDial(t, "bystander")
+	cases := []struct {
+		name string
+		send func(c *wsClient) error
+		code uint16
+	}{
+		{"text frame", func(c *wsClient) error { return c.conn.WriteString("hello") }, 1003},
+		{"garbage binary", func(c *wsClient) error { return c.conn.WriteMessage(gws.OpcodeBinary, []byte{0xff, 0x01, 0x02}) }, 1007},
+		{"empty binary", func(c *wsClient) error { return c.conn.WriteMessage(gws.OpcodeBinary, nil) }, 1007},
+		{"oversize", func(c *wsClient) error { return c.conn.WriteMessage(gws.OpcodeBinary, make([]byte, 4096)) }, 1009},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := env.mustDial(t, "mallory")
+			if err := tc.send(c); err != nil {
+				t.Fatal(err)
+			}
+			code, d := c.waitClose(t)
+			if code != tc.code {
+				t.Errorf("close code %d, want %d", code, tc.code)
+			}
+			if d == nil || d.GetCode() != uint32(tc.code) || d.GetReason() == "" {
+				t.Errorf("Disconnect frame = %v, want code %d with a reason", d, tc.code)
+			}
+			res, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"bystander"}, Message: msg("t", tc.name)})
+			if err != nil || res.GetDelivered() != 1 {
+				t.Fatalf("push to bystander: %v %v", res, err)
+			}
+			if p := bystander.nextPush(t); string(p.GetPayload()) != tc.name || p.GetOffset() != uint64(i+1) {
+				t.Errorf("bystander got %v", p)
+			}
+		})
+	}
+}

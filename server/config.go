@@ -1,0 +1,225 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of `herald serve`. Each field is one
+// flag, named in its `flag` comment, with a HERALD_ environment twin (for
+// example --ws-addr and HERALD_WS_ADDR). The zero Config filled by
+// Defaults is the zero-configuration single node on loopback.
+type Config struct {
+	WSAddr    string // ws-addr
+	GRPCAddr  string // grpc-addr
+	AdminAddr string // admin-addr
+
+	JWTSecret    string   // jwt-secret
+	JWTPublicKey string   // jwt-public-key (PEM file)
+	JWKSURL      string   // jwks-url
+	JWTAudience  string   // jwt-audience
+	JWTIssuer    string   // jwt-issuer
+	APIKeys      []string // api-key (comma-separated)
+
+	HeartbeatInterval time.Duration // heartbeat-interval
+	HandshakeTimeout  time.Duration // handshake-timeout
+	DrainTimeout      time.Duration // drain-timeout
+	HistorySize       int           // history-size
+	HistoryTTL        time.Duration // history-ttl
+	SendQueueBytes    int           // send-queue-bytes
+	MaxFrameBytes     int           // max-frame-bytes
+	MaxConnections    int           // max-connections
+	Compression       bool          // compression
+	NodeID            string        // node-id
+	Pprof             bool          // pprof
+
+	// Settings of the contract that later work fills in; setting one
+	// before then fails at start rather than being ignored.
+	RedisURL              string   // redis-url
+	TLSCert               string   // tls-cert
+	TLSKey                string   // tls-key
+	GRPCClientCA          string   // grpc-client-ca
+	AllowedOrigins        []string // allowed-origins
+	MaxConnectionsPerUser int      // max-connections-per-user
+	MaxConnectionsPerIP   int      // max-connections-per-ip
+	ClientFramesPerSecond float64  // client-frames-per-second
+
+	// DevCredentials is where the loopback dev mode keeps its generated
+	// JWT secret and API key (dev-credentials).
+	DevCredentials string
+}
+
+// Defaults returns the zero-configuration settings.
+func Defaults() Config {
+	return Config{
+		WSAddr:            "127.0.0.1:8080",
+		GRPCAddr:          "127.0.0.1:9090",
+		AdminAddr:         "127.0.0.1:8081",
+		HeartbeatInterval: 25 * time.Second,
+		HandshakeTimeout:  5 * time.Second,
+		DrainTimeout:      30 * time.Second,
+		HistorySize:       1000,
+		HistoryTTL:        5 * time.Minute,
+		SendQueueBytes:    1 << 20,
+		MaxFrameBytes:     64 << 10,
+		Compression:       true,
+	}
+}
+
+// RegisterFlags binds every setting to a flag of fs, with c's values as
+// defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.WSAddr, "ws-addr", c.WSAddr, "WebSocket listen address (GET /ws)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address (herald.push.v1.PushService)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address: /metrics, /healthz, /readyz")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HMAC key for client tokens (HS256/384/512)")
+	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", c.JWTPublicKey, "PEM file with the public key for client tokens (RS/ES/EdDSA)")
+	fs.StringVar(&c.JWKSURL, "jwks-url", c.JWKSURL, "JWKS URL with the keys for client tokens")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "required aud claim of client tokens")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "required iss claim of client tokens")
+	fs.Func("api-key", "comma-separated API keys for gRPC callers", listSetter(&c.APIKeys))
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "interval of server pings; a peer silent for 3 intervals is dropped")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "time a connection has to complete the WebSocket upgrade")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "window over which connections are closed on shutdown")
+	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "pushes kept per stream for resume")
+	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a push stays resumable")
+	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", c.SendQueueBytes, "bytes a connection may have queued before it is a slow consumer")
+	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", c.MaxFrameBytes, "largest client frame; bigger closes with 1009")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "connections on this node (0: no limit)")
+	fs.BoolVar(&c.Compression, "compression", c.Compression, "negotiate permessage-deflate with clients that offer it")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name (default: generated)")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve /debug/pprof on the admin address")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL for scale-out (not built yet)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (not built yet)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (not built yet)")
+	fs.StringVar(&c.GRPCClientCA, "grpc-client-ca", c.GRPCClientCA, "CA for gRPC client certificates (not built yet)")
+	fs.Func("allowed-origins", "comma-separated allowed Origin values (not built yet)", listSetter(&c.AllowedOrigins))
+	fs.IntVar(&c.MaxConnectionsPerUser, "max-connections-per-user", c.MaxConnectionsPerUser, "connections per user (not built yet)")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "connections per IP (not built yet)")
+	fs.Float64Var(&c.ClientFramesPerSecond, "client-frames-per-second", c.ClientFramesPerSecond, "inbound frames per connection per second (not built yet)")
+	fs.StringVar(&c.DevCredentials, "dev-credentials", c.DevCredentials, "file of the loopback dev mode's generated JWT secret and API key")
+}
+
+func listSetter(dst *[]string) func(string) error {
+	return func(v string) error {
+		*dst = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*dst = append(*dst, s)
+			}
+		}
+		return nil
+	}
+}
+
+// ApplyEnv sets every flag of fs not given on the command line from its
+// HERALD_ twin (--ws-addr from HERALD_WS_ADDR). Flags win over the
+// environment.
+func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		name := EnvName(f.Name)
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// EnvName is the environment twin of a flag.
+func EnvName(flagName string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Validate checks c and names each bad setting and why.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	for flag, addr := range map[string]string{"ws-addr": c.WSAddr, "grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(flag, "%q is not host:port: %v", addr, err)
+		}
+	}
+	positive := map[string]time.Duration{"heartbeat-interval": c.HeartbeatInterval, "handshake-timeout": c.HandshakeTimeout,
+		"drain-timeout": c.DrainTimeout, "history-ttl": c.HistoryTTL}
+	for flag, d := range positive {
+		if d <= 0 {
+			bad(flag, "%v must be > 0", d)
+		}
+	}
+	if c.HistorySize < 0 {
+		bad("history-size", "%d must be >= 0", c.HistorySize)
+	}
+	if c.MaxFrameBytes <= 0 {
+		bad("max-frame-bytes", "%d must be > 0", c.MaxFrameBytes)
+	}
+	if c.SendQueueBytes < 4096 {
+		bad("send-queue-bytes", "%d must be >= 4096", c.SendQueueBytes)
+	}
+	if c.MaxConnections < 0 {
+		bad("max-connections", "%d must be >= 0", c.MaxConnections)
+	}
+	if c.JWTPublicKey != "" {
+		if _, err := os.Stat(c.JWTPublicKey); err != nil {
+			bad("jwt-public-key", "%v", err)
+		}
+	}
+	notYet := map[string]bool{"redis-url": c.RedisURL != "", "tls-cert": c.TLSCert != "", "tls-key": c.TLSKey != "",
+		"grpc-client-ca": c.GRPCClientCA != "", "allowed-origins": len(c.AllowedOrigins) > 0,
+		"max-connections-per-user": c.MaxConnectionsPerUser != 0, "max-connections-per-ip": c.MaxConnectionsPerIP != 0,
+		"client-frames-per-second": c.ClientFramesPerSecond != 0}
+	for flag, set := range notYet {
+		if set {
+			bad(flag, "not supported by this build yet; unset it")
+		}
+	}
+	if !c.loopbackOnly() {
+		if !c.hasJWTKey() {
+			errs = append(errs, errors.New("refusing to listen beyond loopback without a client-token key: set --jwt-secret, --jwt-public-key or --jwks-url"))
+		}
+		if len(c.APIKeys) == 0 {
+			errs = append(errs, errors.New("refusing to listen beyond loopback without gRPC authentication: set --api-key"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) hasJWTKey() bool {
+	return c.JWTSecret != "" || c.JWTPublicKey != "" || c.JWKSURL != ""
+}
+
+// loopbackOnly reports whether every listener is on a loopback address.
+func (c *Config) loopbackOnly() bool {
+	for _, addr := range []string{c.WSAddr, c.GRPCAddr, c.AdminAddr} {
+		if !isLoopback(addr) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,78 @@
+package grpcapi
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"google.golang.org/grpc"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
+)
+
+// API is the gRPC face of one pushsvc.Service: the PushService
+// implementation and the interceptors that guard it.
+type API struct {
+	// immutable after New
+	svc     *pushsvc.Service
+	limits  Limits
+	log     *slog.Logger
+	keys    [][sha256.Size]byte // SHA-256 of each API key; nil when Insecure
+	metrics *grpcprom.ServerMetrics
+	srv     *pushServer
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed by Shutdown
+}
+
+// New validates opts, fills in defaults and builds an API. When
+// opts.Registry is set, the call metrics are registered with it here.
+func New(opts Options) (*API, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	a := &API{
+		svc:     opts.Service,
+		limits:  opts.Limits,
+		log:     opts.Logger,
+		metrics: opts.Metrics,
+		stopped: make(chan struct{}),
+	}
+	for _, k := range opts.APIKeys {
+		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+	}
+	if opts.Registry != nil {
+		if err := opts.Registry.Register(a.metrics); err != nil {
+			return nil, fmt.Errorf("grpcapi: Registry: %w", err)
+		}
+	}
+	a.srv = &pushServer{api: a}
+	return a, nil
+}
+
+// Register registers PushService on s.
+func (a *API) Register(s grpc.ServiceRegistrar) {
+	pushv1.RegisterPushServiceServer(s, a.srv)
+}
+
+// InitializeMetrics sets every registered method's call counters to zero,
+// so that dashboards show a zero rather than no series before the first
+// call. Call it after every service is registered on s; it does nothing
+// without metrics.
+func (a *API) InitializeMetrics(s *grpc.Server) {
+	if a.metrics != nil {
+		a.metrics.InitializeMetrics(s)
+	}
+}
+
+// Shutdown ends every open WatchStats stream with Unavailable, and every
+// later one at once. grpc.Server.GracefulStop waits for running calls and
+// a stats stream runs until its caller cancels, so call Shutdown just
+// before GracefulStop. It is safe to call more than once.
+func (a *API) Shutdown() {
+	a.stopOnce.Do(func() { close(a.stopped) })
+}

@@ -1,0 +1,62 @@
+package grpcapi
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+)
+
+// GetStats reports the counters.
+func (s *pushServer) GetStats(ctx context.Context, _ *pushv1.GetStatsRequest) (*pushv1.GetStatsResponse, error) {
+	total, nodes := s.api.stats(ctx)
+	return &pushv1.GetStatsResponse{Stats: total, Nodes: nodes}, nil
+}
+
+// WatchStats sends a sample at once, then one per interval until the
+// caller cancels, the server stops or API.Shutdown is called.
+func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerStreamingServer[pushv1.WatchStatsResponse]) error {
+	a := s.api
+	interval, err := a.limits.watchStats(r)
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	send := func() error {
+		total, nodes := a.stats(ctx)
+		return stream.Send(&pushv1.WatchStatsResponse{Stats: total, Nodes: nodes})
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stopped:
+			return status.Error(codes.Unavailable, "server shutting down")
+		default:
+		}
+		// Send returns an error once the stream's context ends, so a
+		// cancelled caller cannot keep this loop alive.
+		if err := send(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-a.stopped:
+			return status.Error(codes.Unavailable, "server shutting down")
+		case <-t.C:
+		}
+	}
+}
+
+// stats returns the totals and the per-node breakdown. One node serves
+// alone today, so the totals are its own counters; with a shared engine
+// the totals will sum the nodes.
+func (a *API) stats(ctx context.Context) (*pushv1.Stats, []*pushv1.NodeStats) {
+	st := a.svc.Stats(ctx)
+	return fromStats(st), []*pushv1.NodeStats{{NodeId: a.svc.NodeID(), Stats: fromStats(st)}}
+}

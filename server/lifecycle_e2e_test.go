@@ -1,0 +1,146 @@
+package server_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/server"
+	"github.com/herald-push/herald/server/auth"
+)
+
+// TestSilentPeerIsDropped: a client that completes the upgrade and then
+// never answers pings is closed after a few missed intervals and leaves
+// presence and stats.
+func TestSilentPeerIsDropped(t *testing.T) {
+	const hb = 100 * time.Millisecond
+	env := startTestServer(t, func(c *server.Config) { c.HeartbeatInterval = hb })
+	live := env.mustDial(t, "live")
+	c, _, err := dialWS(t, env.wsURL, env.token(t, "ghost"), dialOpts{silent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if w := c.next(t).GetWelcome(); w.GetHeartbeatInterval().AsDuration() != hb {
+		t.Errorf("welcome heartbeat = %v, want %v", w.GetHeartbeatInterval().AsDuration(), hb)
+	}
+	eventually(t, "ghost leaves presence", func() bool {
+		p, err := env.api.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"ghost"}})
+		return err == nil && !p.GetUsers()[0].GetOnline()
+	})
+	t.Logf("silent peer removed after %v (heartbeat %v)", time.Since(start).Round(time.Millisecond), hb)
+	if st := env.stats(t); st.GetConnections() != 1 || st.GetUsers() != 1 {
+		t.Errorf("stats = %v", st)
+	}
+	// The live client answers pings (gws does by itself) and stays.
+	live.noPushBeforePong(t)
+}
+
+// TestHalfHandshakeIsClosed: a TCP client that sends part of an upgrade
+// request is cut after the handshake timeout.
+func TestHalfHandshakeIsClosed(t *testing.T) {
+	env := startTestServer(t, func(c *server.Config) { c.HandshakeTimeout = 200 * time.Millisecond })
+	nc, err := net.Dial("tcp", env.srv.Addrs().WS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	buf := make([]byte, 512)
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("half handshake still open after 10s")
+			}
+			break // closed by the server
+		}
+	}
+	t.Logf("half handshake closed after %v", time.Since(start).Round(time.Millisecond))
+}
+
+func TestTokenExpiryCloses4001(t *testing.T) {
+	env := startTestServer(t, nil)
+	tok, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := dialWS(t, env.wsURL, tok, dialOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.next(t).GetWelcome().GetTokenExpiresAt() == nil {
+		t.Error("welcome does not tell the token expiry")
+	}
+	code, d := c.waitClose(t)
+	if code != 4001 || d.GetCode() != 4001 || !d.GetReconnect() {
+		t.Errorf("close %d, disconnect %v", code, d)
+	}
+}
+
+func TestRefreshTokenKeepsSession(t *testing.T) {
+	env := startTestServer(t, nil)
+	short, _ := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 1500 * time.Millisecond})
+	c, _, err := dialWS(t, env.wsURL, short, dialOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.next(t) // welcome
+	// A token for someone else is refused with an Error frame.
+	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "mallory")}}})
+	if e := c.next(t).GetError(); e == nil || e.GetCode() != "invalid_token" {
+		t.Fatalf("refresh for another user: got %v, want an invalid_token Error", e)
+	}
+	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: "garbage"}}})
+	if e := c.next(t).GetError(); e == nil {
+		t.Fatal("garbage refresh: no Error frame")
+	}
+	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "alice")}}})
+	// Past the first token's expiry the session still receives pushes.
+	timer := time.NewTimer(2500 * time.Millisecond)
+	<-timer.C
+	if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "still here")}); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.nextPush(t); string(p.GetPayload()) != "still here" {
+		t.Errorf("push = %v", p)
+	}
+}
+
+func TestReadyzAndDrainRefusesUpgrades(t *testing.T) {
+	env := startTestServer(t, func(c *server.Config) { c.DrainTimeout = 2 * time.Second })
+	admin := "http://" + env.srv.Addrs().Admin
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(admin + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", p, resp, err)
+		}
+		if p == "/metrics" {
+			found := false
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if len(sc.Text()) > 0 && sc.Text()[0] != '#' && (strings.HasPrefix(sc.Text(), "herald_connections ") || strings.HasPrefix(sc.Text(), "grpc_server_")) {
+					found = true
+				}
+			}
+			if !found {
+				t.Error("/metrics lacks herald_connections or grpc_server_ series")
+			}
+		}
+		resp.Body.Close()
+	}
+	c := env.mustDial(t, "alice")
+	go env.stop()
+	code, d := c.waitClose(t)
+	if code != 1001 || !d.GetReconnect() || d.GetCode() != 1001 {
+		t.Errorf("close %d, disconnect %v", code, d)
+	}
+}

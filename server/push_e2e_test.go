@@ -1,0 +1,103 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+)
+
+func msg(topic, payload string) *pushv1.Message {
+	return &pushv1.Message{Topic: topic, Payload: []byte(payload)}
+}
+
+func TestUserPushReachesBothDevices(t *testing.T) {
+	env := startTestServer(t, nil)
+	phone := env.mustDial(t, "alice")
+	laptop := env.mustDial(t, "alice")
+	bob := env.mustDial(t, "bob")
+	res, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("chat", "hello")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GetDelivered() != 2 || res.GetMessageId() == "" {
+		t.Fatalf("response = %v, want delivered 2 and a message id", res)
+	}
+	for _, c := range []*wsClient{phone, laptop} {
+		p := c.nextPush(t)
+		if string(p.GetPayload()) != "hello" || p.GetTopic() != "chat" || p.GetStream() != "user:alice" || p.GetOffset() != 1 || p.GetId() != res.GetMessageId() {
+			t.Errorf("push = %v", p)
+		}
+	}
+	bob.noPushBeforePong(t)
+}
+
+func TestGroupPushAndExclude(t *testing.T) {
+	env := startTestServer(t, nil)
+	alice := env.mustDial(t, "alice", "room")
+	bob := env.mustDial(t, "bob", "room")
+	carol := env.mustDial(t, "carol")
+	res, err := env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "x")})
+	if err != nil || res.GetDelivered() != 2 {
+		t.Fatalf("push: %v %v", res, err)
+	}
+	for _, c := range []*wsClient{alice, bob} {
+		if p := c.nextPush(t); p.GetStream() != "group:room" {
+			t.Errorf("push = %v", p)
+		}
+	}
+	res, err = env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "y"), ExcludeUserIds: []string{"bob"}})
+	if err != nil || res.GetDelivered() != 1 {
+		t.Fatalf("push excluding bob: %v %v", res, err)
+	}
+	if p := alice.nextPush(t); string(p.GetPayload()) != "y" {
+		t.Errorf("alice got %v", p)
+	}
+	bob.noPushBeforePong(t)
+	carol.noPushBeforePong(t)
+}
+
+func TestBroadcastReachesEveryone(t *testing.T) {
+	env := startTestServer(t, nil)
+	var clients []*wsClient
+	for i := range 5 {
+		clients = append(clients, env.mustDial(t, fmt.Sprintf("u%d", i)))
+	}
+	res, err := env.api.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("all", "news")})
+	if err != nil || res.GetDelivered() != 5 {
+		t.Fatalf("broadcast: %v %v", res, err)
+	}
+	for _, c := range clients {
+		if p := c.nextPush(t); p.GetStream() != "broadcast" || string(p.GetPayload()) != "news" {
+			t.Errorf("push = %v", p)
+		}
+	}
+}
+
+func TestAddToGroupAfterConnect(t *testing.T) {
+	env := startTestServer(t, nil)
+	alice := env.mustDial(t, "alice")
+	if _, err := env.api.AddToGroup(testCtx(t), &pushv1.AddToGroupRequest{Group: "team", UserIds: []string{"alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"team"}, Message: msg("t", "joined")})
+	if err != nil || res.GetDelivered() != 1 {
+		t.Fatalf("push: %v %v", res, err)
+	}
+	if p := alice.nextPush(t); string(p.GetPayload()) != "joined" {
+		t.Errorf("push = %v", p)
+	}
+	members, err := env.api.ListGroupMembers(testCtx(t), &pushv1.ListGroupMembersRequest{Group: "team"})
+	if err != nil || strings.Join(members.GetUserIds(), ",") != "alice" {
+		t.Errorf("members: %v %v", members, err)
+	}
+	// A later connection of the same user is in the group too.
+	alice2 := env.mustDial(t, "alice")
+	res, _ = env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"team"}, Message: msg("t", "again")})
+	if res.GetDelivered() != 2 {
+		t.Errorf("delivered = %d, want 2", res.GetDelivered())
+	}
+	alice.nextPush(t)
+	alice2.nextPush(t)
+}

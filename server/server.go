@@ -1,0 +1,316 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/herald-push/herald/pushsvc"
+	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/grpcapi"
+	"github.com/herald-push/herald/server/wsgate"
+)
+
+// grpcStopGrace is how long GracefulStop may wait for in-flight calls
+// (WatchStats streams end at once on shutdown) before Stop cuts them.
+const grpcStopGrace = 5 * time.Second
+
+// Server is one Herald node with its listeners bound.
+type Server struct {
+	// immutable after New
+	cfg      Config
+	log      *slog.Logger
+	svc      *pushsvc.Service
+	verifier *auth.Verifier
+	gate     *wsgate.Gateway
+	grpc     *grpc.Server
+	api      *grpcapi.API
+	health   *health.Server
+	wsHTTP   *http.Server
+	admin    *http.Server
+	wsLn     net.Listener
+	grpcLn   net.Listener
+	adminLn  net.Listener
+	apiKey   string // the dev API key when the dev mode made one
+
+	ready    atomic.Bool
+	stopOnce sync.Once
+}
+
+// New validates cfg, builds the node and binds its listeners, so that Addrs
+// is known (port 0 picks a free port) before Run.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log}
+	if err := s.setupCredentials(); err != nil {
+		return nil, err
+	}
+	if err := s.build(); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	return s, nil
+}
+
+// setupCredentials fills in the dev mode's generated secret and API key
+// when the node is on loopback and none were configured.
+func (s *Server) setupCredentials() error {
+	cfg := &s.cfg
+	if cfg.hasJWTKey() && len(cfg.APIKeys) > 0 {
+		return nil
+	}
+	// Validate refused a non-loopback node without keys.
+	path := cfg.DevCredentials
+	if path == "" {
+		p, err := auth.DefaultDevCredentialsPath()
+		if err != nil {
+			return fmt.Errorf("dev credentials: %w", err)
+		}
+		path = p
+	}
+	dev, created, err := auth.LoadOrCreateDevCredentials(path)
+	if err != nil {
+		return fmt.Errorf("dev credentials: %w", err)
+	}
+	if !cfg.hasJWTKey() {
+		cfg.JWTSecret = string(dev.JWTSecret)
+		s.log.Info("dev mode: client tokens use the generated secret; mint one with `herald token --user <id>`", "file", path, "created", created)
+	}
+	if len(cfg.APIKeys) == 0 {
+		cfg.APIKeys = []string{dev.APIKey}
+		s.apiKey = dev.APIKey
+		s.log.Info("dev mode: gRPC callers use the generated API key (`herald token --api-key` prints it)", "file", path)
+	}
+	return nil
+}
+
+func (s *Server) build() error {
+	cfg := s.cfg
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	historySize := cfg.HistorySize
+	if historySize == 0 {
+		historySize = -1 // 0 on the command line keeps none; pushsvc reads 0 as "default"
+	}
+	svc, err := pushsvc.New(pushsvc.Options{
+		NodeID:            cfg.NodeID,
+		HistorySize:       historySize,
+		HistoryTTL:        cfg.HistoryTTL,
+		SendQueueBytes:    cfg.SendQueueBytes,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		Logger:            s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.svc = svc
+	reg.MustRegister(newStatsCollector(svc))
+
+	var pem []byte
+	if cfg.JWTPublicKey != "" {
+		if pem, err = os.ReadFile(cfg.JWTPublicKey); err != nil {
+			return fmt.Errorf("--jwt-public-key: %w", err)
+		}
+	}
+	s.verifier, err = auth.NewVerifier(context.Background(), auth.Options{
+		Secret:       []byte(cfg.JWTSecret),
+		PublicKeyPEM: pem,
+		JWKSURL:      cfg.JWKSURL,
+		Audience:     cfg.JWTAudience,
+		Issuer:       cfg.JWTIssuer,
+	})
+	if err != nil {
+		return err
+	}
+
+	s.gate, err = wsgate.New(wsgate.Options{
+		Service:            svc,
+		Verifier:           s.verifier,
+		HeartbeatInterval:  cfg.HeartbeatInterval,
+		HandshakeTimeout:   cfg.HandshakeTimeout,
+		MaxFrameBytes:      cfg.MaxFrameBytes,
+		DisableCompression: !cfg.Compression,
+		MaxConnections:     cfg.MaxConnections,
+		Registerer:         reg,
+		Logger:             s.log,
+	})
+	if err != nil {
+		return err
+	}
+
+	if err := s.buildGRPC(reg); err != nil {
+		return err
+	}
+
+	if s.wsLn, err = listen("ws-addr", cfg.WSAddr); err != nil {
+		return err
+	}
+	if s.grpcLn, err = listen("grpc-addr", cfg.GRPCAddr); err != nil {
+		return err
+	}
+	if s.adminLn, err = listen("admin-addr", cfg.AdminAddr); err != nil {
+		return err
+	}
+	s.wsLn = s.gate.Listener(s.wsLn)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", s.gate)
+	s.wsHTTP = &http.Server{
+		Handler: mux,
+		// The upgrade request must arrive whole within the handshake
+		// timeout: a slow-loris client holds no slot.
+		ReadHeaderTimeout: cfg.HandshakeTimeout,
+		ReadTimeout:       cfg.HandshakeTimeout,
+		IdleTimeout:       cfg.HandshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.admin = &http.Server{Handler: s.adminMux(reg), ReadHeaderTimeout: 5 * time.Second}
+	return nil
+}
+
+func (s *Server) buildGRPC(reg *prometheus.Registry) error {
+	api, err := grpcapi.New(grpcapi.Options{
+		Service:  s.svc,
+		APIKeys:  s.cfg.APIKeys,
+		Logger:   s.log,
+		Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	s.api = api
+	s.grpc = grpc.NewServer(api.ServerOptions()...)
+	api.Register(s.grpc)
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	api.InitializeMetrics(s.grpc)
+	return nil
+}
+
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flag, err)
+	}
+	return ln, nil
+}
+
+// Addrs are the bound listener addresses.
+type Addrs struct{ WS, GRPC, Admin string }
+
+// Addrs returns the bound addresses.
+func (s *Server) Addrs() Addrs {
+	return Addrs{WS: s.wsLn.Addr().String(), GRPC: s.grpcLn.Addr().String(), Admin: s.adminLn.Addr().String()}
+}
+
+// DevAPIKey returns the API key the dev mode generated, or "".
+func (s *Server) DevAPIKey() string { return s.apiKey }
+
+// Service returns the node's push service.
+func (s *Server) Service() *pushsvc.Service { return s.svc }
+
+// Run serves until ctx ends, then shuts down in layers within the drain
+// timeout (plus the gRPC grace) and returns. It returns an error only when
+// a listener fails.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	serve := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	serve("websocket", func() error { return s.wsHTTP.Serve(s.wsLn) })
+	serve("grpc", func() error { return s.grpc.Serve(s.grpcLn) })
+	serve("admin", func() error { return s.admin.Serve(s.adminLn) })
+	s.ready.Store(true)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	a := s.Addrs()
+	s.log.Info("herald serving", "node", s.svc.NodeID(), "ws", "ws://"+a.WS+"/ws", "grpc", a.GRPC, "admin", "http://"+a.Admin)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.Shutdown(context.Background())
+	wg.Wait()
+	return runErr
+}
+
+// Shutdown stops the node in layers: not ready at once, new upgrades
+// refused, connections drained over the drain timeout, gRPC stopped
+// gracefully with a fallback to Stop, then the admin listener. It is safe to
+// call more than once.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.stopOnce.Do(func() {
+		start := time.Now()
+		s.ready.Store(false)
+		s.health.Shutdown()
+		s.gate.BeginDrain()
+		s.log.Info("draining", "connections", s.gate.Connections(), "window", s.cfg.DrainTimeout)
+
+		// Stop accepting; hijacked WebSocket connections are ours to close.
+		_ = s.wsHTTP.Close()
+		dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+		s.gate.Drain(dctx, s.cfg.DrainTimeout)
+		cancel()
+
+		// WatchStats streams would hold GracefulStop for the whole grace.
+		s.api.Shutdown()
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(grpcStopGrace):
+			s.grpc.Stop()
+			<-stopped
+		}
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		_ = s.admin.Shutdown(actx)
+		acancel()
+		s.closeAll()
+		s.log.Info("stopped", "after", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// closeAll releases what build made; listeners already closed by their
+// servers close again harmlessly.
+func (s *Server) closeAll() {
+	for _, ln := range []net.Listener{s.wsLn, s.grpcLn, s.adminLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	if s.verifier != nil {
+		s.verifier.Close()
+	}
+	if s.svc != nil {
+		_ = s.svc.Close()
+	}
+}

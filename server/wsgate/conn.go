@@ -1,0 +1,121 @@
+package wsgate
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/pushsvc"
+	"github.com/herald-push/herald/server/auth"
+)
+
+// closeTimeout bounds the Disconnect and close frames of a closing
+// connection, and cuts short a write that a slow consumer has blocked.
+const closeTimeout = 2 * time.Second
+
+// conn is one WebSocket connection: the pushsvc Transport over a gws socket.
+type conn struct {
+	// immutable after the upgrade
+	g      *Gateway
+	socket *gws.Conn
+	wire   *wireConn
+	sess   *pushsvc.Session
+	user   string
+	shard  int
+
+	closing atomic.Bool // Close was called
+
+	expMu  sync.Mutex // guards expiry
+	expiry *time.Timer
+}
+
+var _ pushsvc.Transport = (*conn)(nil)
+
+// Schedule implements pushsvc.Transport on gws's write queue, which runs
+// one task at a time and has a goroutine only while it has tasks.
+func (c *conn) Schedule(fn func()) { c.socket.Async(fn) }
+
+// Write implements pushsvc.Transport.
+func (c *conn) Write(frame []byte) error {
+	_ = c.socket.SetWriteDeadline(time.Now().Add(c.g.opts.WriteTimeout))
+	return c.socket.WriteMessage(gws.OpcodeBinary, frame)
+}
+
+// WriteShared implements pushsvc.Transport with a gws Broadcaster, which
+// frames and compresses the payload once for every connection it is sent
+// to (once per compression setting). Its write is queued behind the running
+// task, so it still precedes anything scheduled later.
+func (c *conn) WriteShared(o *pushsvc.Outbound) error {
+	b := o.Prepared(func(data []byte) any { return gws.NewBroadcaster(gws.OpcodeBinary, data) }).(*gws.Broadcaster)
+	_ = c.socket.SetWriteDeadline(time.Now().Add(c.g.opts.WriteTimeout))
+	return b.Broadcast(c.socket)
+}
+
+// Close implements pushsvc.Transport: a Disconnect frame, then the close
+// frame, both behind what is already queued, within closeTimeout.
+func (c *conn) Close(d pushsvc.Disconnect) {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.wire.disconnectSent.Store(true)
+	frame := pushsvc.EncodeDisconnect(d)
+	// The deadline also cuts short a write a slow consumer has blocked,
+	// so the close below runs soon.
+	_ = c.socket.SetWriteDeadline(time.Now().Add(closeTimeout))
+	c.socket.Async(func() {
+		_ = c.socket.WriteMessage(gws.OpcodeBinary, frame)
+		_ = c.socket.WriteClose(d.Code, []byte(d.Reason))
+	})
+	c.g.metrics.closes.WithLabelValues(fmt.Sprint(d.Code)).Inc()
+}
+
+// touch pushes the read deadline forward: the peer is alive.
+func (c *conn) touch() {
+	_ = c.socket.SetReadDeadline(time.Now().Add(c.g.readTimeout))
+}
+
+// armExpiry closes the session with 4001 when its token expires.
+func (c *conn) armExpiry(at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	c.expMu.Lock()
+	defer c.expMu.Unlock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiry = time.AfterFunc(time.Until(at), func() { c.sess.Close(pushsvc.DisconnectTokenExpired) })
+}
+
+func (c *conn) stopExpiry() {
+	c.expMu.Lock()
+	defer c.expMu.Unlock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+		c.expiry = nil
+	}
+}
+
+// errWrongUser refuses a refresh token for another user.
+var errWrongUser = errors.New("wsgate: refresh token is for another user")
+
+// refresh checks a RefreshToken frame's token and, when it is good,
+// moves the session's expiry to the new token's.
+func (c *conn) refresh(token string) error {
+	claims, err := c.g.opts.Verifier.Verify(token)
+	if err != nil {
+		return err
+	}
+	if claims.UserID != c.user {
+		return errWrongUser
+	}
+	c.armExpiry(claims.ExpiresAt)
+	return nil
+}
+
+// claimsExpiry is the expiry to arm for claims.
+func claimsExpiry(c auth.Claims) time.Time { return c.ExpiresAt }

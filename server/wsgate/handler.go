@@ -1,0 +1,68 @@
+package wsgate
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/pushsvc"
+)
+
+// slot is the typed per-connection storage gws carries for us: the conn.
+// It replaces gws's map-backed SessionStorage, which costs a map per
+// connection and is untyped.
+type slot struct{ c *conn }
+
+func (s *slot) Len() int                             { return 1 }
+func (s *slot) Load(string) (any, bool)              { return s.c, s.c != nil }
+func (s *slot) Delete(string)                        {}
+func (s *slot) Store(string, any)                    {}
+func (s *slot) Range(f func(key string, v any) bool) { f("conn", s.c) }
+
+func connOf(socket *gws.Conn) *conn { return socket.Session().(*slot).c }
+
+// handler receives gws's events for every connection.
+type handler struct{ g *Gateway }
+
+func (h *handler) OnOpen(*gws.Conn) {}
+
+func (h *handler) OnClose(socket *gws.Conn, err error) {
+	c := connOf(socket)
+	c.stopExpiry()
+	h.g.unregister(c)
+	h.g.opts.Service.Disconnected(c.sess)
+	var ce *gws.CloseError
+	if !c.closing.Load() {
+		code := "abnormal"
+		if errors.As(err, &ce) {
+			code = "client"
+		}
+		h.g.metrics.closes.WithLabelValues(code).Inc()
+	}
+}
+
+// OnPing answers a protocol ping; the peer is alive.
+func (h *handler) OnPing(socket *gws.Conn, payload []byte) {
+	connOf(socket).touch()
+	_ = socket.WritePong(payload)
+}
+
+// OnPong moves the read deadline: the peer answered our ping.
+func (h *handler) OnPong(socket *gws.Conn, _ []byte) { connOf(socket).touch() }
+
+// OnMessage handles one client message: text frames and undecodable binary
+// frames close this connection only.
+func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := connOf(socket)
+	c.touch()
+	if msg.Opcode == gws.OpcodeText {
+		c.sess.Abort(pushsvc.DisconnectTextFrame)
+		return
+	}
+	if err := c.sess.HandleFrame(context.Background(), msg.Bytes()); err != nil {
+		h.g.opts.Logger.Debug("bad client frame", "session", c.sess.ID(), "err", err)
+		c.sess.Abort(pushsvc.DisconnectBadFrame)
+	}
+}

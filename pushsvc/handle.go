@@ -58,19 +58,21 @@ func (s *Session) sendError(code, msg string) {
 func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 	res := &clientv1.ResumeResult{}
 	var replay []*engine.Publication
-	covered := map[string]engine.Position{} // recovered streams' positions
+	// covered holds each resumed stream's current position: held pushes
+	// at or before it are in the replay (recovered) or in the state the
+	// app resyncs (not recovered), and the client drops them either way.
+	covered := map[string]engine.Position{}
 	for _, pos := range r.GetStreams() {
 		name := pos.GetStream()
-		if _, dup := covered[name]; dup {
-			continue
-		}
 		sr := &clientv1.StreamResult{Stream: name}
 		if s.follows(name) {
 			pubs, cur, ok, err := s.svc.engine.Since(ctx, name, engine.Position{Offset: pos.GetOffset(), Epoch: pos.GetEpoch()})
 			sr.Offset, sr.Epoch = cur.Offset, cur.Epoch
+			if err == nil {
+				covered[name] = cur
+			}
 			if err == nil && ok {
 				sr.Recovered = true
-				covered[name] = cur
 				for _, p := range pubs {
 					if !excluded(p, s.user) {
 						replay = append(replay, p)

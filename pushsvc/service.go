@@ -91,16 +91,21 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 		connectedAt: s.opts.Now(),
 	}
 	sess.flushFn = sess.flush
-	sess.enqueue(welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt))
+	// The Welcome goes first in the queue, but nothing is written before
+	// the session is in the hub: a client that has its Welcome receives
+	// every push published after it.
+	welcome := welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt)
+	sess.queue = append(sess.queue, welcome)
+	sess.queueBytes = len(welcome.data)
+	sess.scheduled = true
 	if info.AwaitResume {
-		// Set before the session is in the hub: no live push can slip
-		// ahead of the replay.
-		sess.mu.Lock()
+		// Before the session is in the hub: no live push can slip ahead
+		// of the replay.
 		sess.holding = true
 		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
-		sess.mu.Unlock()
 	}
 	s.hub.add(sess)
+	t.Schedule(sess.flushFn)
 	s.stats.connects.Add(1)
 	return sess, nil
 }

@@ -58,16 +58,21 @@ func token(args []string) error {
 	if len(key) == 0 {
 		key = dev.JWTSecret
 	}
-	var gs []string
-	for _, g := range strings.Split(*groups, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			gs = append(gs, g)
-		}
-	}
-	tok, err := auth.Mint(key, auth.MintClaims{UserID: *user, Groups: gs, TTL: *ttl, Audience: *audience, Issuer: *issuer})
+	tok, err := auth.Mint(key, auth.MintClaims{UserID: *user, Groups: splitList(*groups), TTL: *ttl, Audience: *audience, Issuer: *issuer})
 	if err != nil {
 		return err
 	}
 	fmt.Println(tok)
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

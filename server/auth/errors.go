@@ -3,8 +3,9 @@ package auth
 import "errors"
 
 // Sentinel errors. Verify wraps ErrInvalidToken in every refusal, together
-// with exactly one of the more specific reasons below, so callers can answer
-// every refusal the same way and still count the reasons apart.
+// with one of the more specific reasons below (ErrInvalidToken stands alone
+// only for a golang-jwt failure none of them describes), so callers can
+// answer every refusal the same way and still count the reasons apart.
 var (
 	// ErrMissingToken means the request or the Verify call carried no token.
 	ErrMissingToken = errors.New("auth: missing token")

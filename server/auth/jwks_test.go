@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,4 +159,28 @@ func TestJWKSCloseIsIdempotent(t *testing.T) {
 	if _, err := v.Verify(sign(t, jwt.SigningMethodEdDSA, testKeys().ed, claims(), map[string]any{"kid": "ed-1"})); err != nil {
 		t.Fatalf("Verify after Close: %v", err)
 	}
+}
+
+// TestVerifyConcurrent exercises the concurrency contract under -race.
+func TestVerifyConcurrent(t *testing.T) {
+	k := testKeys()
+	srv, _ := jwksServer(t, http.StatusOK, testJWKS(t))
+	v := newVerifier(t, auth.Options{Secret: testSecret, JWKSURL: srv.URL})
+	toks := []string{
+		sign(t, jwt.SigningMethodHS256, testSecret, claims(), nil),
+		sign(t, jwt.SigningMethodRS256, k.rsa, claims(), map[string]any{"kid": "rsa-1"}),
+		sign(t, jwt.SigningMethodEdDSA, k.ed, claims(), nil),
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range 30 {
+				if _, err := v.Verify(toks[i%len(toks)]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

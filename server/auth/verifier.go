@@ -30,7 +30,6 @@ type Verifier struct {
 
 // source is one kind of key with a parser that accepts only its algorithms.
 type source struct {
-	name    string // the setting it comes from, for errors
 	methods []string
 	parser  *jwt.Parser
 	keyFunc jwt.Keyfunc
@@ -50,7 +49,6 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		// Copy: the caller's slice must not change what we verify with.
 		secret := slices.Clone(opts.Secret)
 		v.sources = append(v.sources, &source{
-			name:    "jwt-secret",
 			methods: hmacMethods,
 			parser:  newParser(opts, hmacMethods),
 			keyFunc: func(t *jwt.Token) (any, error) {
@@ -67,7 +65,6 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 			return nil, fmt.Errorf("jwt-public-key: %w", err)
 		}
 		v.sources = append(v.sources, &source{
-			name:    "jwt-public-key",
 			methods: methods,
 			parser:  newParser(opts, methods),
 			keyFunc: func(t *jwt.Token) (any, error) {
@@ -85,7 +82,6 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		}
 		v.jwks = j
 		v.sources = append(v.sources, &source{
-			name:    "jwks-url",
 			methods: jwksMethods,
 			parser:  newParser(opts, jwksMethods),
 			keyFunc: j.keyFunc,

@@ -123,6 +123,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Compressed:  !g.opts.DisableCompression && offersDeflate(r),
 		TokenExpiry: claimsExpiry(claims),
 		OnRefresh:   c.refresh,
+		// ?resume=1 announces a Resume as the first frame: live pushes
+		// wait for it, so that replay and live traffic meet exactly.
+		AwaitResume: r.URL.Query().Get("resume") == "1",
 	}
 	sess, err := g.opts.Service.Connect(info, c)
 	if err != nil {

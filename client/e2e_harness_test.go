@@ -250,6 +250,15 @@ func (f *failover) serve(in net.Conn) {
 	<-done
 }
 
+// cut closes every proxied connection but keeps listening.
+func (f *failover) cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		_ = c.Close()
+	}
+}
+
 func (f *failover) close() {
 	_ = f.ln.Close()
 	f.mu.Lock()

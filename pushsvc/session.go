@@ -109,6 +109,7 @@ func (s *Session) enqueue(o *Outbound) bool {
 			s.mu.Unlock()
 			s.svc.stats.slowConsumers.Add(1)
 			s.t.Close(d)
+			s.svc.Disconnected(s)
 			return false
 		}
 		s.dropOldestLocked()
@@ -311,6 +312,9 @@ func (s *Session) Abort(d Disconnect) {
 	s.dropQueueLocked()
 	s.mu.Unlock()
 	s.t.Close(d)
+	// It will never be written to again: out of the hub (presence, stats,
+	// fan-out) now, not when its socket finally gives up.
+	s.svc.Disconnected(s)
 }
 
 // Queued reports the frames and bytes waiting in the session's queue.

@@ -95,9 +95,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name (default: generated)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve /debug/pprof on the admin address")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL for scale-out (not built yet)")
-	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (not built yet)")
-	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (not built yet)")
-	fs.StringVar(&c.GRPCClientCA, "grpc-client-ca", c.GRPCClientCA, "CA for gRPC client certificates (not built yet)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for wss and gRPC; reloaded on SIGHUP or when the file changes")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
+	fs.StringVar(&c.GRPCClientCA, "grpc-client-ca", c.GRPCClientCA, "CA (PEM) whose client certificates may call gRPC without an API key (mutual TLS)")
 	fs.Func("allowed-origins", "comma-separated allowed Origin values (not built yet)", listSetter(&c.AllowedOrigins))
 	fs.IntVar(&c.MaxConnectionsPerUser, "max-connections-per-user", c.MaxConnectionsPerUser, "connections per user (not built yet)")
 	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "connections per IP (not built yet)")
@@ -178,8 +178,21 @@ func (c *Config) Validate() error {
 			bad("jwt-public-key", "%v", err)
 		}
 	}
-	notYet := map[string]bool{"redis-url": c.RedisURL != "", "tls-cert": c.TLSCert != "", "tls-key": c.TLSKey != "",
-		"grpc-client-ca": c.GRPCClientCA != "", "allowed-origins": len(c.AllowedOrigins) > 0,
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert", "--tls-cert and --tls-key go together")
+	}
+	for flag, f := range map[string]string{"tls-cert": c.TLSCert, "tls-key": c.TLSKey, "grpc-client-ca": c.GRPCClientCA} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad(flag, "%v", err)
+		}
+	}
+	if c.GRPCClientCA != "" && c.TLSCert == "" {
+		bad("grpc-client-ca", "mutual TLS needs --tls-cert and --tls-key")
+	}
+	notYet := map[string]bool{"redis-url": c.RedisURL != "", "allowed-origins": len(c.AllowedOrigins) > 0,
 		"max-connections-per-user": c.MaxConnectionsPerUser != 0, "max-connections-per-ip": c.MaxConnectionsPerIP != 0,
 		"client-frames-per-second": c.ClientFramesPerSecond != 0}
 	for flag, set := range notYet {
@@ -191,8 +204,8 @@ func (c *Config) Validate() error {
 		if !c.hasJWTKey() {
 			errs = append(errs, errors.New("refusing to listen beyond loopback without a client-token key: set --jwt-secret, --jwt-public-key or --jwks-url"))
 		}
-		if len(c.APIKeys) == 0 {
-			errs = append(errs, errors.New("refusing to listen beyond loopback without gRPC authentication: set --api-key"))
+		if len(c.APIKeys) == 0 && c.GRPCClientCA == "" {
+			errs = append(errs, errors.New("refusing to listen beyond loopback without gRPC authentication: set --api-key or --grpc-client-ca"))
 		}
 	}
 	return errors.Join(errs...)

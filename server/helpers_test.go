@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -163,6 +164,7 @@ type dialOpts struct {
 	compress bool
 	silent   bool
 	header   http.Header
+	tls      *tls.Config
 }
 
 // dialWS connects to url with token as a bearer header (when not empty).
@@ -180,6 +182,7 @@ func dialWS(t *testing.T, url, token string, o dialOpts) (*wsClient, *http.Respo
 		Addr:              url,
 		RequestHeader:     h,
 		PermessageDeflate: gws.PermessageDeflate{Enabled: o.compress},
+		TlsConfig:         o.tls,
 	})
 	if err != nil {
 		return nil, resp, err

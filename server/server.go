@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,12 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/certs"
 	"github.com/herald-push/herald/server/grpcapi"
 	"github.com/herald-push/herald/server/wsgate"
 )
@@ -28,6 +31,10 @@ import (
 // grpcStopGrace is how long GracefulStop may wait for in-flight calls
 // (WatchStats streams end at once on shutdown) before Stop cuts them.
 const grpcStopGrace = 5 * time.Second
+
+// certWatchInterval is how often the certificate files are checked for a
+// change (SIGHUP reloads at once).
+const certWatchInterval = 10 * time.Second
 
 // Server is one Herald node with its listeners bound.
 type Server struct {
@@ -45,7 +52,8 @@ type Server struct {
 	wsLn     net.Listener
 	grpcLn   net.Listener
 	adminLn  net.Listener
-	apiKey   string // the dev API key when the dev mode made one
+	apiKey   string          // the dev API key when the dev mode made one
+	certs    *certs.Reloader // nil without TLS
 
 	ready    atomic.Bool
 	stopOnce sync.Once
@@ -158,12 +166,21 @@ func (s *Server) build() error {
 		return err
 	}
 
-	if err := s.buildGRPC(reg); err != nil {
+	var wsTLS, grpcTLS *tls.Config
+	if cfg.TLSCert != "" {
+		if wsTLS, grpcTLS, err = s.tlsConfigs(); err != nil {
+			return err
+		}
+	}
+	if err := s.buildGRPC(reg, grpcTLS); err != nil {
 		return err
 	}
 
 	if s.wsLn, err = listen("ws-addr", cfg.WSAddr); err != nil {
 		return err
+	}
+	if wsTLS != nil {
+		s.wsLn = tls.NewListener(s.wsLn, wsTLS)
 	}
 	if s.grpcLn, err = listen("grpc-addr", cfg.GRPCAddr); err != nil {
 		return err
@@ -188,7 +205,41 @@ func (s *Server) build() error {
 	return nil
 }
 
-func (s *Server) buildGRPC(reg *prometheus.Registry) error {
+// tlsConfigs loads the certificate (kept reloadable) and the client CA.
+func (s *Server) tlsConfigs() (ws, grpcCfg *tls.Config, err error) {
+	s.certs, err = certs.New(s.cfg.TLSCert, s.cfg.TLSKey, s.log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--tls-cert: %w", err)
+	}
+	ws = &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: s.certs.GetCertificate,
+		// WebSockets upgrade HTTP/1.1; HTTP/2 would need RFC 8441.
+		NextProtos: []string{"http/1.1"},
+	}
+	grpcCfg = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate, NextProtos: []string{"h2"}}
+	if s.cfg.GRPCClientCA != "" {
+		pool, err := certs.LoadPool(s.cfg.GRPCClientCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--grpc-client-ca: %w", err)
+		}
+		grpcCfg.ClientCAs = pool
+		// Verified if given: callers with an API key need no certificate.
+		grpcCfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return ws, grpcCfg, nil
+}
+
+// ReloadTLS reads the certificate files again (SIGHUP). Without TLS it
+// does nothing.
+func (s *Server) ReloadTLS() error {
+	if s.certs == nil {
+		return nil
+	}
+	return s.certs.Reload()
+}
+
+func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	api, err := grpcapi.New(grpcapi.Options{
 		Service:  s.svc,
 		APIKeys:  s.cfg.APIKeys,
@@ -199,7 +250,11 @@ func (s *Server) buildGRPC(reg *prometheus.Registry) error {
 		return err
 	}
 	s.api = api
-	s.grpc = grpc.NewServer(api.ServerOptions()...)
+	opts := api.ServerOptions()
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	api.Register(s.grpc)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -248,6 +303,15 @@ func (s *Server) Run(ctx context.Context) error {
 	serve("websocket", func() error { return s.wsHTTP.Serve(s.wsLn) })
 	serve("grpc", func() error { return s.grpc.Serve(s.grpcLn) })
 	serve("admin", func() error { return s.admin.Serve(s.adminLn) })
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	if s.certs != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.certs.Watch(watchCtx, certWatchInterval)
+		}()
+	}
 	s.ready.Store(true)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	a := s.Addrs()
@@ -259,6 +323,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	s.Shutdown(context.Background())
+	stopWatch()
 	wg.Wait()
 	return runErr
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // serve runs a node until SIGINT or SIGTERM, then drains it; a second
-// signal exits at once.
+// signal exits at once. SIGHUP reloads the TLS certificate.
 func serve(args []string) error {
 	cfg := server.Defaults()
 	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
@@ -35,6 +35,15 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if err := srv.ReloadTLS(); err != nil {
+				log.Warn("SIGHUP: tls reload failed; keeping the current certificate", "err", err)
+			}
+		}
+	}()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	ctx, cancel := context.WithCancel(context.Background())

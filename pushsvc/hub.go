@@ -16,6 +16,11 @@ type hub struct {
 	users  [hubShards]userShard
 	groups [hubShards]groupShard
 
+	// forgetOffline is set when a cluster stores membership: the hub then
+	// keeps members' groups only while they have a session here. Immutable
+	// after newHub's caller sets it.
+	forgetOffline bool
+
 	connections atomic.Int64 // registered sessions
 	online      atomic.Int64 // users with at least one session
 	groupCount  atomic.Int64 // groups with a member or a session
@@ -61,8 +66,9 @@ func (h *hub) groupShard(name string) *groupShard {
 	return &h.groups[maphash.String(h.seed, name)%hubShards]
 }
 
-// add registers s with its token groups and its user's member groups.
-func (h *hub) add(s *Session) {
+// add registers s with its token groups, its user's member groups known
+// here, and extra member groups (from the cluster's membership store).
+func (h *hub) add(s *Session, extra []string) {
 	us := h.userShard(s.user)
 	us.mu.Lock()
 	defer us.mu.Unlock()
@@ -79,6 +85,12 @@ func (h *hub) add(s *Session) {
 	s.groups = make(map[string]struct{}, len(s.info.Groups)+len(u.groups))
 	for _, g := range s.info.Groups {
 		s.groups[g] = struct{}{}
+	}
+	for _, g := range extra {
+		if u.groups == nil {
+			u.groups = make(map[string]struct{})
+		}
+		u.groups[g] = struct{}{}
 	}
 	for g := range u.groups {
 		s.groups[g] = struct{}{}
@@ -105,7 +117,7 @@ func (h *hub) remove(s *Session) bool {
 	h.connections.Add(-1)
 	if len(u.sessions) == 0 {
 		h.online.Add(-1)
-		if len(u.groups) == 0 {
+		if len(u.groups) == 0 || h.forgetOffline {
 			delete(us.users, s.user)
 		}
 	}
@@ -160,6 +172,10 @@ func (h *hub) addMember(g, user string) {
 	defer us.mu.Unlock()
 	u := us.users[user]
 	if u == nil {
+		if h.forgetOffline {
+			// The cluster's store remembers; this node holds no session.
+			return
+		}
 		u = &userEntry{}
 		us.users[user] = u
 	}

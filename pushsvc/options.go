@@ -47,9 +47,9 @@ type Options struct {
 	// ResumeWait is how long a session that announced a Resume holds live
 	// pushes for it. Default 5s.
 	ResumeWait time.Duration
-	// NewEngine builds the engine, given the callback that delivers on
-	// this node. Default: the in-memory engine.
-	NewEngine func(deliver engine.Deliver) (engine.Engine, error)
+	// NewEngine builds the engine, given the callbacks that act on this
+	// node's sessions. Default: the in-memory engine.
+	NewEngine func(h engine.Handler) (engine.Engine, error)
 	// Logger receives the service's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.

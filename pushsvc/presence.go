@@ -23,8 +23,12 @@ type ConnectionInfo struct {
 	Compressed  bool
 }
 
-// Presence reports each user's sessions, in the order asked.
-func (s *Service) Presence(_ context.Context, users []string) ([]UserPresence, error) {
+// Presence reports each user's sessions, in the order asked: on every node
+// with a cluster, on this one without.
+func (s *Service) Presence(ctx context.Context, users []string) ([]UserPresence, error) {
+	if s.cluster != nil {
+		return s.clusterPresence(ctx, users)
+	}
 	out := make([]UserPresence, len(users))
 	var buf []*Session
 	for i, u := range users {
@@ -39,6 +43,30 @@ func (s *Service) Presence(_ context.Context, users []string) ([]UserPresence, e
 				ConnectedAt: sess.connectedAt,
 				Groups:      s.hub.sessionGroups(sess),
 				Compressed:  sess.info.Compressed,
+			})
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+func (s *Service) clusterPresence(ctx context.Context, users []string) ([]UserPresence, error) {
+	conns, err := s.cluster.Presence(ctx, users)
+	if err != nil {
+		return nil, errUnavailable(err)
+	}
+	out := make([]UserPresence, len(users))
+	for i, u := range users {
+		p := UserPresence{UserID: u, Online: len(conns[u]) > 0}
+		for _, c := range conns[u] {
+			p.Connections = append(p.Connections, ConnectionInfo{
+				SessionID:   c.SessionID,
+				NodeID:      c.NodeID,
+				RemoteAddr:  c.RemoteAddr,
+				UserAgent:   c.UserAgent,
+				ConnectedAt: c.ConnectedAt,
+				Groups:      c.Groups,
+				Compressed:  c.Compressed,
 			})
 		}
 		out[i] = p

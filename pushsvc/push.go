@@ -2,6 +2,7 @@ package pushsvc
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
@@ -142,8 +143,11 @@ func dedupe(names []string) []string {
 }
 
 // AddToGroup makes users members of group, for their current and future
-// sessions on this node.
-func (s *Service) AddToGroup(_ context.Context, group string, users []string) error {
+// sessions on every node.
+func (s *Service) AddToGroup(ctx context.Context, group string, users []string) error {
+	if s.cluster != nil {
+		return errUnavailable(s.cluster.AddMembers(ctx, group, users))
+	}
 	for _, u := range users {
 		s.hub.addMember(group, u)
 	}
@@ -152,7 +156,10 @@ func (s *Service) AddToGroup(_ context.Context, group string, users []string) er
 
 // RemoveFromGroup ends users' membership of group. Sessions whose token
 // names the group keep receiving it.
-func (s *Service) RemoveFromGroup(_ context.Context, group string, users []string) error {
+func (s *Service) RemoveFromGroup(ctx context.Context, group string, users []string) error {
+	if s.cluster != nil {
+		return errUnavailable(s.cluster.RemoveMembers(ctx, group, users))
+	}
 	for _, u := range users {
 		s.hub.removeMember(group, u)
 	}
@@ -160,20 +167,46 @@ func (s *Service) RemoveFromGroup(_ context.Context, group string, users []strin
 }
 
 // GroupMembers lists group's members and the users whose sessions receive
-// it, sorted.
-func (s *Service) GroupMembers(_ context.Context, group string) ([]string, error) {
-	return s.hub.members(group), nil
+// it, sorted. With a cluster, token groups count for this node's sessions
+// only.
+func (s *Service) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	local := s.hub.members(group)
+	if s.cluster == nil {
+		return local, nil
+	}
+	stored, err := s.cluster.Members(ctx, group)
+	if err != nil {
+		return nil, errUnavailable(err)
+	}
+	return mergeSorted(stored, local), nil
 }
 
-// DisconnectUser closes every session of user with 4002 and reports how
-// many there were.
-func (s *Service) DisconnectUser(_ context.Context, user, reason string, reconnect bool) (int, error) {
+// DisconnectUser closes every session of user, on every node, with 4002
+// and reports how many there were.
+func (s *Service) DisconnectUser(ctx context.Context, user, reason string, reconnect bool) (int, error) {
 	if reason == "" {
 		reason = "disconnected by the server"
 	}
+	if s.cluster != nil {
+		n, err := s.cluster.Disconnect(ctx, user, reason, reconnect)
+		return n, errUnavailable(err)
+	}
+	return s.disconnectLocal(user, reason, reconnect), nil
+}
+
+func (s *Service) disconnectLocal(user, reason string, reconnect bool) int {
 	sessions := s.hub.userSessions(nil, user)
 	for _, sess := range sessions {
 		sess.Close(Disconnect{Code: CodeKicked, Reason: reason, Reconnect: reconnect})
 	}
-	return len(sessions), nil
+	return len(sessions)
+}
+
+// mergeSorted merges two sorted lists, dropping repeats.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	out = append(out, a...)
+	out = append(out, b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -1,6 +1,7 @@
 package pushsvc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -28,11 +29,13 @@ func GroupStream(group string) string { return groupStreamPrefix + group }
 // Service is the push service of one node.
 type Service struct {
 	// immutable after New
-	opts    Options
-	engine  engine.Engine
-	hub     *hub
-	stats   counters
-	started time.Time
+	opts     Options
+	engine   engine.Engine
+	cluster  engine.Cluster // the engine, when several nodes share it; else nil
+	presence *presenceQueue // with a cluster
+	hub      *hub
+	stats    counters
+	started  time.Time
 
 	closeOnce sync.Once
 }
@@ -46,20 +49,26 @@ func New(opts Options) (*Service, error) {
 	s := &Service{opts: opts, hub: newHub(), started: opts.Now()}
 	newEngine := opts.NewEngine
 	if newEngine == nil {
-		newEngine = func(d engine.Deliver) (engine.Engine, error) {
+		newEngine = func(h engine.Handler) (engine.Engine, error) {
 			return memory.New(memory.Options{
 				HistorySize: opts.HistorySize,
 				HistoryTTL:  opts.HistoryTTL,
-				Deliver:     d,
+				Deliver:     h.Deliver,
 				Now:         opts.Now,
 			})
 		}
 	}
-	e, err := newEngine(s.deliver)
+	e, err := newEngine(engine.Handler{Deliver: s.deliver, Control: s.control})
 	if err != nil {
 		return nil, fmt.Errorf("pushsvc: engine: %w", err)
 	}
 	s.engine = e
+	if c, ok := e.(engine.Cluster); ok {
+		s.cluster = c
+		s.hub.forgetOffline = true
+		s.presence = newPresenceQueue()
+		go s.runCluster(c, s.presence)
+	}
 	return s, nil
 }
 
@@ -72,7 +81,13 @@ func (s *Service) Options() Options { return s.opts }
 // Close releases the engine. Sessions are closed by their transports.
 func (s *Service) Close() error {
 	var err error
-	s.closeOnce.Do(func() { err = s.engine.Close() })
+	s.closeOnce.Do(func() {
+		if s.presence != nil {
+			close(s.presence.stop)
+			<-s.presence.stopped
+		}
+		err = s.engine.Close()
+	})
 	return err
 }
 
@@ -104,7 +119,22 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 		sess.holding = true
 		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
 	}
-	s.hub.add(sess)
+	var extra []string
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+		groups, err := s.cluster.UserGroups(ctx, info.UserID)
+		cancel()
+		if err != nil {
+			// Serve the connection anyway: its token groups work, and
+			// membership changes from now on reach it.
+			s.opts.Logger.Warn("group membership unavailable at connect", "user", info.UserID, "err", err)
+		}
+		extra = groups
+	}
+	s.hub.add(sess, extra)
+	if s.presence != nil {
+		s.presence.add(presenceOp{register: true, conn: s.connOf(sess)})
+	}
 	t.Schedule(sess.flushFn)
 	s.stats.connects.Add(1)
 	return sess, nil
@@ -130,7 +160,9 @@ func (s *Service) Disconnected(sess *Session) {
 	}
 	sess.dropQueueLocked()
 	sess.mu.Unlock()
-	s.hub.remove(sess)
+	if s.hub.remove(sess) && s.presence != nil {
+		s.presence.add(presenceOp{conn: engine.Conn{SessionID: sess.id, UserID: sess.user, NodeID: s.opts.NodeID}})
+	}
 }
 
 // deliver is the engine's callback: it queues p to this node's sessions of
@@ -181,6 +213,9 @@ var sessionSlices = sync.Pool{New: func() any { s := make([]*Session, 0, 64); re
 
 // errUnavailable wraps an engine failure for callers.
 func errUnavailable(err error) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, engine.ErrUnavailable) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -50,14 +50,18 @@ type Position struct {
 }
 
 // Deliver receives publications on the node. For one stream it is called in
-// offset order and never concurrently. It must not block.
+// offset order and never concurrently. It must not block. It reports how
+// many sessions the publication was queued to.
 type Deliver func(p *Publication) int
 
 // Engine carries publications and keeps history.
 type Engine interface {
 	// Publish places m at the end of stream, records it in history and
-	// delivers it. It reports the publication and, where the engine can tell,
-	// how many connections it was queued to.
+	// delivers it on every node. It reports the publication and how many
+	// connections it was queued to on all nodes (an engine shared by nodes
+	// counts the nodes that answered within its reply timeout). An error
+	// means the push may not have been published: the caller must not
+	// report it as delivered.
 	Publish(ctx context.Context, stream string, m Message) (*Publication, int, error)
 	// Since returns the publications of stream after pos, oldest first, and
 	// the stream's current position. ok is false when the pushes after pos

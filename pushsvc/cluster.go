@@ -1,0 +1,174 @@
+package pushsvc
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
+
+// clusterTimeout bounds each call the service makes to a cluster on its
+// own behalf (presence, stats); callers' requests use their contexts.
+const clusterTimeout = 2 * time.Second
+
+// statsEvery is how often a node publishes its stats to the cluster.
+const statsEvery = time.Second
+
+// presenceQueue carries presence updates to the cluster off the hot paths:
+// Disconnected can run inside a fan-out, which must never wait on the
+// network. Updates keep their order (a session registers before it
+// unregisters) and are retried while the cluster is unreachable.
+type presenceQueue struct {
+	mu      sync.Mutex // guards ops
+	ops     []presenceOp
+	wake    chan struct{} // one token: ops were added
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+type presenceOp struct {
+	register bool
+	conn     engine.Conn
+}
+
+func newPresenceQueue() *presenceQueue {
+	return &presenceQueue{wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+func (q *presenceQueue) add(op presenceOp) {
+	q.mu.Lock()
+	q.ops = append(q.ops, op)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run applies queued updates until stop; on failure it retries the rest
+// after a pause. It also publishes the node's stats every statsEvery.
+func (s *Service) runCluster(c engine.Cluster, q *presenceQueue) {
+	defer close(q.stopped)
+	stats := time.NewTicker(statsEvery)
+	defer stats.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-q.stop:
+			return
+		case <-stats.C:
+			s.putStats(c)
+			continue
+		case <-q.wake:
+		case <-retry.C:
+		}
+		q.mu.Lock()
+		ops := q.ops
+		q.ops = nil
+		q.mu.Unlock()
+		for i, op := range ops {
+			ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+			var err error
+			if op.register {
+				err = c.Register(ctx, op.conn)
+			} else {
+				err = c.Unregister(ctx, op.conn)
+			}
+			cancel()
+			if err != nil {
+				s.opts.Logger.Warn("presence update failed; will retry", "err", err)
+				q.mu.Lock()
+				q.ops = append(ops[i:], q.ops...)
+				q.mu.Unlock()
+				retry.Reset(time.Second)
+				break
+			}
+		}
+	}
+}
+
+func (s *Service) putStats(c engine.Cluster) {
+	b, err := json.Marshal(s.Stats(context.Background()))
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	if err := c.PutStats(ctx, b); err != nil {
+		s.opts.Logger.Debug("publishing stats failed", "err", err)
+	}
+}
+
+// connOf describes sess for the presence registry.
+func (s *Service) connOf(sess *Session) engine.Conn {
+	return engine.Conn{
+		SessionID:   sess.id,
+		UserID:      sess.user,
+		NodeID:      s.opts.NodeID,
+		RemoteAddr:  sess.info.RemoteAddr,
+		UserAgent:   sess.info.UserAgent,
+		ConnectedAt: sess.connectedAt,
+		Groups:      s.hub.sessionGroups(sess),
+		Compressed:  sess.info.Compressed,
+	}
+}
+
+// control applies a cluster-wide instruction to this node's sessions.
+func (s *Service) control(c engine.Control) int {
+	switch c.Kind {
+	case engine.MembersAdded:
+		for _, u := range c.Users {
+			s.hub.addMember(c.Group, u)
+		}
+	case engine.MembersRemoved:
+		for _, u := range c.Users {
+			s.hub.removeMember(c.Group, u)
+		}
+	case engine.DisconnectUser:
+		n := 0
+		for _, u := range c.Users {
+			n += s.disconnectLocal(u, c.Reason, c.Reconnect)
+		}
+		return n
+	}
+	return 0
+}
+
+// NodeStats is one node's stats.
+type NodeStats struct {
+	NodeID string
+	Stats  Stats
+}
+
+// ClusterStats returns every live node's stats, this node's first. Without
+// a cluster it is this node alone.
+func (s *Service) ClusterStats(ctx context.Context) ([]NodeStats, error) {
+	local := NodeStats{NodeID: s.opts.NodeID, Stats: s.Stats(ctx)}
+	if s.cluster == nil {
+		return []NodeStats{local}, nil
+	}
+	snaps, err := s.cluster.Stats(ctx)
+	if err != nil {
+		return nil, errUnavailable(err)
+	}
+	out := []NodeStats{local}
+	for id, b := range snaps {
+		if id == s.opts.NodeID {
+			continue
+		}
+		var st Stats
+		if json.Unmarshal(b, &st) == nil {
+			out = append(out, NodeStats{NodeID: id, Stats: st})
+		}
+	}
+	return out, nil
+}
+
+// Ready reports whether the node can serve pushes: always without a
+// cluster, and while the cluster's backend is reachable with one.
+func (s *Service) Ready() bool {
+	return s.cluster == nil || s.cluster.Healthy()
+}

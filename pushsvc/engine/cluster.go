@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"context"
+	"time"
+)
+
+// ControlKind names a cluster-wide instruction.
+type ControlKind int
+
+const (
+	// MembersAdded: Users joined Group; nodes add their sessions of them.
+	MembersAdded ControlKind = iota + 1
+	// MembersRemoved: Users left Group.
+	MembersRemoved
+	// DisconnectUser: nodes close User's sessions with 4002.
+	DisconnectUser
+)
+
+// Control is an instruction every node applies to its own sessions.
+type Control struct {
+	Kind      ControlKind
+	Group     string
+	Users     []string
+	Reason    string
+	Reconnect bool
+}
+
+// Handler is what a node gives its engine: the callbacks that act on the
+// node's own sessions. Both are called from the engine's receiving
+// goroutine, in the order the engine received the messages, and must not
+// block.
+type Handler struct {
+	// Deliver queues a publication to the node's sessions and reports how
+	// many took it.
+	Deliver Deliver
+	// Control applies an instruction and reports how many sessions it
+	// touched (closed, for DisconnectUser).
+	Control func(c Control) int
+}
+
+// Conn is one connection as the cluster's presence registry holds it.
+type Conn struct {
+	SessionID   string
+	UserID      string
+	NodeID      string
+	RemoteAddr  string
+	UserAgent   string
+	ConnectedAt time.Time
+	Groups      []string
+	Compressed  bool
+}
+
+// Cluster is implemented by engines that several nodes share. With it,
+// group membership, presence, disconnects and stats span every node; the
+// in-memory engine does not implement it and the node answers for itself.
+type Cluster interface {
+	// NodeID names this node in the cluster.
+	NodeID() string
+	// AddMembers stores the membership and has every node apply it.
+	AddMembers(ctx context.Context, group string, users []string) error
+	// RemoveMembers ends the membership on every node.
+	RemoveMembers(ctx context.Context, group string, users []string) error
+	// Members lists the users added to group, sorted.
+	Members(ctx context.Context, group string) ([]string, error)
+	// UserGroups lists the groups user was added to, for a new session.
+	UserGroups(ctx context.Context, user string) ([]string, error)
+	// Register and Unregister keep this node's connections in the
+	// presence registry. Connections of a node that stops heartbeating
+	// leave it within the engine's node TTL.
+	Register(ctx context.Context, c Conn) error
+	Unregister(ctx context.Context, c Conn) error
+	// Presence returns the live connections of each user.
+	Presence(ctx context.Context, users []string) (map[string][]Conn, error)
+	// Disconnect closes user's sessions on every node and reports how
+	// many were closed.
+	Disconnect(ctx context.Context, user, reason string, reconnect bool) (int, error)
+	// PutStats publishes this node's stats snapshot (opaque to the
+	// engine); Stats returns the snapshots of the live nodes by node id.
+	PutStats(ctx context.Context, snapshot []byte) error
+	Stats(ctx context.Context) (map[string][]byte, error)
+	// Healthy reports whether the engine can reach its backend now.
+	Healthy() bool
+}

@@ -39,8 +39,15 @@ check-generated: generate ## fail when gen/ differs from what api/ generates
 	  git status --porcelain -- gen/; git diff --stat -- gen/; \
 	  echo "gen/ is stale: run 'make generate' and commit gen/"; exit 1; fi
 
+.PHONY: deps
+deps: ## install what the tests need and Go cannot fetch: Debian's redis-server
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package) for the Redis engine tests"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq redis-server >/dev/null; }
+
 .PHONY: test
-test: ## run every test with the race detector
+test: deps ## run every test with the race detector (installs redis-server first if missing)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 .PHONY: fuzz

@@ -9,7 +9,8 @@ import (
 )
 
 // adminMux serves the ops endpoints: /healthz (the process is up), /readyz
-// (it accepts connections: false from the start of a drain), /metrics and,
+// (it accepts connections: false from the start of a drain and while the
+// engine's backend is unreachable), /metrics and,
 // when enabled, /debug/pprof.
 func (s *Server) adminMux(reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
@@ -17,7 +18,7 @@ func (s *Server) adminMux(reg *prometheus.Registry) *http.ServeMux {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() || !s.gate.Ready() {
+		if !s.ready.Load() || !s.gate.Ready() || !s.svc.Ready() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}

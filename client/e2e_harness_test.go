@@ -34,7 +34,7 @@ var (
 )
 
 // heraldBinary builds cmd/herald once per test run.
-func heraldBinary(t *testing.T) string {
+func heraldBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "herald-e2e-")
@@ -66,7 +66,7 @@ func newCreds() creds {
 	return creds{secret: hex.EncodeToString(b), apiKey: "key-" + hex.EncodeToString(b[:8])}
 }
 
-func (c creds) token(t *testing.T, user string) string {
+func (c creds) token(t testing.TB, user string) string {
 	t.Helper()
 	tok, err := auth.Mint([]byte(c.secret), auth.MintClaims{UserID: user, TTL: time.Hour})
 	if err != nil {
@@ -88,7 +88,7 @@ var servingLine = regexp.MustCompile(`msg="herald serving".* ws=ws://([0-9.:]+)/
 
 // startHerald starts `herald serve` with creds and extra flags, waits until
 // it serves, and kills it at cleanup if it is still running.
-func startHerald(t *testing.T, c creds, args ...string) *proc {
+func startHerald(t testing.TB, c creds, args ...string) *proc {
 	t.Helper()
 	base := []string{"serve", "--ws-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
 	cmd := exec.Command(heraldBinary(t), append(base, args...)...)

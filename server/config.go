@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+
 	"flag"
 	"fmt"
+	"github.com/herald-push/herald/server/grpcapi"
 	"net"
 	"os"
 	"strings"
@@ -52,6 +54,14 @@ type Config struct {
 	// DevCredentials is where the loopback dev mode keeps its generated
 	// JWT secret and API key (dev-credentials).
 	DevCredentials string
+
+	// gRPC callers' limits.
+	GRPCRateLimit       float64 // grpc-rate-limit (calls/s per API key; 0: default; inf: off)
+	GRPCRateBurst       int     // grpc-rate-burst
+	GRPCMaxMessageBytes int     // grpc-max-message-bytes
+	MaxPayloadBytes     int     // max-payload-bytes
+	MaxUserIDs          int     // max-user-ids
+	MaxGroups           int     // max-groups
 }
 
 // Defaults returns the zero-configuration settings.
@@ -82,7 +92,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWKSURL, "jwks-url", c.JWKSURL, "JWKS URL with the keys for client tokens")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "required aud claim of client tokens")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "required iss claim of client tokens")
-	fs.Func("api-key", "comma-separated API keys for gRPC callers", listSetter(&c.APIKeys))
+	fs.Func("api-key", "comma-separated API keys for gRPC callers; KEY:push, KEY:admin or KEY:push+admin limits a key to scopes (none: all)", listSetter(&c.APIKeys))
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "interval of server pings; a peer silent for 3 intervals is dropped")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "time a connection has to complete the WebSocket upgrade")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "window over which connections are closed on shutdown")
@@ -102,6 +112,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConnectionsPerUser, "max-connections-per-user", c.MaxConnectionsPerUser, "connections per user (not built yet)")
 	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "connections per IP (not built yet)")
 	fs.Float64Var(&c.ClientFramesPerSecond, "client-frames-per-second", c.ClientFramesPerSecond, "inbound frames per connection per second (not built yet)")
+	fs.Float64Var(&c.GRPCRateLimit, "grpc-rate-limit", c.GRPCRateLimit, "gRPC calls per second per API key (0: 50000; inf: no limit)")
+	fs.IntVar(&c.GRPCRateBurst, "grpc-rate-burst", c.GRPCRateBurst, "gRPC call burst per API key (0: twice the rate)")
+	fs.IntVar(&c.GRPCMaxMessageBytes, "grpc-max-message-bytes", c.GRPCMaxMessageBytes, "largest gRPC request (0: 1 MiB)")
+	fs.IntVar(&c.MaxPayloadBytes, "max-payload-bytes", c.MaxPayloadBytes, "largest push payload (0: 65536, the schema's bound)")
+	fs.IntVar(&c.MaxUserIDs, "max-user-ids", c.MaxUserIDs, "user_ids per request (0: 1000, the schema's bound)")
+	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "groups per request (0: 100, the schema's bound)")
 	fs.StringVar(&c.DevCredentials, "dev-credentials", c.DevCredentials, "file of the loopback dev mode's generated JWT secret and API key")
 }
 
@@ -177,6 +193,20 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.JWTPublicKey); err != nil {
 			bad("jwt-public-key", "%v", err)
 		}
+	}
+	for i, k := range c.APIKeys {
+		if _, err := grpcapi.ParseAPIKey(k); err != nil {
+			bad("api-key", "entry %d: %v", i+1, err)
+		}
+	}
+	for flag, v := range map[string]int{"grpc-rate-burst": c.GRPCRateBurst, "grpc-max-message-bytes": c.GRPCMaxMessageBytes,
+		"max-payload-bytes": c.MaxPayloadBytes, "max-user-ids": c.MaxUserIDs, "max-groups": c.MaxGroups} {
+		if v < 0 {
+			bad(flag, "%d must be >= 0", v)
+		}
+	}
+	if c.GRPCRateLimit < 0 {
+		bad("grpc-rate-limit", "%v must be >= 0", c.GRPCRateLimit)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls-cert", "--tls-cert and --tls-key go together")

@@ -241,10 +241,13 @@ func (s *Server) ReloadTLS() error {
 
 func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	api, err := grpcapi.New(grpcapi.Options{
-		Service:  s.svc,
-		APIKeys:  s.cfg.APIKeys,
-		Logger:   s.log,
-		Registry: reg,
+		Service:         s.svc,
+		APIKeys:         s.cfg.APIKeys,
+		Logger:          s.log,
+		Registry:        reg,
+		RateLimit:       grpcapi.RateLimit{PerSecond: s.cfg.GRPCRateLimit, Burst: s.cfg.GRPCRateBurst},
+		MaxRecvMsgBytes: s.cfg.GRPCMaxMessageBytes,
+		Limits:          grpcapi.Limits{MaxUserIDs: s.cfg.MaxUserIDs, MaxGroups: s.cfg.MaxGroups, MaxPayloadBytes: s.cfg.MaxPayloadBytes},
 	})
 	if err != nil {
 		return err

@@ -1,11 +1,11 @@
 package grpcapi
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"sync"
 
+	"buf.build/go/protovalidate"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"google.golang.org/grpc"
 
@@ -17,12 +17,15 @@ import (
 // implementation and the interceptors that guard it.
 type API struct {
 	// immutable after New
-	svc     *pushsvc.Service
-	limits  Limits
-	log     *slog.Logger
-	keys    [][sha256.Size]byte // SHA-256 of each API key; nil when Insecure
-	metrics *grpcprom.ServerMetrics
-	srv     *pushServer
+	svc        *pushsvc.Service
+	limits     Limits
+	rateLimit  RateLimit
+	maxRecvMsg int
+	log        *slog.Logger
+	callers    *callers // nil when Insecure
+	validator  protovalidate.Validator
+	metrics    *grpcprom.ServerMetrics
+	srv        *pushServer
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed by Shutdown
@@ -35,15 +38,22 @@ func New(opts Options) (*API, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	a := &API{
-		svc:     opts.Service,
-		limits:  opts.Limits,
-		log:     opts.Logger,
-		metrics: opts.Metrics,
-		stopped: make(chan struct{}),
+	v, err := newValidator()
+	if err != nil {
+		return nil, err
 	}
-	for _, k := range opts.APIKeys {
-		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+	a := &API{
+		svc:        opts.Service,
+		limits:     opts.Limits,
+		rateLimit:  opts.RateLimit,
+		maxRecvMsg: opts.MaxRecvMsgBytes,
+		log:        opts.Logger,
+		validator:  v,
+		metrics:    opts.Metrics,
+		stopped:    make(chan struct{}),
+	}
+	if !opts.Insecure {
+		a.callers = newCallers(&opts)
 	}
 	if opts.Registry != nil {
 		if err := opts.Registry.Register(a.metrics); err != nil {

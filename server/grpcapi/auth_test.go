@@ -11,9 +11,11 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -21,6 +23,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server/grpcapi"
@@ -112,6 +116,59 @@ func TestReflectionNeedsKey(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("reflection lists %v, want %s among them", res.GetListServicesResponse().GetService(), pushv1.PushService_ServiceDesc.ServiceName)
+	}
+}
+
+// Reflection serves push.proto with its validation rules and the
+// validate.proto they need, so grpcurl describe shows the constraints.
+func TestReflectionServesTheRules(t *testing.T) {
+	ts := startTestServer(t)
+	c := reflectionpb.NewServerReflectionClient(dial(t, ts.addr, testKey))
+	st, err := c.ServerReflectionInfo(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func(req *reflectionpb.ServerReflectionRequest) []*descriptorpb.FileDescriptorProto {
+		t.Helper()
+		if err := st.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		res, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := res.GetErrorResponse(); e != nil {
+			t.Fatalf("reflection: %v", e)
+		}
+		var out []*descriptorpb.FileDescriptorProto
+		for _, raw := range res.GetFileDescriptorResponse().GetFileDescriptorProto() {
+			fd := new(descriptorpb.FileDescriptorProto)
+			if err := proto.Unmarshal(raw, fd); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fd)
+		}
+		return out
+	}
+	push := files(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{
+		FileContainingSymbol: pushv1.PushService_ServiceDesc.ServiceName,
+	}})
+	if len(push) == 0 || !slices.Contains(push[0].GetDependency(), "buf/validate/validate.proto") {
+		t.Fatalf("push.proto served without its validate.proto import: %v", push)
+	}
+	var hasRules bool
+	for _, m := range push[0].GetMessageType() {
+		if m.GetName() == "PushToUsersRequest" {
+			hasRules = proto.HasExtension(m.GetField()[0].GetOptions(), validate.E_Field)
+		}
+	}
+	if !hasRules {
+		t.Error("PushToUsersRequest.user_ids is served without its rules")
+	}
+	if v := files(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileByFilename{
+		FileByFilename: "buf/validate/validate.proto",
+	}}); len(v) == 0 || v[0].GetPackage() != "buf.validate" {
+		t.Errorf("validate.proto not served: %v", v)
 	}
 }
 

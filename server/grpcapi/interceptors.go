@@ -2,30 +2,35 @@ package grpcapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"runtime/debug"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 )
 
-// ServerOptions returns the chained unary and stream interceptors for the
-// grpc.Server that serves the API, outermost first: metrics (when set),
-// logging of finished calls, panic recovery, then authentication. Metrics
-// and logging sit outside the rest so they see the final code of every
-// call, Unauthenticated and recovered panics included; recovery sits
-// outside auth so that nothing below it can crash the process.
+// ServerOptions returns the options for the grpc.Server that serves the
+// API: the request size limit and the chained unary and stream
+// interceptors, outermost first: metrics (when set), logging of finished
+// calls, panic recovery, authentication with the scope check, the per-key
+// rate limit, then request validation. Metrics and logging sit outside the
+// rest so they see the final code of every call, Unauthenticated and
+// recovered panics included; recovery sits outside the others so that
+// nothing below it can crash the process; the rate limit follows
+// authentication because it counts per caller, and comes before
+// validation so that a flood is refused at the cheapest point.
+// Validation applies to PushService only: other services' messages carry
+// no rules.
 func (a *API) ServerOptions() []grpc.ServerOption {
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor
@@ -42,11 +47,19 @@ func (a *API) ServerOptions() []grpc.ServerOption {
 	rec := recovery.WithRecoveryHandlerContext(a.recovered)
 	unary = append(unary, recovery.UnaryServerInterceptor(rec))
 	stream = append(stream, recovery.StreamServerInterceptor(rec))
-	if a.keys != nil {
+	if a.callers != nil {
 		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(a.authenticate), selector.MatchFunc(needsAuth)))
 		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(a.authenticate), selector.MatchFunc(needsAuth)))
+		if a.rateLimit.enabled() {
+			l := newCallerLimiter(a.rateLimit)
+			unary = append(unary, ratelimit.UnaryServerInterceptor(l))
+			stream = append(stream, ratelimit.StreamServerInterceptor(l))
+		}
 	}
+	unary = append(unary, selector.UnaryServerInterceptor(a.validateUnary, selector.MatchFunc(isPushService)))
+	stream = append(stream, selector.StreamServerInterceptor(a.validateStream, selector.MatchFunc(isPushService)))
 	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(a.maxRecvMsg),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}
@@ -59,44 +72,8 @@ func needsAuth(_ context.Context, c interceptors.CallMeta) bool {
 	return c.Service != healthpb.Health_ServiceDesc.ServiceName
 }
 
-// authenticate accepts a caller with a verified TLS client certificate or
-// with "authorization: Bearer <key>" naming one of the API keys.
-func (a *API) authenticate(ctx context.Context) (context.Context, error) {
-	if verifiedClientCert(ctx) {
-		return ctx, nil
-	}
-	key, err := auth.AuthFromMD(ctx, "bearer")
-	if err != nil {
-		return nil, status.Error(codes.Unauthenticated, `missing API key: send metadata "authorization: Bearer <api key>"`)
-	}
-	if !a.validKey(key) {
-		return nil, status.Error(codes.Unauthenticated, "invalid API key")
-	}
-	return ctx, nil
-}
-
-// validKey compares digests rather than keys: subtle.ConstantTimeCompare
-// returns early on a length mismatch, which would leak each key's length.
-// Every key is compared, so the time taken does not tell which one matched.
-func (a *API) validKey(key string) bool {
-	sum := sha256.Sum256([]byte(key))
-	match := 0
-	for i := range a.keys {
-		match |= subtle.ConstantTimeCompare(sum[:], a.keys[i][:])
-	}
-	return match == 1
-}
-
-// verifiedClientCert reports whether the peer presented a client
-// certificate that the server's TLS config verified (mTLS). Chains are
-// only filled in when the server asked for and checked the certificate.
-func verifiedClientCert(ctx context.Context) bool {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return false
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	return ok && len(ti.State.VerifiedChains) > 0
+func isPushService(_ context.Context, c interceptors.CallMeta) bool {
+	return c.Service == pushv1.PushService_ServiceDesc.ServiceName
 }
 
 // recovered logs a handler's panic with its stack and answers Internal;

@@ -10,9 +10,6 @@ import (
 // waits for the devices' acknowledgements and answers receipts.
 func (s *pushServer) PushToUsers(ctx context.Context, r *pushv1.PushToUsersRequest) (*pushv1.PushToUsersResponse, error) {
 	a := s.api
-	if err := a.limits.pushToUsers(r); err != nil {
-		return nil, err
-	}
 	m := toMessage(r.GetMessage())
 	if r.AckTimeout != nil {
 		m.AckTimeout = r.AckTimeout.AsDuration()
@@ -32,9 +29,6 @@ func (s *pushServer) PushToUsers(ctx context.Context, r *pushv1.PushToUsersReque
 // users.
 func (s *pushServer) PushToGroups(ctx context.Context, r *pushv1.PushToGroupsRequest) (*pushv1.PushToGroupsResponse, error) {
 	a := s.api
-	if err := a.limits.pushToGroups(r); err != nil {
-		return nil, err
-	}
 	res, err := a.svc.PushToGroups(ctx, r.GetGroups(), r.GetExcludeUserIds(), toMessage(r.GetMessage()))
 	if err != nil {
 		return nil, a.toStatus(ctx, err)
@@ -45,9 +39,6 @@ func (s *pushServer) PushToGroups(ctx context.Context, r *pushv1.PushToGroupsReq
 // Broadcast pushes to every connection.
 func (s *pushServer) Broadcast(ctx context.Context, r *pushv1.BroadcastRequest) (*pushv1.BroadcastResponse, error) {
 	a := s.api
-	if err := a.limits.broadcast(r); err != nil {
-		return nil, err
-	}
 	res, err := a.svc.Broadcast(ctx, toMessage(r.GetMessage()))
 	if err != nil {
 		return nil, a.toStatus(ctx, err)

@@ -21,9 +21,11 @@ func (s *pushServer) GetStats(ctx context.Context, _ *pushv1.GetStatsRequest) (*
 // caller cancels, the server stops or API.Shutdown is called.
 func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerStreamingServer[pushv1.WatchStatsResponse]) error {
 	a := s.api
-	interval, err := a.limits.watchStats(r)
-	if err != nil {
-		return err
+	// The validation interceptor has checked the interval against the
+	// schema and the configured Limits.
+	interval := a.limits.DefaultStatsInterval
+	if r.Interval != nil {
+		interval = r.Interval.AsDuration()
 	}
 	ctx := stream.Context()
 	send := func() error {

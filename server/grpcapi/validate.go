@@ -1,175 +1,228 @@
 package grpcapi
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"buf.build/go/protovalidate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 )
 
-// Request validation. Each check returns InvalidArgument naming the first
-// offending field the way the .proto spells it, e.g. "user_ids[3]: must not
-// be empty", so that a grpcurl user can tell what to fix. Requests are
-// checked in field order and nothing reaches pushsvc unchecked.
+// Request validation. push.proto states every request constraint as a
+// protovalidate rule; the validation interceptor checks each PushService
+// request against those rules, then against the configured Limits, which
+// may be tighter, and refuses a bad request with InvalidArgument before
+// its method runs, so nothing reaches pushsvc unchecked. The status
+// message names every offending field the way the .proto spells it, as
+// protovalidate words it ("user_ids[3]: must be at least 1 characters",
+// several joined with "; "), and its details carry the same as a
+// google.rpc.BadRequest whose reasons are the rule ids.
 
-// invalid builds the InvalidArgument error for field.
-func invalid(field, format string, args ...any) error {
-	return status.Error(codes.InvalidArgument, field+": "+fmt.Sprintf(format, args...))
-}
+// The bounds push.proto's rules set. Limits default to them and may only
+// tighten them; TestSchemaBounds keeps these equal to the .proto.
+const (
+	schemaMaxUserIDs       = 1000
+	schemaMaxGroups        = 100
+	schemaMaxPayloadBytes  = 64 << 10
+	schemaMaxTopicBytes    = 256
+	schemaMaxIDBytes       = 128
+	schemaMaxNameBytes     = 256
+	schemaMaxReasonBytes   = 256
+	schemaMaxAckTimeout    = 30 * time.Second
+	schemaMinStatsInterval = 100 * time.Millisecond
+	schemaMaxStatsInterval = time.Hour
+)
 
-// tooLong reports a string or byte field over its limit.
-func tooLong(field string, n, limit int) error {
-	return invalid(field, "%d bytes exceeds the limit of %d", n, limit)
-}
-
-// names checks a list of user ids or group names: required says whether
-// it may be empty.
-func names(field string, list []string, required bool, maxCount, maxBytes int) error {
-	if len(list) == 0 {
-		if required {
-			return invalid(field, "must not be empty")
-		}
-		return nil
+// newValidator builds the rule evaluators of every PushService request up
+// front, so that a rule that does not compile fails New rather than a call.
+func newValidator() (protovalidate.Validator, error) {
+	methods := pushv1.File_herald_push_v1_push_proto.Services().ByName("PushService").Methods()
+	inputs := make([]protoreflect.MessageDescriptor, methods.Len())
+	for i := range inputs {
+		inputs[i] = methods.Get(i).Input()
 	}
-	if len(list) > maxCount {
-		return invalid(field, "%d entries exceeds the limit of %d", len(list), maxCount)
+	v, err := protovalidate.New(protovalidate.WithMessageDescriptors(inputs...))
+	if err != nil {
+		return nil, fmt.Errorf("grpcapi: request validator: %w", err)
+	}
+	return v, nil
+}
+
+// validateUnary is the validation interceptor for unary calls.
+func (a *API) validateUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.checkRequest(ctx, req); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+// validateStream is the validation interceptor for streams: it checks each
+// message the handler receives.
+func (a *API) validateStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &validatingStream{ServerStream: ss, api: a})
+}
+
+type validatingStream struct {
+	grpc.ServerStream
+	api *API
+}
+
+func (s *validatingStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return s.api.checkRequest(s.Context(), m)
+}
+
+// checkRequest checks m against the schema's rules, then, when it passes
+// them, against the configured limits.
+func (a *API) checkRequest(ctx context.Context, m any) error {
+	msg, ok := m.(proto.Message)
+	if !ok {
+		return status.Errorf(codes.Internal, "grpcapi: cannot validate a %T", m)
+	}
+	err := a.validator.Validate(msg)
+	var verr *protovalidate.ValidationError
+	switch {
+	case err == nil:
+		return a.limits.check(msg)
+	case errors.As(err, &verr):
+		var vs violations
+		for _, v := range verr.Violations {
+			vs = append(vs, &errdetails.BadRequest_FieldViolation{
+				Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+				Description: v.Proto.GetMessage(),
+				Reason:      v.Proto.GetRuleId(),
+			})
+		}
+		return vs.err()
+	}
+	// A rule that does not compile or evaluate: a bug in push.proto.
+	a.log.ErrorContext(ctx, "grpc: request validation failed", "err", err)
+	return status.Error(codes.Internal, "grpcapi: request validation failed")
+}
+
+// check checks a request that passed the schema's rules against the
+// configured limits, which only matter where they are tighter than the
+// schema. Durations get the check the schema cannot express: that their
+// seconds and nanos make a valid google.protobuf.Duration.
+func (l *Limits) check(m proto.Message) error {
+	var vs violations
+	switch r := m.(type) {
+	case *pushv1.PushToUsersRequest:
+		vs.names("user_ids", r.GetUserIds(), l.MaxUserIDs, l.MaxNameBytes)
+		vs.message(l, r.GetMessage())
+		if d, ok := vs.duration("ack_timeout", r.GetAckTimeout()); ok && d > l.MaxAckTimeout {
+			vs.add("ack_timeout", "duration.gt_lte", "must be greater than 0s and less than or equal to %s", seconds(l.MaxAckTimeout))
+		}
+	case *pushv1.PushToGroupsRequest:
+		vs.names("groups", r.GetGroups(), l.MaxGroups, l.MaxNameBytes)
+		vs.message(l, r.GetMessage())
+		vs.names("exclude_user_ids", r.GetExcludeUserIds(), l.MaxUserIDs, l.MaxNameBytes)
+	case *pushv1.BroadcastRequest:
+		vs.message(l, r.GetMessage())
+	case *pushv1.AddToGroupRequest:
+		vs.maxBytes("group", r.GetGroup(), l.MaxNameBytes)
+		vs.names("user_ids", r.GetUserIds(), l.MaxUserIDs, l.MaxNameBytes)
+	case *pushv1.RemoveFromGroupRequest:
+		vs.maxBytes("group", r.GetGroup(), l.MaxNameBytes)
+		vs.names("user_ids", r.GetUserIds(), l.MaxUserIDs, l.MaxNameBytes)
+	case *pushv1.ListGroupMembersRequest:
+		vs.maxBytes("group", r.GetGroup(), l.MaxNameBytes)
+	case *pushv1.DisconnectUserRequest:
+		vs.maxBytes("user_id", r.GetUserId(), l.MaxNameBytes)
+		vs.maxBytes("reason", r.GetReason(), l.MaxReasonBytes)
+	case *pushv1.GetPresenceRequest:
+		vs.names("user_ids", r.GetUserIds(), l.MaxUserIDs, l.MaxNameBytes)
+	case *pushv1.WatchStatsRequest:
+		if d, ok := vs.duration("interval", r.GetInterval()); ok && (d < l.MinStatsInterval || d > l.MaxStatsInterval) {
+			vs.add("interval", "duration.gte_lte", "must be greater than or equal to %s and less than or equal to %s",
+				seconds(l.MinStatsInterval), seconds(l.MaxStatsInterval))
+		}
+	}
+	return vs.err()
+}
+
+// violations collect what is wrong with a request, in field order.
+type violations []*errdetails.BadRequest_FieldViolation
+
+// add records a violation of rule (a protovalidate rule id) by field.
+func (vs *violations) add(field, rule, format string, args ...any) {
+	*vs = append(*vs, &errdetails.BadRequest_FieldViolation{Field: field, Description: fmt.Sprintf(format, args...), Reason: rule})
+}
+
+func (vs *violations) maxBytes(field, s string, limit int) {
+	if len(s) > limit {
+		vs.add(field, "string.max_bytes", "must be at most %d bytes", limit)
+	}
+}
+
+// names checks a list of user ids or group names.
+func (vs *violations) names(field string, list []string, maxItems, maxBytes int) {
+	if len(list) > maxItems {
+		vs.add(field, "repeated.max_items", "must contain no more than %d item(s)", maxItems)
 	}
 	for i, s := range list {
-		switch {
-		case s == "":
-			return invalid(fmt.Sprintf("%s[%d]", field, i), "must not be empty")
-		case len(s) > maxBytes:
-			return tooLong(fmt.Sprintf("%s[%d]", field, i), len(s), maxBytes)
-		}
+		vs.maxBytes(field+"["+strconv.Itoa(i)+"]", s, maxBytes)
 	}
-	return nil
 }
 
-// name checks one required user id or group name.
-func name(field, s string, maxBytes int) error {
-	switch {
-	case s == "":
-		return invalid(field, "required")
-	case len(s) > maxBytes:
-		return tooLong(field, len(s), maxBytes)
+func (vs *violations) message(l *Limits, m *pushv1.Message) {
+	vs.maxBytes("message.topic", m.GetTopic(), l.MaxTopicBytes)
+	if len(m.GetPayload()) > l.MaxPayloadBytes {
+		vs.add("message.payload", "bytes.max_len", "must be at most %d bytes", l.MaxPayloadBytes)
 	}
-	return nil
+	vs.maxBytes("message.id", m.GetId(), l.MaxIDBytes)
+	vs.duration("message.ttl", m.GetTtl())
 }
 
-func (l *Limits) userIDs(field string, ids []string) error {
-	return names(field, ids, true, l.MaxUserIDs, l.MaxNameBytes)
-}
-
-func (l *Limits) message(m *pushv1.Message) error {
-	switch {
-	case m == nil:
-		return invalid("message", "required")
-	case m.GetTopic() == "":
-		return invalid("message.topic", "required")
-	case len(m.GetTopic()) > l.MaxTopicBytes:
-		return tooLong("message.topic", len(m.GetTopic()), l.MaxTopicBytes)
-	case len(m.GetPayload()) > l.MaxPayloadBytes:
-		return tooLong("message.payload", len(m.GetPayload()), l.MaxPayloadBytes)
-	case len(m.GetId()) > l.MaxIDBytes:
-		return tooLong("message.id", len(m.GetId()), l.MaxIDBytes)
+// duration converts d when it is set and valid, and records it as a
+// violation when it is set and invalid: seconds and nanos of mixed signs,
+// say, which protovalidate normalizes rather than refuses.
+func (vs *violations) duration(field string, d *durationpb.Duration) (time.Duration, bool) {
+	if d == nil {
+		return 0, false
 	}
-	if m.Ttl != nil {
-		if d, ok := duration(m.Ttl); !ok || d <= 0 {
-			return invalid("message.ttl", "must be a positive duration")
-		}
-	}
-	return nil
-}
-
-func (l *Limits) pushToUsers(r *pushv1.PushToUsersRequest) error {
-	if err := l.userIDs("user_ids", r.GetUserIds()); err != nil {
-		return err
-	}
-	if err := l.message(r.GetMessage()); err != nil {
-		return err
-	}
-	if r.AckTimeout != nil {
-		if d, ok := duration(r.AckTimeout); !ok || d <= 0 || d > l.MaxAckTimeout {
-			return invalid("ack_timeout", "must be positive and at most %s", fmtDuration(l.MaxAckTimeout))
-		}
-	}
-	return nil
-}
-
-func (l *Limits) pushToGroups(r *pushv1.PushToGroupsRequest) error {
-	if err := names("groups", r.GetGroups(), true, l.MaxGroups, l.MaxNameBytes); err != nil {
-		return err
-	}
-	if err := l.message(r.GetMessage()); err != nil {
-		return err
-	}
-	return names("exclude_user_ids", r.GetExcludeUserIds(), false, l.MaxUserIDs, l.MaxNameBytes)
-}
-
-func (l *Limits) broadcast(r *pushv1.BroadcastRequest) error {
-	return l.message(r.GetMessage())
-}
-
-// membership checks AddToGroup and RemoveFromGroup, which share a shape.
-func (l *Limits) membership(group string, users []string) error {
-	if err := name("group", group, l.MaxNameBytes); err != nil {
-		return err
-	}
-	return l.userIDs("user_ids", users)
-}
-
-func (l *Limits) listGroupMembers(r *pushv1.ListGroupMembersRequest) error {
-	return name("group", r.GetGroup(), l.MaxNameBytes)
-}
-
-func (l *Limits) disconnectUser(r *pushv1.DisconnectUserRequest) error {
-	if err := name("user_id", r.GetUserId(), l.MaxNameBytes); err != nil {
-		return err
-	}
-	if len(r.GetReason()) > l.MaxReasonBytes {
-		return tooLong("reason", len(r.GetReason()), l.MaxReasonBytes)
-	}
-	return nil
-}
-
-func (l *Limits) getPresence(r *pushv1.GetPresenceRequest) error {
-	return l.userIDs("user_ids", r.GetUserIds())
-}
-
-// watchStats checks the interval and returns the one to use.
-func (l *Limits) watchStats(r *pushv1.WatchStatsRequest) (time.Duration, error) {
-	if r.Interval == nil {
-		return l.DefaultStatsInterval, nil
-	}
-	d, ok := duration(r.Interval)
-	if !ok || d < l.MinStatsInterval || d > l.MaxStatsInterval {
-		return 0, invalid("interval", "must be between %s and %s", fmtDuration(l.MinStatsInterval), fmtDuration(l.MaxStatsInterval))
-	}
-	return d, nil
-}
-
-// duration converts d, reporting false when it is out of the range
-// google.protobuf.Duration allows (seconds and nanos of mixed sign, say).
-func duration(d *durationpb.Duration) (time.Duration, bool) {
-	if d.CheckValid() != nil {
+	if err := d.CheckValid(); err != nil {
+		vs.add(field, "duration.valid", "must be a valid duration: seconds and nanos of the same sign, nanos within a second")
 		return 0, false
 	}
 	return d.AsDuration(), true
 }
 
-// fmtDuration writes d the way people do: "1h" and "5m", not "1h0m0s".
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
+// err is the InvalidArgument status for the violations, nil when there
+// are none.
+func (vs violations) err() error {
+	if len(vs) == 0 {
+		return nil
 	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
+	msgs := make([]string, len(vs))
+	for i, v := range vs {
+		msgs[i] = v.GetDescription()
+		if v.GetField() != "" {
+			msgs[i] = v.GetField() + ": " + msgs[i]
+		}
 	}
-	return s
+	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
+	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: vs}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// seconds writes d the way protovalidate's messages do: "0.1s", "3600s".
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
 }

@@ -6,11 +6,21 @@
 
 // Package herald.push.v1 is the API backend services and ops use to push to
 // connected apps and to see who is connected. Callers authenticate with
-// "authorization: Bearer <api key>" metadata.
+// "authorization: Bearer <api key>" metadata (or a verified TLS client
+// certificate).
+//
+// Request constraints are written on the fields as protovalidate rules
+// (buf.validate.field) and checked before a method runs: a request that
+// breaks one is refused with InvalidArgument, whose message names each
+// offending field and rule, e.g. "user_ids: must contain at least 1
+// item(s)", and whose details carry a google.rpc.BadRequest. A server may
+// be configured with lower limits than these bounds (never higher); they
+// are refused the same way.
 
 package pushv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -33,14 +43,14 @@ type Message struct {
 	// topic is a label for the app to route the payload by. Required, at most
 	// 256 bytes.
 	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	// payload is delivered to the app unchanged. At most 64 KiB by default.
+	// payload is delivered to the app unchanged. At most 64 KiB.
 	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	// id is an optional idempotency key, at most 128 bytes: a message with the
 	// same id pushed again within the history window is delivered once, and the
 	// second call answers with the first message_id.
 	Id string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	// ttl optionally bounds how long the message stays resumable; it can only
-	// shorten the server's history window.
+	// shorten the server's history window. Positive when set.
 	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -107,12 +117,12 @@ func (x *Message) GetTtl() *durationpb.Duration {
 // PushToUsersRequest names the users and the message.
 type PushToUsersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// user_ids are the users to push to: 1 to 1000 non-empty ids.
+	// user_ids are the users to push to: 1 to 1000 ids of 1 to 256 bytes.
 	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	// message is the message to push. Required.
 	Message *Message `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// ack_timeout, when set, makes the call wait up to this long for the
-	// devices to acknowledge and answer receipts.
+	// devices to acknowledge and answer receipts: more than 0, at most 30s.
 	AckTimeout    *durationpb.Duration `protobuf:"bytes,3,opt,name=ack_timeout,json=ackTimeout,proto3" json:"ack_timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -300,12 +310,12 @@ func (x *Receipt) GetAcked() bool {
 // PushToGroupsRequest names the groups and the message.
 type PushToGroupsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// groups are the groups to push to: 1 to 100 non-empty names.
+	// groups are the groups to push to: 1 to 100 names of 1 to 256 bytes.
 	Groups []string `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
 	// message is the message to push. Required.
 	Message *Message `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// exclude_user_ids are members who do not get the push (for example the
-	// sender).
+	// sender): up to 1000 ids of 1 to 256 bytes.
 	ExcludeUserIds []string `protobuf:"bytes,3,rep,name=exclude_user_ids,json=excludeUserIds,proto3" json:"exclude_user_ids,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -522,9 +532,9 @@ func (x *BroadcastResponse) GetDelivered() uint64 {
 // AddToGroupRequest names a group and users to add.
 type AddToGroupRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// group is the group name. Required.
+	// group is the group name. Required, at most 256 bytes.
 	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	// user_ids are the users to add: 1 to 1000 non-empty ids.
+	// user_ids are the users to add: 1 to 1000 ids of 1 to 256 bytes.
 	UserIds       []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -614,9 +624,9 @@ func (*AddToGroupResponse) Descriptor() ([]byte, []int) {
 // RemoveFromGroupRequest names a group and users to remove.
 type RemoveFromGroupRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// group is the group name. Required.
+	// group is the group name. Required, at most 256 bytes.
 	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	// user_ids are the users to remove: 1 to 1000 non-empty ids.
+	// user_ids are the users to remove: 1 to 1000 ids of 1 to 256 bytes.
 	UserIds       []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -706,7 +716,7 @@ func (*RemoveFromGroupResponse) Descriptor() ([]byte, []int) {
 // ListGroupMembersRequest names a group.
 type ListGroupMembersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// group is the group name. Required.
+	// group is the group name. Required, at most 256 bytes.
 	Group         string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -798,9 +808,10 @@ func (x *ListGroupMembersResponse) GetUserIds() []string {
 // DisconnectUserRequest names the user to disconnect.
 type DisconnectUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// user_id is the user whose connections are closed. Required.
+	// user_id is the user whose connections are closed. Required, at most
+	// 256 bytes.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// reason is told to the app in the Disconnect frame.
+	// reason is told to the app in the Disconnect frame. At most 256 bytes.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// reconnect tells the app whether it may connect again.
 	Reconnect     bool `protobuf:"varint,3,opt,name=reconnect,proto3" json:"reconnect,omitempty"`
@@ -908,7 +919,7 @@ func (x *DisconnectUserResponse) GetDisconnected() uint64 {
 // GetPresenceRequest names the users to look up.
 type GetPresenceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// user_ids are the users: 1 to 1000 non-empty ids.
+	// user_ids are the users: 1 to 1000 ids of 1 to 256 bytes.
 	UserIds       []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1559,16 +1570,16 @@ var File_herald_push_v1_push_proto protoreflect.FileDescriptor
 
 const file_herald_push_v1_push_proto_rawDesc = "" +
 	"\n" +
-	"\x19herald/push/v1/push.proto\x12\x0eherald.push.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"v\n" +
-	"\aMessage\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\tR\x02id\x12+\n" +
-	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\x9e\x01\n" +
-	"\x12PushToUsersRequest\x12\x19\n" +
-	"\buser_ids\x18\x01 \x03(\tR\auserIds\x121\n" +
-	"\amessage\x18\x02 \x01(\v2\x17.herald.push.v1.MessageR\amessage\x12:\n" +
-	"\vack_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"\x19herald/push/v1/push.proto\x12\x0eherald.push.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n" +
+	"\aMessage\x12!\n" +
+	"\x05topic\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03(\x80\x02R\x05topic\x12#\n" +
+	"\apayload\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80\x04R\apayload\x12\x18\n" +
+	"\x02id\x18\x03 \x01(\tB\b\xbaH\x05r\x03(\x80\x01R\x02id\x125\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x03ttl\"\xca\x01\n" +
+	"\x12PushToUsersRequest\x12/\n" +
+	"\buser_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\auserIds\x129\n" +
+	"\amessage\x18\x02 \x01(\v2\x17.herald.push.v1.MessageB\x06\xbaH\x03\xc8\x01\x01R\amessage\x12H\n" +
+	"\vack_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\f\xbaH\t\xaa\x01\x06\"\x02\b\x1e*\x00R\n" +
 	"ackTimeout\"\x87\x01\n" +
 	"\x13PushToUsersResponse\x12\x1d\n" +
 	"\n" +
@@ -1579,41 +1590,41 @@ const file_herald_push_v1_push_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x14\n" +
-	"\x05acked\x18\x03 \x01(\bR\x05acked\"\x8a\x01\n" +
-	"\x13PushToGroupsRequest\x12\x16\n" +
-	"\x06groups\x18\x01 \x03(\tR\x06groups\x121\n" +
-	"\amessage\x18\x02 \x01(\v2\x17.herald.push.v1.MessageR\amessage\x12(\n" +
-	"\x10exclude_user_ids\x18\x03 \x03(\tR\x0eexcludeUserIds\"S\n" +
+	"\x05acked\x18\x03 \x01(\bR\x05acked\"\xbb\x01\n" +
+	"\x13PushToGroupsRequest\x12+\n" +
+	"\x06groups\x18\x01 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10d\"\ar\x05\x10\x01(\x80\x02R\x06groups\x129\n" +
+	"\amessage\x18\x02 \x01(\v2\x17.herald.push.v1.MessageB\x06\xbaH\x03\xc8\x01\x01R\amessage\x12<\n" +
+	"\x10exclude_user_ids\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\x0eexcludeUserIds\"S\n" +
 	"\x14PushToGroupsResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1c\n" +
-	"\tdelivered\x18\x02 \x01(\x04R\tdelivered\"E\n" +
-	"\x10BroadcastRequest\x121\n" +
-	"\amessage\x18\x01 \x01(\v2\x17.herald.push.v1.MessageR\amessage\"P\n" +
+	"\tdelivered\x18\x02 \x01(\x04R\tdelivered\"M\n" +
+	"\x10BroadcastRequest\x129\n" +
+	"\amessage\x18\x01 \x01(\v2\x17.herald.push.v1.MessageB\x06\xbaH\x03\xc8\x01\x01R\amessage\"P\n" +
 	"\x11BroadcastResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1c\n" +
-	"\tdelivered\x18\x02 \x01(\x04R\tdelivered\"D\n" +
-	"\x11AddToGroupRequest\x12\x14\n" +
-	"\x05group\x18\x01 \x01(\tR\x05group\x12\x19\n" +
-	"\buser_ids\x18\x02 \x03(\tR\auserIds\"\x14\n" +
-	"\x12AddToGroupResponse\"I\n" +
-	"\x16RemoveFromGroupRequest\x12\x14\n" +
-	"\x05group\x18\x01 \x01(\tR\x05group\x12\x19\n" +
-	"\buser_ids\x18\x02 \x03(\tR\auserIds\"\x19\n" +
-	"\x17RemoveFromGroupResponse\"/\n" +
-	"\x17ListGroupMembersRequest\x12\x14\n" +
-	"\x05group\x18\x01 \x01(\tR\x05group\"5\n" +
+	"\tdelivered\x18\x02 \x01(\x04R\tdelivered\"g\n" +
+	"\x11AddToGroupRequest\x12!\n" +
+	"\x05group\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03(\x80\x02R\x05group\x12/\n" +
+	"\buser_ids\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\auserIds\"\x14\n" +
+	"\x12AddToGroupResponse\"l\n" +
+	"\x16RemoveFromGroupRequest\x12!\n" +
+	"\x05group\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03(\x80\x02R\x05group\x12/\n" +
+	"\buser_ids\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\auserIds\"\x19\n" +
+	"\x17RemoveFromGroupResponse\"<\n" +
+	"\x17ListGroupMembersRequest\x12!\n" +
+	"\x05group\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03(\x80\x02R\x05group\"5\n" +
 	"\x18ListGroupMembersResponse\x12\x19\n" +
-	"\buser_ids\x18\x01 \x03(\tR\auserIds\"f\n" +
-	"\x15DisconnectUserRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1c\n" +
+	"\buser_ids\x18\x01 \x03(\tR\auserIds\"}\n" +
+	"\x15DisconnectUserRequest\x12$\n" +
+	"\auser_id\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03(\x80\x02R\x06userId\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03(\x80\x02R\x06reason\x12\x1c\n" +
 	"\treconnect\x18\x03 \x01(\bR\treconnect\"<\n" +
 	"\x16DisconnectUserResponse\x12\"\n" +
-	"\fdisconnected\x18\x01 \x01(\x04R\fdisconnected\"/\n" +
-	"\x12GetPresenceRequest\x12\x19\n" +
-	"\buser_ids\x18\x01 \x03(\tR\auserIds\"I\n" +
+	"\fdisconnected\x18\x01 \x01(\x04R\fdisconnected\"E\n" +
+	"\x12GetPresenceRequest\x12/\n" +
+	"\buser_ids\x18\x01 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\auserIds\"I\n" +
 	"\x13GetPresenceResponse\x122\n" +
 	"\x05users\x18\x01 \x03(\v2\x1c.herald.push.v1.UserPresenceR\x05users\"}\n" +
 	"\fUserPresence\x12\x17\n" +
@@ -1655,9 +1666,9 @@ const file_herald_push_v1_push_proto_rawDesc = "" +
 	"\x06uptime\x18\f \x01(\v2\x19.google.protobuf.DurationR\x06uptime\"Q\n" +
 	"\tNodeStats\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12+\n" +
-	"\x05stats\x18\x02 \x01(\v2\x15.herald.push.v1.StatsR\x05stats\"J\n" +
-	"\x11WatchStatsRequest\x125\n" +
-	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"r\n" +
+	"\x05stats\x18\x02 \x01(\v2\x15.herald.push.v1.StatsR\x05stats\"^\n" +
+	"\x11WatchStatsRequest\x12I\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\f\"\x03\b\x90\x1c2\x05\x10\x80\xc2\xd7/R\binterval\"r\n" +
 	"\x12WatchStatsResponse\x12+\n" +
 	"\x05stats\x18\x01 \x01(\v2\x15.herald.push.v1.StatsR\x05stats\x12/\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x19.herald.push.v1.NodeStatsR\x05nodes2\x91\a\n" +

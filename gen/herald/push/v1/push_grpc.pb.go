@@ -6,7 +6,16 @@
 
 // Package herald.push.v1 is the API backend services and ops use to push to
 // connected apps and to see who is connected. Callers authenticate with
-// "authorization: Bearer <api key>" metadata.
+// "authorization: Bearer <api key>" metadata (or a verified TLS client
+// certificate).
+//
+// Request constraints are written on the fields as protovalidate rules
+// (buf.validate.field) and checked before a method runs: a request that
+// breaks one is refused with InvalidArgument, whose message names each
+// offending field and rule, e.g. "user_ids: must contain at least 1
+// item(s)", and whose details carry a google.rpc.BadRequest. A server may
+// be configured with lower limits than these bounds (never higher); they
+// are refused the same way.
 
 package pushv1
 
@@ -41,6 +50,24 @@ const (
 //
 // PushService pushes messages to users, groups and everyone, manages groups
 // and reports presence and traffic.
+//
+// Scopes. An API key may be limited to scopes; a key without scopes, and a
+// caller with a verified TLS client certificate, may call every method.
+//   - scope "push": PushToUsers, PushToGroups, Broadcast, AddToGroup,
+//     RemoveFromGroup, ListGroupMembers: what an app's backend needs to push.
+//   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats: what
+//     ops need to kick users and to see who is connected (GetPresence
+//     reveals clients' addresses) and how traffic flows.
+//
+// A call outside its key's scopes is refused with PermissionDenied, which
+// names the missing scope. Server reflection is open to every valid key,
+// whatever its scopes; the health service needs no key.
+//
+// Limits. Each API key has its own request rate limit (a token bucket; a
+// streaming call counts once); over it, calls are refused with
+// ResourceExhausted until tokens refill. Requests larger than the server's
+// maximum message size (1 MiB by default) are refused with
+// ResourceExhausted too.
 type PushServiceClient interface {
 	// PushToUsers pushes one message to every connection of each user.
 	PushToUsers(ctx context.Context, in *PushToUsersRequest, opts ...grpc.CallOption) (*PushToUsersResponse, error)
@@ -193,6 +220,24 @@ type PushService_WatchStatsClient = grpc.ServerStreamingClient[WatchStatsRespons
 //
 // PushService pushes messages to users, groups and everyone, manages groups
 // and reports presence and traffic.
+//
+// Scopes. An API key may be limited to scopes; a key without scopes, and a
+// caller with a verified TLS client certificate, may call every method.
+//   - scope "push": PushToUsers, PushToGroups, Broadcast, AddToGroup,
+//     RemoveFromGroup, ListGroupMembers: what an app's backend needs to push.
+//   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats: what
+//     ops need to kick users and to see who is connected (GetPresence
+//     reveals clients' addresses) and how traffic flows.
+//
+// A call outside its key's scopes is refused with PermissionDenied, which
+// names the missing scope. Server reflection is open to every valid key,
+// whatever its scopes; the health service needs no key.
+//
+// Limits. Each API key has its own request rate limit (a token bucket; a
+// streaming call counts once); over it, calls are refused with
+// ResourceExhausted until tokens refill. Requests larger than the server's
+// maximum message size (1 MiB by default) are refused with
+// ResourceExhausted too.
 type PushServiceServer interface {
 	// PushToUsers pushes one message to every connection of each user.
 	PushToUsers(context.Context, *PushToUsersRequest) (*PushToUsersResponse, error)

@@ -51,28 +51,28 @@ func (s *Session) sendError(code, msg string) {
 }
 
 // resume answers a Resume: a ResumeResult, then the missed pushes of each
-// recovered stream, oldest first, then live pushes. When the session holds
-// live pushes for this Resume, those the replay already covers are dropped,
-// so each push arrives once and in order. Without a hold, pushes queued
-// before the Resume arrived may precede the replay.
+// recovered stream, oldest first, then live pushes.
+//
+// When the session holds live pushes for this Resume (it connected with
+// resume=1), the switch is exact: held pushes of a recovered stream that the
+// replay already carries are dropped, so each arrives once and in order; for
+// a stream that is not recovered, the result reports the position just
+// before its first held push, and the held pushes follow, so that only what
+// was published while the client was away needs a resync. Without a hold,
+// pushes queued before the Resume arrived may precede the replay.
 func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 	res := &clientv1.ResumeResult{}
 	var replay []*engine.Publication
-	// covered holds each resumed stream's current position: held pushes
-	// at or before it are in the replay (recovered) or in the state the
-	// app resyncs (not recovered), and the client drops them either way.
-	covered := map[string]engine.Position{}
+	recovered := map[string]engine.Position{} // recovered streams' positions
 	for _, pos := range r.GetStreams() {
 		name := pos.GetStream()
 		sr := &clientv1.StreamResult{Stream: name}
 		if s.follows(name) {
 			pubs, cur, ok, err := s.svc.engine.Since(ctx, name, engine.Position{Offset: pos.GetOffset(), Epoch: pos.GetEpoch()})
 			sr.Offset, sr.Epoch = cur.Offset, cur.Epoch
-			if err == nil {
-				covered[name] = cur
-			}
 			if err == nil && ok {
 				sr.Recovered = true
+				recovered[name] = cur
 				for _, p := range pubs {
 					if !excluded(p, s.user) {
 						replay = append(replay, p)
@@ -82,10 +82,9 @@ func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 		}
 		res.Streams = append(res.Streams, sr)
 	}
-	frames := make([]*Outbound, 0, 1+len(replay))
-	frames = append(frames, marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_ResumeResult{ResumeResult: res}}))
+	pushes := make([]*Outbound, 0, len(replay))
 	for _, p := range replay {
-		frames = append(frames, encodePush(p))
+		pushes = append(pushes, encodePush(p))
 	}
 
 	s.mu.Lock()
@@ -93,28 +92,48 @@ func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 		s.mu.Unlock()
 		return
 	}
-	// A replay is bounded by the history size, not by the send queue: it
-	// is what the client asked for, all at once.
-	for _, o := range frames {
-		s.queue = append(s.queue, o)
-		s.queueBytes += len(o.data)
-	}
 	if s.holding {
 		kept := s.held[:0]
 		for _, o := range s.held {
-			if cur, ok := covered[o.pub.Stream]; ok && o.pub.Epoch == cur.Epoch && o.pub.Offset <= cur.Offset {
+			if cur, ok := recovered[o.pub.Stream]; ok && o.pub.Epoch == cur.Epoch && o.pub.Offset <= cur.Offset {
 				s.queueBytes -= len(o.data)
 				continue
 			}
 			kept = append(kept, o)
 		}
 		s.held = kept
+		for _, sr := range res.Streams {
+			if !sr.Recovered {
+				if first := firstHeld(s.held, sr.Stream, sr.Epoch); first > 0 {
+					sr.Offset = first - 1
+				}
+			}
+		}
+	}
+	// A replay is bounded by the history size, not by the send queue: it
+	// is what the client asked for, all at once.
+	result := marshalFrame(&clientv1.ServerFrame{Kind: &clientv1.ServerFrame_ResumeResult{ResumeResult: res}})
+	for _, o := range append([]*Outbound{result}, pushes...) {
+		s.queue = append(s.queue, o)
+		s.queueBytes += len(o.data)
 	}
 	start := s.releaseLocked() || s.scheduleLocked()
 	s.mu.Unlock()
 	if start {
 		s.t.Schedule(s.flushFn)
 	}
+}
+
+// firstHeld returns the lowest offset of a held push of stream in epoch,
+// or 0 when none is held.
+func firstHeld(held []*Outbound, stream, epoch string) uint64 {
+	var first uint64
+	for _, o := range held {
+		if o.pub.Stream == stream && o.pub.Epoch == epoch && (first == 0 || o.pub.Offset < first) {
+			first = o.pub.Offset
+		}
+	}
+	return first
 }
 
 // follows reports whether the session receives stream name.

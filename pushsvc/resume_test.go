@@ -210,3 +210,29 @@ func TestAllAckedAnswersEarly(t *testing.T) {
 		t.Errorf("receipts = %+v", r.Receipts)
 	}
 }
+
+// TestNotRecoveredKeepsHeldPushes: across an epoch change, pushes that
+// arrived while the session held for its Resume are still delivered, and
+// the result points just before them.
+func TestNotRecoveredKeepsHeldPushes(t *testing.T) {
+	svc := newTestService(t, Options{})
+	ft := &fakeTransport{}
+	s, _ := svc.Connect(SessionInfo{UserID: "alice", AwaitResume: true}, ft)
+	for range 2 {
+		_, _ = svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "held"})
+	}
+	_ = s.HandleFrame(ctx(t), resumeFrame(t, &clientv1.StreamPosition{Stream: "user:alice", Offset: 7, Epoch: "GONE"}))
+	ft.run()
+	var rr *clientv1.StreamResult
+	for _, f := range ft.decoded(t) {
+		if r := f.GetResumeResult(); r != nil {
+			rr = r.GetStreams()[0]
+		}
+	}
+	if rr == nil || rr.GetRecovered() || rr.GetOffset() != 0 {
+		t.Fatalf("result = %v, want not recovered at offset 0", rr)
+	}
+	if ps := ft.pushes(t); len(ps) != 2 || ps[0].GetOffset() != 1 {
+		t.Fatalf("pushes = %v, want the two held ones", ps)
+	}
+}

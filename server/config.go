@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/herald-push/herald/server/grpcapi"
+	"github.com/herald-push/herald/server/wsgate"
 	"net"
 	"os"
 	"strings"
@@ -42,14 +43,15 @@ type Config struct {
 
 	// Settings of the contract that later work fills in; setting one
 	// before then fails at start rather than being ignored.
-	RedisURL              string   // redis-url
-	TLSCert               string   // tls-cert
-	TLSKey                string   // tls-key
-	GRPCClientCA          string   // grpc-client-ca
-	AllowedOrigins        []string // allowed-origins
-	MaxConnectionsPerUser int      // max-connections-per-user
-	MaxConnectionsPerIP   int      // max-connections-per-ip
-	ClientFramesPerSecond float64  // client-frames-per-second
+	RedisURL                 string   // redis-url
+	TLSCert                  string   // tls-cert
+	TLSKey                   string   // tls-key
+	GRPCClientCA             string   // grpc-client-ca
+	AllowedOrigins           []string // allowed-origins
+	MaxConnectionsPerUser    int      // max-connections-per-user
+	MaxConnectionsPerIP      int      // max-connections-per-ip
+	ClientFramesPerSecond    float64  // client-frames-per-second
+	HandshakesPerIPPerSecond float64  // handshakes-per-ip-per-second
 
 	// DevCredentials is where the loopback dev mode keeps its generated
 	// JWT secret and API key (dev-credentials).
@@ -78,6 +80,11 @@ func Defaults() Config {
 		SendQueueBytes:    1 << 20,
 		MaxFrameBytes:     64 << 10,
 		Compression:       true,
+
+		MaxConnectionsPerUser:    wsgate.DefaultMaxConnectionsPerUser,
+		MaxConnectionsPerIP:      wsgate.DefaultMaxConnectionsPerIP,
+		ClientFramesPerSecond:    wsgate.DefaultClientFramesPerSecond,
+		HandshakesPerIPPerSecond: wsgate.DefaultMaxHandshakesPerIPPerSecond,
 	}
 }
 
@@ -108,10 +115,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for wss and gRPC; reloaded on SIGHUP or when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
 	fs.StringVar(&c.GRPCClientCA, "grpc-client-ca", c.GRPCClientCA, "CA (PEM) whose client certificates may call gRPC without an API key (mutual TLS)")
-	fs.Func("allowed-origins", "comma-separated allowed Origin values (not built yet)", listSetter(&c.AllowedOrigins))
-	fs.IntVar(&c.MaxConnectionsPerUser, "max-connections-per-user", c.MaxConnectionsPerUser, "connections per user (not built yet)")
-	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "connections per IP (not built yet)")
-	fs.Float64Var(&c.ClientFramesPerSecond, "client-frames-per-second", c.ClientFramesPerSecond, "inbound frames per connection per second (not built yet)")
+	fs.Func("allowed-origins", "comma-separated Origins browsers may connect from (https://app.example.com, https://*.example.com); empty: no check", listSetter(&c.AllowedOrigins))
+	fs.IntVar(&c.MaxConnectionsPerUser, "max-connections-per-user", c.MaxConnectionsPerUser, "connections per user on this node (0: no limit)")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", c.MaxConnectionsPerIP, "connections per client IP on this node (0: no limit; loopback peers are exempt)")
+	fs.Float64Var(&c.ClientFramesPerSecond, "client-frames-per-second", c.ClientFramesPerSecond, "frames a connection may send per second, burst twice that; over it: 1008 (0: no limit)")
+	fs.Float64Var(&c.HandshakesPerIPPerSecond, "handshakes-per-ip-per-second", c.HandshakesPerIPPerSecond, "upgrade requests per client IP per second, burst twice that; over it: 429 (0: no limit)")
 	fs.Float64Var(&c.GRPCRateLimit, "grpc-rate-limit", c.GRPCRateLimit, "gRPC calls per second per API key (0: 50000; inf: no limit)")
 	fs.IntVar(&c.GRPCRateBurst, "grpc-rate-burst", c.GRPCRateBurst, "gRPC call burst per API key (0: twice the rate)")
 	fs.IntVar(&c.GRPCMaxMessageBytes, "grpc-max-message-bytes", c.GRPCMaxMessageBytes, "largest gRPC request (0: 1 MiB)")
@@ -222,9 +230,14 @@ func (c *Config) Validate() error {
 	if c.GRPCClientCA != "" && c.TLSCert == "" {
 		bad("grpc-client-ca", "mutual TLS needs --tls-cert and --tls-key")
 	}
-	notYet := map[string]bool{"redis-url": c.RedisURL != "", "allowed-origins": len(c.AllowedOrigins) > 0,
-		"max-connections-per-user": c.MaxConnectionsPerUser != 0, "max-connections-per-ip": c.MaxConnectionsPerIP != 0,
-		"client-frames-per-second": c.ClientFramesPerSecond != 0}
+	for flag, v := range map[string]float64{"max-connections-per-user": float64(c.MaxConnectionsPerUser),
+		"max-connections-per-ip": float64(c.MaxConnectionsPerIP), "client-frames-per-second": c.ClientFramesPerSecond,
+		"handshakes-per-ip-per-second": c.HandshakesPerIPPerSecond} {
+		if v < 0 {
+			bad(flag, "%v must be >= 0 (0: no limit)", v)
+		}
+	}
+	notYet := map[string]bool{"redis-url": c.RedisURL != ""}
 	for flag, set := range notYet {
 		if set {
 			bad(flag, "not supported by this build yet; unset it")

@@ -159,8 +159,15 @@ func (s *Server) build() error {
 		MaxFrameBytes:      cfg.MaxFrameBytes,
 		DisableCompression: !cfg.Compression,
 		MaxConnections:     cfg.MaxConnections,
-		Registerer:         reg,
-		Logger:             s.log,
+		AllowedOrigins:     cfg.AllowedOrigins,
+		// On the command line 0 means no limit; wsgate reads 0 as its
+		// default and a negative value as none.
+		MaxConnectionsPerUser:       noLimitIfZero(cfg.MaxConnectionsPerUser),
+		MaxConnectionsPerIP:         noLimitIfZero(cfg.MaxConnectionsPerIP),
+		MaxHandshakesPerIPPerSecond: noLimitIfZero(cfg.HandshakesPerIPPerSecond),
+		ClientFramesPerSecond:       noLimitIfZero(cfg.ClientFramesPerSecond),
+		Registerer:                  reg,
+		Logger:                      s.log,
 	})
 	if err != nil {
 		return err
@@ -264,6 +271,14 @@ func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	reflection.Register(s.grpc)
 	api.InitializeMetrics(s.grpc)
 	return nil
+}
+
+// noLimitIfZero maps a flag's 0 ("no limit") to wsgate's negative.
+func noLimitIfZero[T int | float64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 func listen(flag, addr string) (net.Listener, error) {

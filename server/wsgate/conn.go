@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"golang.org/x/time/rate"
 
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server/auth"
@@ -26,6 +27,10 @@ type conn struct {
 	sess   *pushsvc.Session
 	user   string
 	shard  int
+
+	// owned by the read loop
+	ticket ticket        // released by OnClose
+	frames *rate.Limiter // inbound frame rate; nil until the first frame
 
 	closing atomic.Bool // Close was called
 
@@ -71,6 +76,19 @@ func (c *conn) Close(d pushsvc.Disconnect) {
 		_ = c.socket.WriteClose(d.Code, []byte(d.Reason))
 	})
 	c.g.metrics.closes.WithLabelValues(fmt.Sprint(d.Code)).Inc()
+}
+
+// allowFrame counts one inbound frame against the connection's rate. The
+// limiter is made on the first frame: an idle connection pays for a
+// pointer, not for a limiter (about 100 bytes).
+func (c *conn) allowFrame() bool {
+	if c.g.frameRate == 0 {
+		return true
+	}
+	if c.frames == nil {
+		c.frames = rate.NewLimiter(c.g.frameRate, c.g.frameBurst)
+	}
+	return c.frames.Allow()
 }
 
 // touch pushes the read deadline forward: the peer is alive.

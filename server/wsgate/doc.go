@@ -3,10 +3,24 @@
 // pushsvc session whose Transport it implements, reads client frames, runs
 // heartbeats and token expiry, and drains connections on shutdown.
 //
+// It is also the edge's guard: an Origin allow-list, a handshake rate per
+// client IP, connection limits for the node, each IP and each user, and an
+// inbound frame rate per connection. The cheap checks run before the token
+// is verified, and a refused handshake is a plain HTTP error (see
+// ServeHTTP).
+//
 // Concurrency: each connection has one gws read goroutine, owned by the
 // Gateway's WaitGroup, and gws's write queue, which runs one task at a time
 // and exists only while it has work: every write to a socket happens there,
-// so one writer at a time touches it. The Gateway's connection registry is
-// sharded, each shard guarded by its own mutex. One heartbeat goroutine
-// pings every connection once per interval, spread over the interval.
+// so one writer at a time touches it. The read goroutine alone owns the
+// connection's frame limiter. The Gateway's connection registry, the
+// per-IP and per-user connection counts and the handshake limiter are each
+// sharded 64 ways, each shard guarded by its own mutex; no two of these
+// locks are ever held together. A handshake takes its slots in the counts
+// before the upgrade and gives them back when it fails; a connection gives
+// them back in OnClose. Handshakes hold the Gateway's life lock for
+// reading, so Close waits for those in progress and no read loop starts
+// after it. One heartbeat goroutine pings every connection once per
+// interval, spread over the interval, and forgets idle IPs of the
+// handshake limiter as it goes.
 package wsgate

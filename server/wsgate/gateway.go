@@ -1,19 +1,17 @@
 package wsgate
 
 import (
-	"errors"
+	"fmt"
 	"hash/maphash"
-	"net/http"
-	"strconv"
-	"strings"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
+	"golang.org/x/time/rate"
 
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
 )
 
 const registryShards = 64
@@ -26,9 +24,25 @@ type Gateway struct {
 	readTimeout time.Duration
 	metrics     *metrics
 	seed        maphash.Seed
+	origins     *origins   // nil: no Origin check
+	handshakes  *ipLimiter // nil: no handshake rate limit
+	frameRate   rate.Limit // 0: no frame rate limit
+	frameBurst  int
+	frameFlood  pushsvc.Disconnect // sent to a connection over frameRate
 
 	draining atomic.Bool
 	count    atomic.Int64 // connections registered
+
+	// Connection limits; see ticket.
+	slots   atomic.Int64 // connections admitted, when MaxConnections is set
+	perIP   *counter[netip.Addr]
+	perUser *counter[string]
+
+	// life orders handshakes before Close: a handshake holds it for
+	// reading, so Close's write lock waits for those in progress, and
+	// later ones see closed. Thus no read loop starts after Close.
+	life   sync.RWMutex
+	closed bool // guarded by life
 
 	shards [registryShards]struct {
 		mu    sync.Mutex // guards conns
@@ -50,9 +64,24 @@ func New(opts Options) (*Gateway, error) {
 	g := &Gateway{
 		opts:        opts,
 		readTimeout: opts.HeartbeatInterval * time.Duration(opts.MissedHeartbeats),
-		metrics:     newMetrics(opts.Registerer),
 		seed:        maphash.MakeSeed(),
+		perIP:       newCounter[netip.Addr](),
+		perUser:     newCounter[string](),
 		stop:        make(chan struct{}),
+	}
+	g.origins, _ = parseOrigins(opts.AllowedOrigins) // validated above
+	g.metrics = newMetrics(opts.Registerer, g)
+	if r := opts.MaxHandshakesPerIPPerSecond; r > 0 {
+		g.handshakes = newIPLimiter(r, ipLimiterCapacity, g.metrics.ipsEvicted.Inc)
+	}
+	if r := opts.ClientFramesPerSecond; r > 0 {
+		g.frameRate, g.frameBurst = rate.Limit(r), burstOf(r)
+		g.frameFlood = pushsvc.Disconnect{
+			Code:           pushsvc.CodePolicy,
+			Reason:         fmt.Sprintf("too many frames: at most %g per second", r),
+			Reconnect:      true,
+			ReconnectAfter: floodReconnectAfter,
+		}
 	}
 	for i := range g.shards {
 		g.shards[i].conns = make(map[*conn]struct{})
@@ -75,88 +104,6 @@ func New(opts Options) (*Gateway, error) {
 	g.stopped.Add(1)
 	go g.heartbeat()
 	return g, nil
-}
-
-// ServeHTTP authenticates and upgrades a WebSocket request. Every refusal
-// is a plain HTTP error before any upgrade.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.draining.Load() {
-		g.refuse(w, http.StatusServiceUnavailable, "draining", "server is shutting down", 1)
-		return
-	}
-	token, err := auth.TokenFromRequest(r)
-	if err != nil {
-		g.refuse(w, http.StatusUnauthorized, "unauthorized", "missing token", 0)
-		return
-	}
-	claims, err := g.opts.Verifier.Verify(token)
-	if err != nil {
-		result := "unauthorized"
-		if errors.Is(err, auth.ErrExpired) {
-			result = "expired"
-		}
-		g.refuse(w, http.StatusUnauthorized, result, "invalid token", 0)
-		return
-	}
-	if max := g.opts.MaxConnections; max > 0 && g.count.Load() >= int64(max) {
-		g.refuse(w, http.StatusServiceUnavailable, "limit", "connection limit reached", 5)
-		return
-	}
-	socket, err := g.upgrader.Upgrade(w, r)
-	if err != nil {
-		g.metrics.handshakes.WithLabelValues("upgrade_failed").Inc()
-		g.opts.Logger.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
-		return
-	}
-	wire, _ := socket.NetConn().(*wireConn)
-	if wire == nil {
-		// Served on a listener not wrapped by Listener: count nothing.
-		wire = &wireConn{Conn: socket.NetConn(), svc: g.opts.Service}
-	}
-	c := &conn{g: g, socket: socket, wire: wire, user: claims.UserID}
-	socket.Session().(*slot).c = c
-	info := pushsvc.SessionInfo{
-		UserID:      claims.UserID,
-		Groups:      claims.Groups,
-		RemoteAddr:  r.RemoteAddr,
-		UserAgent:   r.UserAgent(),
-		Compressed:  !g.opts.DisableCompression && offersDeflate(r),
-		TokenExpiry: claimsExpiry(claims),
-		OnRefresh:   c.refresh,
-		// ?resume=1 announces a Resume as the first frame: live pushes
-		// wait for it, so that replay and live traffic meet exactly.
-		AwaitResume: r.URL.Query().Get("resume") == "1",
-	}
-	sess, err := g.opts.Service.Connect(info, c)
-	if err != nil {
-		g.metrics.handshakes.WithLabelValues("internal").Inc()
-		_ = socket.WriteClose(pushsvc.CodeInternal, []byte("internal error"))
-		return
-	}
-	c.sess = sess
-	c.touch()
-	c.armExpiry(info.TokenExpiry)
-	g.register(c)
-	g.metrics.handshakes.WithLabelValues("ok").Inc()
-	g.loops.Add(1)
-	go func() {
-		defer g.loops.Done()
-		socket.ReadLoop()
-	}()
-}
-
-func (g *Gateway) refuse(w http.ResponseWriter, code int, result, msg string, retryAfter int) {
-	g.metrics.handshakes.WithLabelValues(result).Inc()
-	if retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-	}
-	http.Error(w, msg, code)
-}
-
-// offersDeflate reports whether the request offers permessage-deflate,
-// which gws then accepts.
-func offersDeflate(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
 }
 
 func (g *Gateway) shardOf(c *conn) int {
@@ -203,6 +150,9 @@ func (g *Gateway) Connections() int { return int(g.count.Load()) }
 // the heartbeat to end. Use Drain first for a graceful stop.
 func (g *Gateway) Close() {
 	g.draining.Store(true)
+	g.life.Lock()
+	g.closed = true
+	g.life.Unlock()
 	g.once.Do(func() { close(g.stop) })
 	g.stopped.Wait()
 	for i := range g.shards {

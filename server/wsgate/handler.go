@@ -31,6 +31,7 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 	c := connOf(socket)
 	c.stopExpiry()
 	h.g.unregister(c)
+	h.g.release(&c.ticket)
 	h.g.opts.Service.Disconnected(c.sess)
 	var ce *gws.CloseError
 	if !c.closing.Load() {
@@ -42,20 +43,35 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 	}
 }
 
+// gws calls OnPing, OnPong and OnMessage from the connection's read loop,
+// one at a time, in the order the frames arrived.
+
 // OnPing answers a protocol ping; the peer is alive.
 func (h *handler) OnPing(socket *gws.Conn, payload []byte) {
-	connOf(socket).touch()
+	c := connOf(socket)
+	if !h.admit(c) {
+		return
+	}
+	c.touch()
 	_ = socket.WritePong(payload)
 }
 
 // OnPong moves the read deadline: the peer answered our ping.
-func (h *handler) OnPong(socket *gws.Conn, _ []byte) { connOf(socket).touch() }
+func (h *handler) OnPong(socket *gws.Conn, _ []byte) {
+	c := connOf(socket)
+	if h.admit(c) {
+		c.touch()
+	}
+}
 
 // OnMessage handles one client message: text frames and undecodable binary
 // frames close this connection only.
 func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := connOf(socket)
+	if !h.admit(c) {
+		return
+	}
 	c.touch()
 	if msg.Opcode == gws.OpcodeText {
 		c.sess.Abort(pushsvc.DisconnectTextFrame)
@@ -65,4 +81,20 @@ func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		h.g.opts.Logger.Debug("bad client frame", "session", c.sess.ID(), "err", err)
 		c.sess.Abort(pushsvc.DisconnectBadFrame)
 	}
+}
+
+// admit reports whether c's frame is to be handled: not once c is
+// closing, whatever follows is ignored, and not over the frame rate, which
+// closes c with 1008. Control frames count too: each ping costs a pong.
+func (h *handler) admit(c *conn) bool {
+	if c.closing.Load() {
+		return false
+	}
+	if !c.allowFrame() {
+		h.g.metrics.frameFloods.Inc()
+		h.g.opts.Logger.Debug("frame rate exceeded", "session", c.sess.ID(), "remote", c.wire.RemoteAddr())
+		c.sess.Abort(h.g.frameFlood)
+		return false
+	}
+	return true
 }

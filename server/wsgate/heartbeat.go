@@ -32,6 +32,14 @@ func (g *Gateway) heartbeat() {
 			c.ping()
 		}
 		clear(buf)
+		if g.handshakes != nil {
+			// The same spread forgets the idle IPs of the handshake
+			// limiter, so that its map shrinks after a flood.
+			now := time.Now()
+			for i := tick % heartbeatSlices; i < ipLimiterShards; i += heartbeatSlices {
+				g.handshakes.sweep(i, now)
+			}
+		}
 	}
 }
 

@@ -12,9 +12,18 @@ type metrics struct {
 	connections prometheus.Gauge
 	handshakes  *prometheus.CounterVec
 	closes      *prometheus.CounterVec
+	frameFloods prometheus.Counter
+	ipsEvicted  prometheus.Counter
+	// gauges read from the gateway at scrape time
+	users, ips, limiterIPs prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// Handshake results, the label of herald_ws_handshakes_total: ok,
+// draining, rate_limited (429), origin (403), bad_request (400),
+// unauthorized and expired (401), limit, limit_ip and limit_user (503),
+// upgrade_failed, internal.
+
+func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_ws_connections", Help: "Open WebSocket connections.",
@@ -25,9 +34,29 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_ws_closes_total", Help: "WebSocket connections closed, by close code the server sent, or client/abnormal.",
 		}, []string{"code"}),
+		frameFloods: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_ws_frame_rate_closes_total", Help: "WebSocket connections closed with 1008 for sending frames over client-frames-per-second.",
+		}),
+		ipsEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_ws_handshake_limiter_evictions_total", Help: "Client IPs the handshake rate limiter forgot before they were idle, to stay within its bound (a flood from many addresses).",
+		}),
+		users: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_ws_counted_users", Help: "Users counted against max-connections-per-user: those with connections.",
+		}, func() float64 { return float64(g.perUser.keys()) }),
+		ips: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_ws_counted_ips", Help: "Client IPs counted against max-connections-per-ip: those with connections or handshakes in progress.",
+		}, func() float64 { return float64(g.perIP.keys()) }),
+		limiterIPs: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_ws_handshake_limiter_ips", Help: "Client IPs the handshake rate limiter remembers.",
+		}, func() float64 {
+			if g.handshakes == nil {
+				return 0
+			}
+			return float64(g.handshakes.size())
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.handshakes, m.closes)
+		reg.MustRegister(m.connections, m.handshakes, m.closes, m.frameFloods, m.ipsEvicted, m.users, m.ips, m.limiterIPs)
 	}
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,8 +42,43 @@ type Options struct {
 	// CompressThreshold is the smallest frame compressed. Default 512.
 	CompressThreshold int
 	// MaxConnections bounds connections on this node; over it the
-	// handshake gets 503. Zero means no bound.
+	// handshake gets 503 with Retry-After. Zero means no bound.
 	MaxConnections int
+
+	// The limits below count per client IP, which is the TCP peer address
+	// (IPv6 peers by their /64, which one subscriber usually holds whole).
+	// Forwarded-for headers are not trusted: behind a proxy every client
+	// shares the proxy's address, so turn the per-IP limits off there,
+	// unless the proxy is local (see LimitLoopback). For each limit, zero
+	// means the default and a negative value no limit.
+
+	// AllowedOrigins lists the browser origins allowed to connect, each
+	// scheme://host[:port], or scheme://*.domain for every subdomain of
+	// domain (not domain itself). A request with an Origin header that
+	// matches none gets 403 before the upgrade; a request without one (not
+	// a browser) is always allowed. Empty: no Origin check.
+	AllowedOrigins []string
+	// MaxConnectionsPerUser bounds one user's connections on this node;
+	// over it the handshake gets 503 with Retry-After. Default 100.
+	MaxConnectionsPerUser int
+	// MaxConnectionsPerIP bounds the connections from one client IP,
+	// handshakes in progress included; over it the handshake gets 503 with
+	// Retry-After. Default 1000.
+	MaxConnectionsPerIP int
+	// MaxHandshakesPerIPPerSecond is the rate of upgrade requests one
+	// client IP may make, with bursts of twice that; over it the request
+	// gets 429 with Retry-After, before its token is checked. Default 20.
+	MaxHandshakesPerIPPerSecond float64
+	// ClientFramesPerSecond is the rate of frames (messages, pings and
+	// pongs) one connection may send, with bursts of twice that; over it
+	// the connection gets Disconnect and close 1008. Default 50.
+	ClientFramesPerSecond float64
+	// LimitLoopback applies the per-IP limits to loopback peers (and to
+	// peers of a non-TCP listener) too. By default they are exempt: such
+	// a peer is a local proxy or load balancer speaking for many clients,
+	// or a test or benchmark tool, never a client on the internet.
+	LimitLoopback bool
+
 	// Registerer receives the gateway's metrics when set.
 	Registerer prometheus.Registerer
 	// Logger receives logs. Default slog.Default().
@@ -68,9 +104,40 @@ func (o *Options) setDefaults() {
 	if o.CompressThreshold == 0 {
 		o.CompressThreshold = 512
 	}
+	if o.MaxConnectionsPerUser == 0 {
+		o.MaxConnectionsPerUser = DefaultMaxConnectionsPerUser
+	}
+	if o.MaxConnectionsPerIP == 0 {
+		o.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if o.MaxHandshakesPerIPPerSecond == 0 {
+		o.MaxHandshakesPerIPPerSecond = DefaultMaxHandshakesPerIPPerSecond
+	}
+	if o.ClientFramesPerSecond == 0 {
+		o.ClientFramesPerSecond = DefaultClientFramesPerSecond
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+}
+
+// The defaults of the limits. A browser tab holds one connection, so 100
+// per user is generous; 1000 per IP leaves room for a large NAT. 20
+// handshakes per second per IP (bursts of 40) outpaces any reconnect
+// backoff. A client sends a ping per heartbeat and at most an ack per frame
+// it receives, so 50 frames per second (bursts of 100) holds unless it
+// receives more than 50 frames a second for seconds on end, while a
+// flooding loop sends thousands.
+const (
+	DefaultMaxConnectionsPerUser       = 100
+	DefaultMaxConnectionsPerIP         = 1000
+	DefaultMaxHandshakesPerIPPerSecond = 20
+	DefaultClientFramesPerSecond       = 200
+)
+
+// burstOf is the bucket size of a rate: two seconds' worth, at least one.
+func burstOf(perSecond float64) int {
+	return max(1, int(math.Ceil(2*perSecond)))
 }
 
 func (o *Options) validate() error {
@@ -98,6 +165,22 @@ func (o *Options) validate() error {
 	}
 	if o.MaxConnections < 0 {
 		errs = append(errs, fmt.Errorf("max-connections %d: must be >= 0", o.MaxConnections))
+	}
+	if _, err := parseOrigins(o.AllowedOrigins); err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{
+		{"handshakes-per-ip-per-second", o.MaxHandshakesPerIPPerSecond},
+		{"client-frames-per-second", o.ClientFramesPerSecond},
+	} {
+		// A rate above a million per second is no limit, and its burst
+		// would not fit an int on every platform.
+		if math.IsNaN(r.v) || math.IsInf(r.v, 0) || r.v > 1e6 {
+			errs = append(errs, fmt.Errorf("%s %v: must be a number up to 1e6 (negative: no limit)", r.name, r.v))
+		}
 	}
 	return errors.Join(errs...)
 }

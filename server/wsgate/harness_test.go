@@ -1,0 +1,371 @@
+package wsgate
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
+	"github.com/herald-push/herald/pushsvc"
+	"github.com/herald-push/herald/server/auth"
+)
+
+// fakeVerifier accepts tokens "user:<id>" and refuses the rest, counting
+// every call, so that tests can see which refusals came before it.
+type fakeVerifier struct{ calls atomic.Int64 }
+
+func (v *fakeVerifier) Verify(token string) (auth.Claims, error) {
+	v.calls.Add(1)
+	if user, ok := strings.CutPrefix(token, "user:"); ok && user != "" {
+		return auth.Claims{UserID: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
+	}
+	if strings.HasPrefix(token, "expired:") {
+		return auth.Claims{}, auth.ErrExpired
+	}
+	return auth.Claims{}, errors.New("bad token")
+}
+
+// testGate is a Gateway served by a real http.Server on 127.0.0.1:0,
+// with a real push service, stopped at cleanup.
+type testGate struct {
+	g   *Gateway
+	svc *pushsvc.Service
+	ver *fakeVerifier
+	reg *prometheus.Registry
+	url string
+}
+
+func startGate(t *testing.T, mutate func(*Options)) *testGate {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := pushsvc.New(pushsvc.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &testGate{svc: svc, ver: &fakeVerifier{}, reg: prometheus.NewRegistry()}
+	// Every client dials from loopback: limit it like any other IP.
+	opts := Options{Service: svc, Verifier: tg.ver, Registerer: tg.reg, Logger: log, DisableCompression: true, LimitLoopback: true}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	if tg.g, err = New(opts); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: tg.g, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(tg.g.Listener(ln))
+	}()
+	tg.url = "ws://" + ln.Addr().String() + "/ws"
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+		tg.g.Close()
+		_ = svc.Close()
+	})
+	return tg
+}
+
+// metric returns the value of the counter or gauge name whose labels
+// include the given name=value pairs.
+func (tg *testGate) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := tg.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return total
+}
+
+// waitUntil polls cond until it holds, failing after a deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// waitReleased waits until no connection holds a slot in any count, as
+// after every connection has closed.
+func (tg *testGate) waitReleased(t *testing.T) {
+	t.Helper()
+	waitUntil(t, "connection counts back to zero", func() bool {
+		return tg.g.perIP.keys() == 0 && tg.g.perUser.keys() == 0 && tg.g.slots.Load() == 0 && tg.g.Connections() == 0
+	})
+}
+
+// push pushes payload to user, who must have one connection.
+func (tg *testGate) push(t *testing.T, user, payload string) { tg.pushN(t, user, payload, 1) }
+
+// pushN pushes payload to user, who must have n connections.
+func (tg *testGate) pushN(t *testing.T, user, payload string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := tg.svc.PushToUsers(ctx, []string{user}, pushsvc.Message{Topic: "t", Payload: []byte(payload)})
+	if err != nil || res.Delivered != n {
+		t.Fatalf("push to %s: delivered %d, %v", user, res.Delivered, err)
+	}
+}
+
+// client is a gws client that decodes every ServerFrame.
+type client struct {
+	conn     *gws.Conn
+	frames   chan *clientv1.ServerFrame
+	closed   chan struct{}
+	closeErr error            // set before closed is closed
+	batch    []*clientv1.Push // read by nextPush, not yet returned
+}
+
+type clientHandler struct {
+	gws.BuiltinEventHandler
+	c *client
+}
+
+func (h *clientHandler) OnPing(socket *gws.Conn, payload []byte) { _ = socket.WritePong(payload) }
+
+func (h *clientHandler) OnMessage(_ *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	f := &clientv1.ServerFrame{}
+	if err := proto.Unmarshal(msg.Bytes(), f); err != nil {
+		f = nil // fails the reader's test
+	}
+	h.c.frames <- f
+}
+
+func (h *clientHandler) OnClose(_ *gws.Conn, err error) {
+	h.c.closeErr = err
+	close(h.c.closed)
+}
+
+type dialOpts struct {
+	from   string // local IP on the loopback network; "" for the default
+	header http.Header
+}
+
+// dial connects with token as a bearer header (when not empty). A refused
+// handshake returns the response and an error.
+func (tg *testGate) dial(t *testing.T, token string, o dialOpts) (*client, *http.Response, error) {
+	t.Helper()
+	c := &client{frames: make(chan *clientv1.ServerFrame, 1024), closed: make(chan struct{})}
+	h := http.Header{}
+	for k, v := range o.header {
+		h[k] = v
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if o.from != "" {
+		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.from)}
+	}
+	conn, resp, err := gws.NewClient(&clientHandler{c: c}, &gws.ClientOption{
+		Addr:          tg.url,
+		RequestHeader: h,
+		NewDialer:     func() (gws.Dialer, error) { return dialer, nil },
+	})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		return nil, resp, err
+	}
+	c.conn = conn
+	go conn.ReadLoop()
+	t.Cleanup(c.close)
+	return c, resp, nil
+}
+
+// mustDial connects as user and reads the Welcome.
+func (tg *testGate) mustDial(t *testing.T, user string, o dialOpts) *client {
+	t.Helper()
+	c, resp, err := tg.dial(t, "user:"+user, o)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%s)", user, err, status(resp))
+	}
+	if w := c.next(t).GetWelcome(); w == nil || w.GetUserId() != user {
+		t.Fatalf("first frame is not a Welcome for %s", user)
+	}
+	return c
+}
+
+// refused dials and checks the handshake is refused with code, and with a
+// Retry-After of at least a second when retry is set.
+func (tg *testGate) refused(t *testing.T, token string, o dialOpts, code int, retry bool) {
+	t.Helper()
+	_, resp, err := tg.dial(t, token, o)
+	if err == nil {
+		t.Fatalf("upgraded; want %d", code)
+	}
+	if resp == nil || resp.StatusCode != code {
+		t.Fatalf("response %s, want %d", status(resp), code)
+	}
+	if ra := resp.Header.Get("Retry-After"); retry && (ra == "" || ra == "0") {
+		t.Errorf("%d without a Retry-After", code)
+	} else if !retry && ra != "" {
+		t.Errorf("%d with Retry-After %s", code, ra)
+	}
+}
+
+func status(resp *http.Response) string {
+	if resp == nil {
+		return "no response"
+	}
+	return resp.Status
+}
+
+// close closes the client's socket and waits for its read loop.
+func (c *client) close() {
+	_ = c.conn.NetConn().Close()
+	<-c.closed
+}
+
+func (c *client) next(t *testing.T) *clientv1.ServerFrame {
+	t.Helper()
+	select {
+	case f := <-c.frames:
+		if f == nil {
+			t.Fatal("received a frame that is not a ServerFrame")
+		}
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame within 10s")
+	}
+	return nil
+}
+
+// nextPush returns the next push, from a Push or a PushBatch, skipping
+// other frames.
+func (c *client) nextPush(t *testing.T) *clientv1.Push {
+	t.Helper()
+	for len(c.batch) == 0 {
+		f := c.next(t)
+		if p := f.GetPush(); p != nil {
+			return p
+		}
+		c.batch = f.GetBatch().GetPushes()
+	}
+	p := c.batch[0]
+	c.batch = c.batch[1:]
+	return p
+}
+
+func (c *client) send(t *testing.T, f *clientv1.ClientFrame) {
+	t.Helper()
+	b, err := proto.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.conn.WriteMessage(gws.OpcodeBinary, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ping(nonce uint64) *clientv1.ClientFrame {
+	return &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Ping{Ping: &clientv1.Ping{Nonce: nonce}}}
+}
+
+// waitClose waits for the server's close and returns its code and the
+// Disconnect frame before it.
+func (c *client) waitClose(t *testing.T) (uint16, *clientv1.Disconnect) {
+	t.Helper()
+	var d *clientv1.Disconnect
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case f := <-c.frames:
+			if f.GetDisconnect() != nil {
+				d = f.GetDisconnect()
+			}
+		case <-c.closed:
+			for len(c.frames) > 0 {
+				if f := <-c.frames; f.GetDisconnect() != nil {
+					d = f.GetDisconnect()
+				}
+			}
+			var ce *gws.CloseError
+			if errors.As(c.closeErr, &ce) {
+				return ce.Code, d
+			}
+			return 0, d
+		case <-timeout:
+			t.Fatal("connection not closed within 10s")
+		}
+	}
+}
+
+// receivesInOrder checks c gets the pushes want, in order, with
+// consecutive offsets.
+func (c *client) receivesInOrder(t *testing.T, want []string) {
+	t.Helper()
+	var last uint64
+	for i, w := range want {
+		p := c.nextPush(t)
+		if string(p.GetPayload()) != w || (i > 0 && p.GetOffset() != last+1) {
+			t.Fatalf("push %d: got %q at offset %d after %d, want %q", i, p.GetPayload(), p.GetOffset(), last, w)
+		}
+		last = p.GetOffset()
+	}
+}
+
+func newTestService(t testing.TB) *pushsvc.Service {
+	t.Helper()
+	svc, err := pushsvc.New(pushsvc.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc
+}
+
+func mustMarshal(f *clientv1.ClientFrame) []byte {
+	b, err := proto.Marshal(f)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

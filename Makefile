@@ -5,7 +5,7 @@
 GO      ?= go
 BUF     := $(GO) tool -modfile=tools/buf/go.mod buf
 PKGS    := ./...
-# Seconds each fuzz target runs in `make fuzz`.
+# How long each fuzz target runs in `make fuzz` (CI uses 10s each).
 FUZZTIME ?= 20s
 
 .DEFAULT_GOAL := help
@@ -51,9 +51,10 @@ test: deps ## run every test with the race detector (installs redis-server first
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for FUZZTIME
+fuzz: ## run each fuzz target for FUZZTIME, from its committed seed corpus (testdata/fuzz)
 	$(GO) test ./pushsvc -run '^$$' -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/auth -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/wsgate -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
 bench: ## run the Go benchmarks of the hot paths

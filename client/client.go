@@ -406,15 +406,8 @@ func (c *Client) deliver(s *session, pushes []*clientv1.Push) {
 	if !c.opts.AutoAck {
 		return
 	}
-	sps := ackPositions(fresh)
-	if len(sps) == 0 {
-		return
-	}
-	err := s.send(&clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Ack{Ack: &clientv1.Ack{Positions: sps}}},
-		time.Now().Add(c.opts.WriteTimeout))
-	if err != nil {
-		// The connection is failing; ReadLoop will notice and end.
-		c.log.Debug("auto ack failed", "err", err)
+	if sps := ackPositions(fresh); len(sps) > 0 {
+		s.acks.add(sps)
 	}
 }
 

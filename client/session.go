@@ -42,10 +42,21 @@ type session struct {
 
 	// done is closed by OnClose, the last thing ReadLoop does.
 	done chan struct{}
+	// acks coalesces AutoAck's Acks; stopped by OnClose.
+	acks *acker
 }
 
 func newSession(c *Client) *session {
-	return &session{c: c, silence: c.opts.HandshakeTimeout, done: make(chan struct{})}
+	s := &session{c: c, silence: c.opts.HandshakeTimeout, done: make(chan struct{})}
+	s.acks = newAcker(func(sps []*clientv1.StreamPosition) {
+		err := s.send(&clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Ack{Ack: &clientv1.Ack{Positions: sps}}},
+			time.Now().Add(c.opts.WriteTimeout))
+		if err != nil {
+			// The connection is failing; ReadLoop will notice and end.
+			c.log.Debug("auto ack failed", "err", err)
+		}
+	})
+	return s
 }
 
 // alive pushes the read deadline forward after any sign of life. The
@@ -87,6 +98,7 @@ func (s *session) OnOpen(*gws.Conn) {}
 // to return.
 func (s *session) OnClose(_ *gws.Conn, err error) {
 	s.closeErr = err
+	s.acks.stop()
 	close(s.done)
 }
 

@@ -55,7 +55,7 @@ func TestAckerStopDropsPending(t *testing.T) {
 	a := newAcker(func([]*clientv1.StreamPosition) { sends.Add(1) })
 	a.add([]*clientv1.StreamPosition{{Stream: "s", Offset: 1}})
 	a.add([]*clientv1.StreamPosition{{Stream: "s", Offset: 2}}) // within ackEvery: scheduled
-	a.stop() // waits for a flush already running
+	a.stop()                                                    // waits for a flush already running
 	before := sends.Load()
 	a.add([]*clientv1.StreamPosition{{Stream: "s", Offset: 3}})
 	if n := sends.Load(); n != before || n < 1 || n > 2 {

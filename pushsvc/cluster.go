@@ -123,10 +123,12 @@ func (s *Service) control(c engine.Control) int {
 		for _, u := range c.Users {
 			s.hub.addMember(c.Group, u)
 		}
+		s.reregister(c.Users)
 	case engine.MembersRemoved:
 		for _, u := range c.Users {
 			s.hub.removeMember(c.Group, u)
 		}
+		s.reregister(c.Users)
 	case engine.DisconnectUser:
 		n := 0
 		for _, u := range c.Users {
@@ -135,6 +137,18 @@ func (s *Service) control(c engine.Control) int {
 		return n
 	}
 	return 0
+}
+
+// reregister refreshes the presence records of users' sessions here, so
+// that presence shows their groups as they are now.
+func (s *Service) reregister(users []string) {
+	var buf []*Session
+	for _, u := range users {
+		buf = s.hub.userSessions(buf[:0], u)
+		for _, sess := range buf {
+			s.presence.add(presenceOp{register: true, conn: s.connOf(sess)})
+		}
+	}
 }
 
 // NodeStats is one node's stats.

@@ -41,8 +41,6 @@ type Config struct {
 	NodeID            string        // node-id
 	Pprof             bool          // pprof
 
-	// Settings of the contract that later work fills in; setting one
-	// before then fails at start rather than being ignored.
 	RedisURL                 string   // redis-url
 	TLSCert                  string   // tls-cert
 	TLSKey                   string   // tls-key
@@ -111,7 +109,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Compression, "compression", c.Compression, "negotiate permessage-deflate with clients that offer it")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name (default: generated)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve /debug/pprof on the admin address")
-	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL for scale-out (not built yet)")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis (standalone, 7.0+) shared by the nodes: redis:// or rediss://; empty: the in-memory engine, one node")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for wss and gRPC; reloaded on SIGHUP or when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
 	fs.StringVar(&c.GRPCClientCA, "grpc-client-ca", c.GRPCClientCA, "CA (PEM) whose client certificates may call gRPC without an API key (mutual TLS)")
@@ -237,11 +235,8 @@ func (c *Config) Validate() error {
 			bad(flag, "%v must be >= 0 (0: no limit)", v)
 		}
 	}
-	notYet := map[string]bool{"redis-url": c.RedisURL != ""}
-	for flag, set := range notYet {
-		if set {
-			bad(flag, "not supported by this build yet; unset it")
-		}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		bad("redis-url", "%q must start with redis:// or rediss://", c.RedisURL)
 	}
 	if !c.loopbackOnly() {
 		if !c.hasJWTKey() {

@@ -2,13 +2,16 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +25,8 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/herald-push/herald/pushsvc"
+	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/redis"
 	"github.com/herald-push/herald/server/auth"
 	"github.com/herald-push/herald/server/certs"
 	"github.com/herald-push/herald/server/grpcapi"
@@ -31,6 +36,9 @@ import (
 // grpcStopGrace is how long GracefulStop may wait for in-flight calls
 // (WatchStats streams end at once on shutdown) before Stop cuts them.
 const grpcStopGrace = 5 * time.Second
+
+// redisStartTimeout bounds connecting to Redis at start.
+const redisStartTimeout = 10 * time.Second
 
 // certWatchInterval is how often the certificate files are checked for a
 // change (SIGHUP reloads at once).
@@ -120,8 +128,13 @@ func (s *Server) build() error {
 	if historySize == 0 {
 		historySize = -1 // 0 on the command line keeps none; pushsvc reads 0 as "default"
 	}
+	nodeID := cfg.NodeID
+	if nodeID == "" {
+		nodeID = "node-" + randomID()
+	}
 	svc, err := pushsvc.New(pushsvc.Options{
-		NodeID:            cfg.NodeID,
+		NodeID:            nodeID,
+		NewEngine:         s.engineFactory(nodeID),
 		HistorySize:       historySize,
 		HistoryTTL:        cfg.HistoryTTL,
 		SendQueueBytes:    cfg.SendQueueBytes,
@@ -210,6 +223,36 @@ func (s *Server) build() error {
 	}
 	s.admin = &http.Server{Handler: s.adminMux(reg), ReadHeaderTimeout: 5 * time.Second}
 	return nil
+}
+
+// engineFactory returns the Redis engine's constructor with --redis-url,
+// and nil (pushsvc's in-memory default) without.
+func (s *Server) engineFactory(nodeID string) func(engine.Handler) (engine.Engine, error) {
+	if s.cfg.RedisURL == "" {
+		return nil
+	}
+	return func(h engine.Handler) (engine.Engine, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
+		defer cancel()
+		e, err := redis.New(ctx, redis.Options{
+			URL:         s.cfg.RedisURL,
+			NodeID:      nodeID,
+			HistorySize: max(s.cfg.HistorySize, 0),
+			HistoryTTL:  s.cfg.HistoryTTL,
+			Handler:     h,
+			Logger:      s.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		return e, nil
+	}
+}
+
+func randomID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }
 
 // tlsConfigs loads the certificate (kept reloadable) and the client CA.

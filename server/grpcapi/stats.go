@@ -9,11 +9,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
 )
 
 // GetStats reports the counters.
 func (s *pushServer) GetStats(ctx context.Context, _ *pushv1.GetStatsRequest) (*pushv1.GetStatsResponse, error) {
-	total, nodes := s.api.stats(ctx)
+	total, nodes, err := s.api.stats(ctx)
+	if err != nil {
+		return nil, s.api.toStatus(ctx, err)
+	}
 	return &pushv1.GetStatsResponse{Stats: total, Nodes: nodes}, nil
 }
 
@@ -29,7 +33,10 @@ func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerS
 	}
 	ctx := stream.Context()
 	send := func() error {
-		total, nodes := a.stats(ctx)
+		total, nodes, err := a.stats(ctx)
+		if err != nil {
+			return a.toStatus(ctx, err)
+		}
 		return stream.Send(&pushv1.WatchStatsResponse{Stats: total, Nodes: nodes})
 	}
 	t := time.NewTicker(interval)
@@ -55,10 +62,39 @@ func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerS
 	}
 }
 
-// stats returns the totals and the per-node breakdown. One node serves
-// alone today, so the totals are its own counters; with a shared engine
-// the totals will sum the nodes.
-func (a *API) stats(ctx context.Context) (*pushv1.Stats, []*pushv1.NodeStats) {
-	st := a.svc.Stats(ctx)
-	return fromStats(st), []*pushv1.NodeStats{{NodeId: a.svc.NodeID(), Stats: fromStats(st)}}
+// stats returns the cluster totals and the per-node breakdown: counters
+// and gauges add up over the live nodes; uptime is the longest.
+func (a *API) stats(ctx context.Context) (*pushv1.Stats, []*pushv1.NodeStats, error) {
+	all, err := a.svc.ClusterStats(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var total pushsvc.Stats
+	nodes := make([]*pushv1.NodeStats, 0, len(all))
+	for _, n := range all {
+		total = addStats(total, n.Stats)
+		nodes = append(nodes, &pushv1.NodeStats{NodeId: n.NodeID, Stats: fromStats(n.Stats)})
+	}
+	return fromStats(total), nodes, nil
+}
+
+// addStats adds b's counters to a's.
+func addStats(a, b pushsvc.Stats) pushsvc.Stats {
+	a.Connections += b.Connections
+	a.Users += b.Users // a user with connections on two nodes counts on each
+	a.Groups = max(a.Groups, b.Groups) // a group on two nodes is one group
+	a.Pushes += b.Pushes
+	a.Duplicates += b.Duplicates
+	a.Deliveries += b.Deliveries
+	a.Batches += b.Batches
+	a.Connects += b.Connects
+	a.MessagesIn += b.MessagesIn
+	a.BytesIn += b.BytesIn
+	a.MessagesOut += b.MessagesOut
+	a.BytesOutRaw += b.BytesOutRaw
+	a.BytesOutWire += b.BytesOutWire
+	a.Drops += b.Drops
+	a.SlowConsumerDisconnects += b.SlowConsumerDisconnects
+	a.Uptime = max(a.Uptime, b.Uptime)
+	return a
 }

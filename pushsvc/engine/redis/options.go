@@ -1,0 +1,163 @@
+package redis
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
+
+// Options configure the Redis engine. The zero value of each optional field
+// means its default, filled in by setDefaults.
+type Options struct {
+	// URL locates Redis: redis://[user:pass@]host:port[/db] or rediss://
+	// for TLS (unix:// also works). Required. Query parameters that
+	// go-redis understands (dial_timeout, pool_size, ...) are honoured.
+	URL string
+	// NodeID names this node in the cluster: its inbox channel, presence
+	// and stats records. Required, and unique among running nodes.
+	NodeID string
+	// HistorySize is how many publications each stream keeps. Zero keeps
+	// none: resume then recovers nothing that was missed.
+	HistorySize int
+	// HistoryTTL is how long a publication stays in history, and how long
+	// an idle stream keeps its epoch and offset. Must be >= 1ms.
+	HistoryTTL time.Duration
+	// Handler acts on this node's sessions. Deliver and Control are
+	// required.
+	Handler engine.Handler
+	// NodeTTL bounds how long the connections and stats of a node that
+	// stopped heartbeating stay visible. The node heartbeats every
+	// NodeTTL/3. Default 5s.
+	NodeTTL time.Duration
+	// ReplyTimeout bounds how long Publish and Disconnect wait for the
+	// other nodes' counts. Default 1s.
+	ReplyTimeout time.Duration
+	// CommandTimeout bounds each Redis round trip, so that callers fail
+	// fast when Redis is unreachable. Default 1s.
+	CommandTimeout time.Duration
+	// KeyPrefix starts every key and channel the engine uses, so that
+	// several deployments can share one Redis. Default "herald:".
+	KeyPrefix string
+	// Logger receives the engine's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of publication times and history expiry. Default
+	// time.Now. Key expiry in Redis runs on Redis's own clock.
+	Now func() time.Time
+}
+
+// Defaults of the optional settings.
+const (
+	DefaultNodeTTL        = 5 * time.Second
+	DefaultReplyTimeout   = time.Second
+	DefaultCommandTimeout = time.Second
+	DefaultKeyPrefix      = "herald:"
+)
+
+// minNodeTTL keeps the heartbeat period (NodeTTL/3) above a few
+// milliseconds, which Redis's PX resolution and a busy machine still honour.
+const minNodeTTL = 30 * time.Millisecond
+
+func (o *Options) setDefaults() {
+	if o.NodeTTL == 0 {
+		o.NodeTTL = DefaultNodeTTL
+	}
+	if o.ReplyTimeout == 0 {
+		o.ReplyTimeout = DefaultReplyTimeout
+	}
+	if o.CommandTimeout == 0 {
+		o.CommandTimeout = DefaultCommandTimeout
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// validate checks the options after setDefaults and parses the URL. Every
+// error names the option.
+func (o *Options) validate() (*goredis.Options, error) {
+	var errs []error
+	var ro *goredis.Options
+	if o.URL == "" {
+		errs = append(errs, errors.New("URL: required (redis:// or rediss://)"))
+	} else {
+		var err error
+		if ro, err = goredis.ParseURL(o.URL); err != nil {
+			// The URL may hold a password: name the problem, not the URL.
+			errs = append(errs, fmt.Errorf("URL: %w", err))
+		}
+	}
+	switch {
+	case o.NodeID == "":
+		errs = append(errs, errors.New("NodeID: required"))
+	case len(o.NodeID) > 200 || strings.ContainsFunc(o.NodeID, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		// It names keys, a channel and the Redis client of this node.
+		errs = append(errs, fmt.Errorf("NodeID %q: at most 200 bytes, no spaces or control characters", o.NodeID))
+	}
+	if o.HistorySize < 0 {
+		errs = append(errs, fmt.Errorf("HistorySize %d: must be >= 0", o.HistorySize))
+	}
+	if o.HistoryTTL < time.Millisecond {
+		errs = append(errs, fmt.Errorf("HistoryTTL %v: must be >= 1ms", o.HistoryTTL))
+	}
+	if o.Handler.Deliver == nil {
+		errs = append(errs, errors.New("Handler.Deliver: required"))
+	}
+	if o.Handler.Control == nil {
+		errs = append(errs, errors.New("Handler.Control: required"))
+	}
+	if o.NodeTTL < minNodeTTL {
+		errs = append(errs, fmt.Errorf("NodeTTL %v: must be >= %v", o.NodeTTL, minNodeTTL))
+	}
+	if o.ReplyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ReplyTimeout %v: must be > 0", o.ReplyTimeout))
+	}
+	if o.CommandTimeout < 0 {
+		errs = append(errs, fmt.Errorf("CommandTimeout %v: must be > 0", o.CommandTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("redis: options: %w", err)
+	}
+	return ro, nil
+}
+
+// clientOptions adapts the parsed URL to an engine that must fail fast.
+func (o *Options) clientOptions(ro *goredis.Options) *goredis.Options {
+	// No retries: the publish script is not idempotent, and a retry after
+	// a lost reply would publish the push twice. Callers retry instead.
+	ro.MaxRetries = -1
+	// One dial attempt per command; the receiver has its own backoff.
+	ro.DialerRetries = 1
+	if ro.DialTimeout == 0 {
+		ro.DialTimeout = o.CommandTimeout
+	}
+	if ro.ReadTimeout == 0 {
+		ro.ReadTimeout = o.CommandTimeout
+	}
+	if ro.WriteTimeout == 0 {
+		ro.WriteTimeout = o.CommandTimeout
+	}
+	if ro.PoolTimeout == 0 {
+		ro.PoolTimeout = o.CommandTimeout
+	}
+	ro.ContextTimeoutEnabled = true
+	// Maintenance notifications are a Redis Enterprise feature; asking a
+	// plain Redis for them costs a round trip per new connection.
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if ro.ClientName == "" {
+		ro.ClientName = "herald-" + o.NodeID
+	}
+	return ro
+}

@@ -1,0 +1,173 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
+
+// Presence records: each connection is a field of its user's hash (the
+// Conn as JSON) and of its node's hash (its user id, for the janitor).
+// The node keeps its own connections in memory too, so that it can write
+// them again when Redis lost them (a restart without persistence, a
+// flush, or a janitor that took the node for dead during a long stall).
+
+// rewriteBatch bounds one pipeline of rewritten presence records.
+const rewriteBatch = 256
+
+// Register implements engine.Cluster. c.NodeID is set to this node's.
+// Registering a session again replaces its record (to update its groups).
+func (e *Engine) Register(ctx context.Context, c engine.Conn) error {
+	if e.closed() {
+		return ErrClosed
+	}
+	if c.SessionID == "" || c.UserID == "" {
+		return fmt.Errorf("redis: register: session and user ids are required")
+	}
+	c.NodeID = e.opts.NodeID
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("redis: register: %w", err)
+	}
+	e.presMu.Lock()
+	defer e.presMu.Unlock()
+	// Kept even if the write fails: the next rewrite carries it.
+	e.conns[c.SessionID] = c
+	cctx, cancel := e.cmdCtx(ctx)
+	defer cancel()
+	pipe := e.client.TxPipeline()
+	pipe.HSet(cctx, e.keys.userPresence(c.UserID), c.SessionID, b)
+	pipe.HSet(cctx, e.keys.pn, c.SessionID, c.UserID)
+	if _, err := pipe.Exec(cctx); err != nil {
+		return unavailable(ctx, "register", err)
+	}
+	return nil
+}
+
+// Unregister implements engine.Cluster.
+func (e *Engine) Unregister(ctx context.Context, c engine.Conn) error {
+	if e.closed() {
+		return ErrClosed
+	}
+	e.presMu.Lock()
+	defer e.presMu.Unlock()
+	if old, ok := e.conns[c.SessionID]; ok && c.UserID == "" {
+		c.UserID = old.UserID
+	}
+	delete(e.conns, c.SessionID)
+	cctx, cancel := e.cmdCtx(ctx)
+	defer cancel()
+	pipe := e.client.TxPipeline()
+	pipe.HDel(cctx, e.keys.userPresence(c.UserID), c.SessionID)
+	pipe.HDel(cctx, e.keys.pn, c.SessionID)
+	if _, err := pipe.Exec(cctx); err != nil {
+		return unavailable(ctx, "unregister", err)
+	}
+	return nil
+}
+
+// rewritePresence writes every registered connection of this node again.
+func (e *Engine) rewritePresence(ctx context.Context) error {
+	e.presMu.Lock()
+	defer e.presMu.Unlock()
+	if len(e.conns) == 0 {
+		return nil
+	}
+	e.log.Info("rewriting this node's presence records", "connections", len(e.conns))
+	pipe := e.client.Pipeline()
+	flush := func() error {
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	for _, c := range e.conns {
+		b, err := json.Marshal(c)
+		if err != nil {
+			continue
+		}
+		pipe.HSet(ctx, e.keys.userPresence(c.UserID), c.SessionID, b)
+		pipe.HSet(ctx, e.keys.pn, c.SessionID, c.UserID)
+		if pipe.Len() >= 2*rewriteBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// Presence implements engine.Cluster: the connections of users on nodes
+// whose heartbeat is alive, oldest first. Users without any are absent.
+func (e *Engine) Presence(ctx context.Context, users []string) (map[string][]engine.Conn, error) {
+	if e.closed() {
+		return nil, ErrClosed
+	}
+	out := make(map[string][]engine.Conn)
+	if len(users) == 0 {
+		return out, nil
+	}
+	cctx, cancel := e.cmdCtx(ctx)
+	defer cancel()
+	pipe := e.client.Pipeline()
+	for _, u := range users {
+		pipe.HGetAll(cctx, e.keys.userPresence(u))
+	}
+	cmds, err := pipe.Exec(cctx)
+	if err != nil {
+		return nil, unavailable(ctx, "presence", err)
+	}
+	alive := make(map[string]bool)
+	for i, cmd := range cmds {
+		for _, v := range cmdMap(cmd) {
+			var c engine.Conn
+			if json.Unmarshal([]byte(v), &c) != nil {
+				continue
+			}
+			out[users[i]] = append(out[users[i]], c)
+			alive[c.NodeID] = false
+		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	if err := e.aliveNodes(cctx, alive); err != nil {
+		return nil, unavailable(ctx, "presence", err)
+	}
+	for u, conns := range out {
+		conns = slices.DeleteFunc(conns, func(c engine.Conn) bool { return !alive[c.NodeID] })
+		if len(conns) == 0 {
+			delete(out, u)
+			continue
+		}
+		slices.SortFunc(conns, func(a, b engine.Conn) int {
+			return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.SessionID, b.SessionID))
+		})
+		out[u] = conns
+	}
+	return out, nil
+}
+
+// aliveNodes sets alive[id] for each id in alive whose heartbeat exists.
+func (e *Engine) aliveNodes(ctx context.Context, alive map[string]bool) error {
+	ids := make([]string, 0, len(alive))
+	pipe := e.client.Pipeline()
+	for id := range alive {
+		ids = append(ids, id)
+		pipe.Exists(ctx, e.keys.nodeOf(id))
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil {
+		return err
+	}
+	for i, cmd := range cmds {
+		if c, ok := cmd.(*goredis.IntCmd); ok && c.Val() == 1 {
+			alive[ids[i]] = true
+		}
+	}
+	return nil
+}

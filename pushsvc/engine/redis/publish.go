@@ -1,0 +1,140 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
+
+// Publish implements engine.Engine. One script assigns the offset, records
+// history and publishes to every node at once; then Publish waits for the
+// count of every node that received it (this node's own included, with m's
+// Local re-attached for its Deliver), up to ReplyTimeout or ctx's end. An
+// error means the script may not have run; a nil error with a low count
+// means some node did not answer in time.
+func (e *Engine) Publish(ctx context.Context, stream string, m engine.Message) (*engine.Publication, int, error) {
+	if e.closed() {
+		return nil, 0, ErrClosed
+	}
+	id := e.seq.Add(1)
+	now := e.now()
+	body := appendPubBody(make([]byte, 0, 64+len(stream)+len(m.ID)+len(m.Topic)+len(m.Payload)), e.opts.NodeID, id, stream, now, &m)
+	// The count of this node's Deliver, and Local, go through the
+	// waiter: register it before the script can publish.
+	w := e.pending.add(id, m.Local)
+	defer e.pending.remove(id)
+
+	cctx, cancel := e.cmdCtx(ctx)
+	res, err := publishScript.Run(cctx, e.client,
+		[]string{e.keys.streamState(stream), e.keys.history(stream)},
+		randomID(), ttlMillis(e.opts.HistoryTTL), e.opts.HistorySize, e.keys.fanout,
+		expiry(now, m.TTL, e.opts.HistoryTTL), body,
+	).Slice()
+	cancel()
+	if err != nil {
+		return nil, 0, unavailable(ctx, "publish to "+strconv.Quote(stream), err)
+	}
+	if len(res) != 3 {
+		return nil, 0, fmt.Errorf("redis: publish to %q: %w: unexpected reply %v", stream, engine.ErrUnavailable, res)
+	}
+	off, _ := res[0].(int64)
+	epoch, _ := res[1].(string)
+	receivers, _ := res[2].(int64)
+	p := &engine.Publication{Message: m, Stream: stream, Offset: uint64(off), Epoch: epoch, Time: now}
+	e.pending.expectFrom(w, e.expected(ctx, receivers))
+	return p, e.pending.wait(ctx, w, e.opts.ReplyTimeout, e.stop), nil
+}
+
+// Since implements engine.Engine with the in-memory engine's answers,
+// read atomically by one script.
+func (e *Engine) Since(ctx context.Context, stream string, pos engine.Position) ([]*engine.Publication, engine.Position, bool, error) {
+	if e.closed() {
+		return nil, engine.Position{}, false, ErrClosed
+	}
+	cctx, cancel := e.cmdCtx(ctx)
+	defer cancel()
+	ins, cur, ok, err := parseSince(e.sinceCmd(cctx, e.client, stream, pos))
+	if err != nil {
+		return nil, engine.Position{}, false, unavailable(ctx, "since on "+strconv.Quote(stream), err)
+	}
+	var pubs []*engine.Publication
+	if len(ins) > 0 {
+		pubs = make([]*engine.Publication, len(ins))
+		for i, in := range ins {
+			pubs[i] = in.pub
+		}
+	}
+	return pubs, cur, ok, nil
+}
+
+// sinceCmd runs the since script on c: the client, or a pipeline.
+func (e *Engine) sinceCmd(ctx context.Context, c goredis.Scripter, stream string, pos engine.Position) *goredis.Cmd {
+	keys := []string{e.keys.streamState(stream), e.keys.history(stream)}
+	args := []any{pos.Offset, pos.Epoch, e.now().UnixMicro()}
+	if _, ok := c.(goredis.Pipeliner); ok {
+		// A pipeline cannot fall back from EVALSHA on NOSCRIPT; the
+		// caller loads the script first.
+		return sinceScript.EvalSha(ctx, c, keys, args...)
+	}
+	return sinceScript.Run(ctx, c, keys, args...)
+}
+
+// parseSince decodes the since script's reply.
+func parseSince(cmd *goredis.Cmd) ([]*inPub, engine.Position, bool, error) {
+	res, err := cmd.Slice()
+	if err != nil {
+		return nil, engine.Position{}, false, err
+	}
+	if len(res) != 4 {
+		return nil, engine.Position{}, false, fmt.Errorf("unexpected reply %v", res)
+	}
+	okN, _ := res[0].(int64)
+	epoch, _ := res[1].(string)
+	off, _ := res[2].(int64)
+	cur := engine.Position{Offset: uint64(off), Epoch: epoch}
+	entries, _ := res[3].([]any)
+	ins := make([]*inPub, 0, len(entries))
+	for _, en := range entries {
+		s, _ := en.(string)
+		in, err := decodePub(s)
+		if err != nil {
+			return nil, engine.Position{}, false, err
+		}
+		ins = append(ins, in)
+	}
+	return ins, cur, okN == 1, nil
+}
+
+// Claim implements engine.Engine with SET NX GET: the key and its TTL are
+// set only by the first claim, which one command decides.
+func (e *Engine) Claim(ctx context.Context, key, value string, ttl time.Duration) (string, bool, error) {
+	if e.closed() {
+		return "", false, ErrClosed
+	}
+	if ttl <= 0 {
+		// Like the in-memory engine: a claim that expires at once never
+		// blocks another.
+		return value, true, nil
+	}
+	cctx, cancel := e.cmdCtx(ctx)
+	defer cancel()
+	first, err := e.client.SetArgs(cctx, e.keys.claim(key), value, goredis.SetArgs{Mode: "NX", TTL: ttl, Get: true}).Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return value, true, nil
+	case err != nil:
+		return "", false, unavailable(ctx, "claim", err)
+	}
+	return first, false, nil
+}
+
+// ttlMillis is d in whole milliseconds, at least 1 (PEXPIRE 0 deletes).
+func ttlMillis(d time.Duration) int64 {
+	return max(d.Milliseconds(), 1)
+}

@@ -300,3 +300,13 @@ func (c *wsClient) waitClose(t *testing.T) (uint16, *clientv1.Disconnect) {
 		}
 	}
 }
+
+// httpGet returns the status code of a GET.
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}

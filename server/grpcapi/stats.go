@@ -81,7 +81,7 @@ func (a *API) stats(ctx context.Context) (*pushv1.Stats, []*pushv1.NodeStats, er
 // addStats adds b's counters to a's.
 func addStats(a, b pushsvc.Stats) pushsvc.Stats {
 	a.Connections += b.Connections
-	a.Users += b.Users // a user with connections on two nodes counts on each
+	a.Users += b.Users                 // a user with connections on two nodes counts on each
 	a.Groups = max(a.Groups, b.Groups) // a group on two nodes is one group
 	a.Pushes += b.Pushes
 	a.Duplicates += b.Duplicates

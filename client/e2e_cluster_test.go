@@ -1,0 +1,60 @@
+package client_test
+
+import (
+	"testing"
+	"time"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+)
+
+// TestKilledNodeLeavesPresence: two nodes on one Redis; SIGKILL the one
+// holding alice: her connection leaves GetPresence and GetStats on the
+// other within the node TTL (5s) and a janitor pass.
+func TestKilledNodeLeavesPresence(t *testing.T) {
+	rs := redistest.Start(t)
+	cr := newCreds()
+	a := startHerald(t, cr, "--redis-url", rs.URL, "--node-id", "node-a")
+	b := startHerald(t, cr, "--redis-url", rs.URL, "--node-id", "node-b")
+	rec := newRecorder()
+	startClient(t, rec.options("ws://"+a.ws+"/ws", func() string { return cr.token(t, "alice") }))
+	waitFor(t, rec.connected, "connect to A")
+	apiB := pushClient(t, b.grpc, cr)
+	online := func() (bool, uint64) {
+		p, err := apiB.GetPresence(ctxT(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := apiB.GetStats(ctxT(t), &pushv1.GetStatsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.GetUsers()[0].GetOnline(), st.GetStats().GetConnections()
+	}
+	pollUntil(t, 15*time.Second, "alice online on A, seen from B", func() bool {
+		on, conns := online()
+		return on && conns == 1
+	})
+	a.signal(t, 9)
+	a.wait(t, 10*time.Second)
+	killed := time.Now()
+	pollUntil(t, 20*time.Second, "alice gone after the kill", func() bool {
+		on, conns := online()
+		return !on && conns == 0
+	})
+	t.Logf("a killed node's connections left presence and stats after %v", time.Since(killed).Round(time.Millisecond))
+}
+
+func pollUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(within)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("%s: not within %v", what, within)
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package server_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+	"github.com/herald-push/herald/server"
+)
+
+// startCluster starts n nodes on one real redis-server, sharing the
+// client-token secret and the API key.
+func startCluster(t *testing.T, n int) (*redistest.Server, []*testEnv) {
+	t.Helper()
+	rs := redistest.Start(t)
+	secret := fmt.Sprintf("%064x", time.Now().UnixNano())
+	nodes := make([]*testEnv, n)
+	for i := range nodes {
+		nodes[i] = startTestServer(t, func(c *server.Config) {
+			c.RedisURL = rs.URL
+			c.NodeID = fmt.Sprintf("node-%c", 'a'+i)
+			c.JWTSecret = secret
+		})
+	}
+	return rs, nodes
+}
+
+// TestClusterFanOut: pushes sent to node A reach sessions on B and C, and
+// delivered counts them all.
+func TestClusterFanOut(t *testing.T) {
+	_, nodes := startCluster(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	aliceB := b.mustDial(t, "alice")
+	aliceC := c.mustDial(t, "alice")
+	bobB := b.mustDial(t, "bob", "room")
+	carolC := c.mustDial(t, "carol")
+
+	res, err := a.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "to alice")})
+	if err != nil || res.GetDelivered() != 2 {
+		t.Fatalf("user push via A: %v %v, want delivered 2", res, err)
+	}
+	for _, cl := range []*wsClient{aliceB, aliceC} {
+		if p := cl.nextPush(t); string(p.GetPayload()) != "to alice" || p.GetOffset() != 1 {
+			t.Errorf("push = %v", p)
+		}
+	}
+
+	if _, err := a.api.AddToGroup(testCtx(t), &pushv1.AddToGroupRequest{Group: "room", UserIds: []string{"carol"}}); err != nil {
+		t.Fatal(err)
+	}
+	members, err := b.api.ListGroupMembers(testCtx(t), &pushv1.ListGroupMembersRequest{Group: "room"})
+	if err != nil || len(members.GetUserIds()) == 0 {
+		t.Fatalf("members via B: %v %v", members, err)
+	}
+	// Membership reaches C's session through Redis; poll until the group
+	// push counts both members.
+	eventually(t, "carol in room on C", func() bool {
+		res, err := a.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "room")})
+		return err == nil && res.GetDelivered() == 2
+	})
+	if p := bobB.nextPush(t); p.GetStream() != "group:room" {
+		t.Errorf("bob got %v", p)
+	}
+	for {
+		if p := carolC.nextPush(t); p.GetStream() == "group:room" {
+			break
+		}
+	}
+
+	res2, err := a.api.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("all", "everyone")})
+	if err != nil || res2.GetDelivered() != 4 {
+		t.Fatalf("broadcast via A: %v %v, want delivered 4", res2, err)
+	}
+
+	pres, err := a.api.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice"}})
+	if err != nil || len(pres.GetUsers()[0].GetConnections()) != 2 {
+		t.Fatalf("presence via A: %v %v", pres, err)
+	}
+	eventually(t, "cluster stats", func() bool {
+		st, err := a.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
+		return err == nil && st.GetStats().GetConnections() == 4 && len(st.GetNodes()) == 3
+	})
+	dis, err := a.api.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "alice", Reason: "bye"})
+	if err != nil || dis.GetDisconnected() != 2 {
+		t.Fatalf("disconnect via A: %v %v", dis, err)
+	}
+	for _, cl := range []*wsClient{aliceB, aliceC} {
+		if code, _ := cl.waitClose(t); code != 4002 {
+			t.Errorf("close %d, want 4002", code)
+		}
+	}
+}
+
+// TestClusterMove: a client on A is closed (A drains) while pushes keep
+// coming through C; it resumes on B with every push once, in order.
+func TestClusterMove(t *testing.T) {
+	_, nodes := startCluster(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	onA := a.mustDial(t, "alice")
+
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := c.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", fmt.Sprint(n))}); err != nil {
+				t.Errorf("push %d: %v", n, err)
+				return
+			}
+			n++
+		}
+	}()
+
+	var last *clientv1.Push
+	for range 20 {
+		last = onA.nextPush(t)
+	}
+	go a.stop() // A drains: the client is told to go away
+	for {
+		f := onA.next(t)
+		if p := f.GetPush(); p != nil {
+			last = p
+		}
+		if b := f.GetBatch(); b != nil {
+			last = b.GetPushes()[len(b.GetPushes())-1]
+		}
+		if f.GetDisconnect() != nil {
+			break
+		}
+	}
+	onA.waitClose(t)
+
+	onB, _, err := dialWS(t, b.wsURL+"?resume=1", b.token(t, "alice"), dialOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{Streams: []*clientv1.StreamPosition{
+		{Stream: "user:alice", Offset: last.GetOffset(), Epoch: last.GetEpoch()}}}}})
+	if onB.next(t).GetWelcome() == nil {
+		t.Fatal("no welcome on B")
+	}
+	if rr := onB.next(t).GetResumeResult(); rr == nil || !rr.GetStreams()[0].GetRecovered() {
+		t.Fatalf("resume on B: %v", rr)
+	}
+	// Let some live pushes flow on B, then stop and check the sequence.
+	want := last.GetOffset() + 1
+	for want < last.GetOffset()+50 {
+		for _, p := range pushesOf(onB.next(t)) {
+			if p.GetOffset() != want {
+				t.Fatalf("offset %d on B, want %d", p.GetOffset(), want)
+			}
+			want++
+		}
+	}
+	close(stop)
+	total := uint64(<-sent)
+	for want <= total {
+		for _, p := range pushesOf(onB.next(t)) {
+			if p.GetOffset() != want {
+				t.Fatalf("offset %d on B, want %d", p.GetOffset(), want)
+			}
+			want++
+		}
+	}
+}
+
+func pushesOf(f *clientv1.ServerFrame) []*clientv1.Push {
+	if p := f.GetPush(); p != nil {
+		return []*clientv1.Push{p}
+	}
+	return f.GetBatch().GetPushes()
+}
+
+// TestRedisRestartMidTraffic: while Redis is down, pushes fail with
+// Unavailable and nodes turn not ready; after it is back they recover by
+// themselves, and every push answered with success reached the client.
+func TestRedisRestartMidTraffic(t *testing.T) {
+	rs, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	cl := b.mustDial(t, "alice")
+	ok := map[string]bool{}
+	push := func(i int) error {
+		res, err := a.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", fmt.Sprint(i))})
+		if err == nil {
+			ok[res.GetMessageId()] = true
+		}
+		return err
+	}
+	for i := range 50 {
+		if err := push(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs.Stop()
+	sawUnavailable := false
+	for i := 50; i < 100; i++ {
+		err := push(i)
+		if err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("push during the outage: %v, want Unavailable", err)
+			}
+			sawUnavailable = true
+		}
+	}
+	if !sawUnavailable {
+		t.Fatal("no push failed while Redis was down")
+	}
+	resp, err := httpGet("http://" + a.srv.Addrs().Admin + "/readyz")
+	if err != nil || resp != 503 {
+		t.Errorf("readyz during the outage: %d %v, want 503", resp, err)
+	}
+	rs.Restart()
+	eventually(t, "pushes flow again", func() bool { return push(1000) == nil })
+	for i := 1001; i < 1050; i++ {
+		if err := push(i); err != nil {
+			t.Fatalf("push after recovery: %v", err)
+		}
+	}
+	got := map[string]bool{}
+	deadline := time.After(20 * time.Second)
+	for len(got) < len(ok) {
+		select {
+		case f := <-cl.frames:
+			for _, p := range pushesOf(f) {
+				got[p.GetId()] = true
+			}
+		case <-deadline:
+			var missing []string
+			for id := range ok {
+				if !got[id] {
+					missing = append(missing, id)
+				}
+			}
+			t.Fatalf("%d pushes answered with success never arrived: %v", len(missing), missing)
+		}
+	}
+	eventually(t, "ready again", func() bool {
+		code, err := httpGet("http://" + a.srv.Addrs().Admin + "/readyz")
+		return err == nil && code == 200
+	})
+}

@@ -114,6 +114,8 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		// wait for it, so that replay and live traffic meet exactly.
 		AwaitResume: r.URL.Query().Get("resume") == "1",
 	}
+	// Before Connect: the Welcome is the first write.
+	c.armWriteDeadline()
 	sess, err := g.opts.Service.Connect(info, c)
 	if err != nil {
 		// No read loop, so no OnClose: give the slots back here.

@@ -46,7 +46,7 @@ func (g *Gateway) heartbeat() {
 // ping queues a protocol ping behind the connection's pending writes.
 func (c *conn) ping() {
 	c.socket.Async(func() {
-		_ = c.socket.SetWriteDeadline(time.Now().Add(c.g.opts.WriteTimeout))
+		c.armWriteDeadline()
 		_ = c.socket.WriteMessage(gws.OpcodePing, nil)
 	})
 }

@@ -26,6 +26,7 @@ func run(args []string) error {
 		"serve":  serve,
 		"token":  token,
 		"listen": listen,
+		"bench":  bench,
 	}
 	if f, ok := cmds[args[0]]; ok {
 		return f(args[1:])

@@ -16,6 +16,9 @@ import (
 
 const registryShards = 64
 
+// readBufferSize is each connection's read buffer.
+const readBufferSize = 1024
+
 // Gateway serves GET /ws.
 type Gateway struct {
 	// immutable after New
@@ -88,7 +91,11 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.upgrader = gws.NewUpgrader(&handler{g: g}, &gws.ServerOption{
 		ReadMaxPayloadSize: opts.MaxFrameBytes,
-		HandshakeTimeout:   opts.HandshakeTimeout,
+		// Client frames are small (pings, acks, resumes); a 1 KiB read
+		// buffer instead of gws's 4 KiB saves 3 KiB per connection, and
+		// bigger frames still read through it.
+		ReadBufferSize:   readBufferSize,
+		HandshakeTimeout: opts.HandshakeTimeout,
 		PermessageDeflate: gws.PermessageDeflate{
 			Enabled: !opts.DisableCompression,
 			// No context takeover: it costs 8 KiB per connection and, in

@@ -1,0 +1,264 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenarios.
+const (
+	ScenarioIdle      = "idle"
+	ScenarioBroadcast = "broadcast"
+	ScenarioUsers     = "users"
+	ScenarioGroups    = "groups"
+)
+
+// maxSourceIPs is how many 127.0.0.x source addresses exist (127.0.0.1 to
+// 127.0.0.254).
+const maxSourceIPs = 254
+
+// portsPerSourceIP is what one source address can hold: the kernel's
+// default ephemeral range (32768-60999) less a margin for everything else.
+const portsPerSourceIP = 27000
+
+// Config is one load-generator run. Zero values are filled by fill (called
+// by Run), each documented on its field; Validate names the flag at fault.
+type Config struct {
+	WSURL    string // ws-url; "": ws://127.0.0.1:8080/ws
+	GRPCAddr string // grpc-addr; "": 127.0.0.1:9090
+	AdminURL string // admin-url; "": no /metrics scraping
+
+	APIKey      string // api-key for gRPC calls (the glue fills in the dev key)
+	JWTSecret   string // jwt-secret that signs the clients' tokens (any bytes)
+	JWTAudience string // jwt-audience: aud claim of the tokens, when the server checks one
+	JWTIssuer   string // jwt-issuer: iss claim of the tokens, when the server checks one
+
+	Scenario  string        // scenario; "": broadcast
+	Conns     int           // conns: WebSocket clients; 0: 1,000
+	Users     int           // users: distinct user ids; 0: Conns
+	Groups    int           // groups: groups joined by the clients (one each); 0: none, or 10 for the groups scenario
+	Compress  bool          // compress: offer permessage-deflate
+	Payload   int           // payload bytes; 0: 100
+	Rates     []float64     // rates: target pushes (calls) per second of each step; nil: a default per scenario
+	Step      time.Duration // step: length of each rate step; 0: 10s
+	Duration  time.Duration // duration: cap on the whole run; 0: connect time + steps + 2 minutes
+	Settle    time.Duration // settle: wait after connecting before measuring idle memory; 0: 3s
+	ServerPID int           // server-pid: read the server's RSS and CPU from /proc; 0: none
+	SourceIPs int           // source-ips: 127.0.0.1..N as client source addresses; 0: 8
+	DialRate  float64       // dial-rate: connections opened per second; 0: 2,000
+	Workers   int           // workers: client processes; 0: as many as the open-files limit needs
+	Callers   int           // callers: concurrent gRPC calls in flight; 0: 4 for broadcast, 64 otherwise
+
+	// newWorkerCmd builds the command of a worker process; nil runs this
+	// executable as `bench --worker`. Tests replace it.
+	newWorkerCmd func(ctx context.Context) *exec.Cmd
+}
+
+// Defaults returns the documented defaults, filled in.
+func Defaults() Config {
+	var c Config
+	c.fill()
+	return c
+}
+
+// defaultRates are the rate steps of each scenario when none are given:
+// broadcast counts pushes to everyone, the others calls to one target.
+var defaultRates = map[string][]float64{
+	ScenarioBroadcast: {1, 5, 10, 20, 40},
+	ScenarioUsers:     {1000, 5000, 10000, 20000, 30000},
+	ScenarioGroups:    {10, 50, 100, 200},
+}
+
+// fill replaces zero values by defaults.
+func (c *Config) fill() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.WSURL, "ws://127.0.0.1:8080/ws")
+	def(&c.GRPCAddr, "127.0.0.1:9090")
+	def(&c.Scenario, ScenarioBroadcast)
+	if c.Conns == 0 {
+		c.Conns = 1000
+	}
+	if c.Users == 0 {
+		c.Users = c.Conns
+	}
+	if c.Groups == 0 && c.Scenario == ScenarioGroups {
+		c.Groups = 10
+	}
+	if c.Payload == 0 {
+		c.Payload = 100
+	}
+	if c.Rates == nil && c.Scenario != ScenarioIdle {
+		c.Rates = append([]float64(nil), defaultRates[c.Scenario]...)
+	}
+	if c.Step == 0 {
+		c.Step = 10 * time.Second
+	}
+	if c.Settle == 0 {
+		c.Settle = 3 * time.Second
+	}
+	if c.SourceIPs == 0 {
+		c.SourceIPs = 8
+	}
+	if c.DialRate == 0 {
+		c.DialRate = 2000
+	}
+	if c.Callers == 0 {
+		// A broadcast occupies the server for a while: many at once only
+		// build a backlog that shows as seconds of latency and calls that
+		// time out after the server has delivered them. Personal pushes are
+		// short, and the server only saturates with many in flight.
+		c.Callers = 64
+		if c.Scenario == ScenarioBroadcast {
+			c.Callers = 4
+		}
+	}
+	if c.Duration == 0 {
+		connect := time.Duration(float64(c.Conns)/c.DialRate*float64(time.Second)) + 30*time.Second
+		c.Duration = connect + time.Duration(len(c.Rates))*c.Step + c.Settle + 2*time.Minute
+	}
+}
+
+// Validate checks a filled Config and names each bad flag.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if err := checkURL("ws-url", c.WSURL, "ws"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkHostPort("grpc-addr", c.GRPCAddr); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AdminURL != "" {
+		if err := checkURL("admin-url", c.AdminURL, "http"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch c.Scenario {
+	case ScenarioIdle, ScenarioBroadcast, ScenarioUsers, ScenarioGroups:
+	default:
+		bad("scenario", "%q: want idle, broadcast, users or groups", c.Scenario)
+	}
+	if c.JWTSecret == "" {
+		bad("jwt-secret", "required to mint the clients' tokens")
+	}
+	if c.APIKey == "" && c.Scenario != ScenarioIdle {
+		bad("api-key", "required to push")
+	}
+	if c.Conns < 1 {
+		bad("conns", "%d must be >= 1", c.Conns)
+	}
+	if c.Users < 1 {
+		bad("users", "%d must be >= 1", c.Users)
+	}
+	if c.Groups < 0 {
+		bad("groups", "%d must be >= 0", c.Groups)
+	}
+	if c.Payload < minPayload || c.Payload > 1<<20 {
+		bad("payload", "%d must be in [%d, 1 MiB]: the payload carries a %d-byte timestamp header", c.Payload, minPayload, headerLen)
+	}
+	if c.Scenario != ScenarioIdle && len(c.Rates) == 0 {
+		bad("rates", "at least one rate step is needed")
+	}
+	if len(c.Rates) > math.MaxUint16 {
+		bad("rates", "at most %d steps", math.MaxUint16)
+	}
+	for _, r := range c.Rates {
+		if !(r > 0) || r > 1e7 {
+			bad("rates", "%v must be in (0, 1e7]", r)
+		}
+	}
+	if c.Step <= 0 {
+		bad("step", "%v must be > 0", c.Step)
+	}
+	if c.Duration <= 0 {
+		bad("duration", "%v must be > 0", c.Duration)
+	}
+	if c.Settle < 0 {
+		bad("settle", "%v must be >= 0", c.Settle)
+	}
+	if c.ServerPID < 0 {
+		bad("server-pid", "%d must be >= 0", c.ServerPID)
+	}
+	if c.SourceIPs < 1 || c.SourceIPs > maxSourceIPs {
+		bad("source-ips", "%d must be in [1, %d]", c.SourceIPs, maxSourceIPs)
+	} else if need := (c.Conns + portsPerSourceIP - 1) / portsPerSourceIP; need > c.SourceIPs {
+		bad("source-ips", "%d source addresses hold about %d connections; %d need at least %d", c.SourceIPs, c.SourceIPs*portsPerSourceIP, c.Conns, need)
+	}
+	if !(c.DialRate > 0) {
+		bad("dial-rate", "%v must be > 0", c.DialRate)
+	}
+	if c.Workers < 0 || c.Workers > 64 {
+		bad("workers", "%d must be in [0, 64]", c.Workers)
+	}
+	if c.Callers < 1 || c.Callers > 4096 {
+		bad("callers", "%d must be in [1, 4096]", c.Callers)
+	}
+	return errors.Join(errs...)
+}
+
+// RegisterFlags binds the settings to flags of fs, with c's values as
+// defaults, except Users, Groups, Rates, Duration and Callers: their defaults depend
+// on other flags, so they start at zero and fill decides.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Rates = nil
+	fs.StringVar(&c.WSURL, "ws-url", c.WSURL, "WebSocket URL of the server (loopback only)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC address of the server (loopback only)")
+	fs.StringVar(&c.AdminURL, "admin-url", c.AdminURL, "admin URL of the server, e.g. http://127.0.0.1:8081, to read heap and RSS from /metrics")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "gRPC API key (default: $HERALD_API_KEY, else the dev credentials)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HMAC secret for client tokens (default: $HERALD_JWT_SECRET, else the dev credentials)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "aud claim of the client tokens")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "iss claim of the client tokens")
+	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "idle, broadcast, users or groups")
+	fs.IntVar(&c.Conns, "conns", c.Conns, "WebSocket clients to open")
+	fs.IntVar(&c.Users, "users", 0, "distinct user ids over the clients (default: one per client)")
+	fs.IntVar(&c.Groups, "groups", 0, "groups the clients join, one each through the token (default: none; 10 for the groups scenario)")
+	fs.BoolVar(&c.Compress, "compress", c.Compress, "offer permessage-deflate")
+	fs.IntVar(&c.Payload, "payload", c.Payload, "push payload bytes")
+	fs.Func("rates", "comma-separated target pushes (calls) per second, one rate step each (default: broadcast 1,5,10,20,40; users 1000,...,30000; groups 10,50,100,200)", func(v string) error {
+		rs, err := ParseRates(v)
+		if err == nil {
+			c.Rates = rs
+		}
+		return err
+	})
+	fs.DurationVar(&c.Step, "step", c.Step, "length of each rate step")
+	fs.DurationVar(&c.Duration, "duration", 0, "cap on the whole run (default: connect time + steps + 2m)")
+	fs.DurationVar(&c.Settle, "settle", c.Settle, "idle: wait after connecting before measuring the server's memory")
+	fs.IntVar(&c.ServerPID, "server-pid", c.ServerPID, "server process id: read its RSS and CPU time from /proc")
+	fs.IntVar(&c.SourceIPs, "source-ips", c.SourceIPs, "spread clients over source addresses 127.0.0.1..127.0.0.N")
+	fs.Float64Var(&c.DialRate, "dial-rate", c.DialRate, "connections opened per second")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "client processes (default: as many as the open-files limit needs; 1: all in this process)")
+	fs.IntVar(&c.Callers, "callers", 0, "concurrent gRPC calls in flight (default: 4 for broadcast, 64 otherwise)")
+}
+
+// ParseRates parses a comma-separated list of rates.
+func ParseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return nil, fmt.Errorf("rate %q: %w", f, err)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no rates given")
+	}
+	return out, nil
+}

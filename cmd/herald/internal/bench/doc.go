@@ -1,0 +1,28 @@
+// Package bench is the load generator behind `herald bench`: it opens many
+// WebSocket clients against a Herald node on loopback, pushes to them over
+// gRPC at stepped rates, and measures what arrives (completeness, deliveries
+// per second, end-to-end latency from a timestamp in the payload), what the
+// calls cost (calls per second, call latency) and, for idle connections, what
+// they cost the server (RSS and heap per connection).
+//
+// Only loopback targets are accepted: a load generator pointed at someone
+// else's server by mistake is an attack.
+//
+// One process holds at most what its open-files limit allows, so past
+// about 18,000 clients Run forks worker processes of the same binary
+// (`herald bench --worker`), each holding a share of the clients; they take
+// their share as JSON on stdin, report progress and their final counts as
+// JSON lines on stdout, and the parent merges them. Clients spread over
+// source addresses 127.0.0.1..127.0.0.N because each source address has its
+// own range of ephemeral ports.
+//
+// Every delivery carries, in its payload, its send time, its rate step and
+// a run tag, so a receiver needs no coordination to attribute it: it adds
+// one count to a sharded histogram of atomic counters, without allocating
+// and without a lock.
+//
+// Concurrency: each client has gws's read goroutine, owned by the fleet's
+// WaitGroup; pushes are sent by a fixed pool of caller goroutines per rate
+// step fed by one pacer goroutine; every loop ends at its step's end, at the
+// run's deadline or when the context is cancelled.
+package bench

@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+)
+
+// callTimeout bounds one gRPC push call.
+const callTimeout = 10 * time.Second
+
+// driver sends the pushes of a scenario over one gRPC client connection.
+type driver struct {
+	// immutable after newDriver
+	api       pushv1.PushServiceClient
+	scenario  string
+	payload   int
+	tag       uint32
+	callers   int
+	conns     int
+	users     int
+	groups    int
+	connected int64 // clients connected when the steps began: a broadcast reaches them all
+}
+
+// stepSend is the sender's account of one rate step. Its counters are
+// written by the callers of the step.
+type stepSend struct {
+	sent            atomic.Int64 // calls that succeeded
+	errors          atomic.Int64
+	skipped         atomic.Int64 // due calls dropped: every caller was busy
+	expected        atomic.Int64 // deliveries the successful calls should make
+	serverDelivered atomic.Int64 // sum of the responses' delivered
+	calls           shardedHist  // call latency, sharded by caller
+
+	errOnce  sync.Once
+	firstErr string // written once under errOnce
+
+	elapsed time.Duration // written by runStep after the callers are done
+}
+
+func (s *stepSend) fail(err error) {
+	s.errors.Add(1)
+	s.errOnce.Do(func() { s.firstErr = err.Error() })
+}
+
+// runningTotals are the run's sends so far, for the progress line.
+type runningTotals struct {
+	sent     atomic.Int64
+	expected atomic.Int64
+}
+
+// runStep sends at rate calls per second for dur, from d.callers
+// goroutines fed by a pacer. A call that comes due while every caller is
+// busy is skipped and counted, not queued: the step measures what the
+// server sustains at that rate, not how long a backlog takes to clear.
+func (d *driver) runStep(ctx context.Context, step int, rate float64, dur time.Duration, totals *runningTotals) *stepSend {
+	s := &stepSend{}
+	due := make(chan struct{}, d.callers)
+	var wg sync.WaitGroup
+	for id := range d.callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.caller(ctx, id, step, due, s, totals)
+		}()
+	}
+	start := time.Now()
+	newPacer(rate, dur).run(ctx, func(int) {
+		select {
+		case due <- struct{}{}:
+		default:
+			s.skipped.Add(1)
+		}
+	})
+	// The pacer's last call comes due 1/rate before the step's end; the
+	// step lasts its whole length so that steps compare.
+	end := time.NewTimer(time.Until(start.Add(dur)))
+	select {
+	case <-end.C:
+	case <-ctx.Done():
+	}
+	end.Stop()
+	close(due)
+	wg.Wait()
+	s.elapsed = time.Since(start)
+	return s
+}
+
+// caller makes one call per token until due is closed.
+func (d *driver) caller(ctx context.Context, id, step int, due <-chan struct{}, s *stepSend, totals *runningTotals) {
+	rng := rand.New(rand.NewPCG(uint64(id), uint64(d.tag)<<16|uint64(step)))
+	// One payload buffer per caller: gRPC has marshalled it by the time
+	// the call returns, so the next call may overwrite it.
+	payload := newPayload(d.payload, d.tag, step)
+	msg := &pushv1.Message{Topic: "bench", Payload: payload}
+	for range due {
+		if ctx.Err() != nil {
+			continue // drain the tokens; the run is ending
+		}
+		t0 := time.Now()
+		stamp(payload, t0)
+		// A call under way when the run is interrupted runs to its end:
+		// cancelled, its deliveries would arrive without being counted as
+		// sent.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		expected, delivered, err := d.call(cctx, rng, msg)
+		cancel()
+		if err != nil {
+			s.fail(err)
+			continue
+		}
+		s.calls.record(id, int64(time.Since(t0)))
+		s.sent.Add(1)
+		s.expected.Add(expected)
+		s.serverDelivered.Add(int64(delivered))
+		totals.sent.Add(1)
+		totals.expected.Add(expected)
+	}
+}
+
+// call makes one push of the scenario and returns the deliveries it
+// should make and those the server says it queued.
+func (d *driver) call(ctx context.Context, rng *rand.Rand, msg *pushv1.Message) (int64, uint64, error) {
+	switch d.scenario {
+	case ScenarioUsers:
+		u := rng.IntN(min(d.users, d.conns))
+		r, err := d.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{userOf(u, d.users)}, Message: msg})
+		return clientsOf(u, d.users, d.conns), r.GetDelivered(), err
+	case ScenarioGroups:
+		g := rng.IntN(min(d.groups, d.conns))
+		r, err := d.api.PushToGroups(ctx, &pushv1.PushToGroupsRequest{Groups: []string{groupOf(g, d.groups)}, Message: msg})
+		return clientsOf(g, d.groups, d.conns), r.GetDelivered(), err
+	default:
+		r, err := d.api.Broadcast(ctx, &pushv1.BroadcastRequest{Message: msg})
+		return d.connected, r.GetDelivered(), err
+	}
+}
+
+// clientsOf is how many of conns clients have key j when client i has key
+// i%k: the clients a push to user (or group) j reaches.
+func clientsOf(j, k, conns int) int64 {
+	n := conns / k
+	if j < conns%k {
+		n++
+	}
+	return int64(n)
+}
+
+// bearer is per-RPC API-key metadata over a plaintext loopback connection.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }

@@ -93,6 +93,8 @@ func startHerald(t testing.TB, c creds, args ...string) *proc {
 	base := []string{"serve", "--ws-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
 	cmd := exec.Command(heraldBinary(t), append(base, args...)...)
 	cmd.Env = append(os.Environ(), "HERALD_JWT_SECRET="+c.secret, "HERALD_API_KEY="+c.apiKey)
+	// If the test process dies before its cleanup runs, so does the node.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

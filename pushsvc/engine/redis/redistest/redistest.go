@@ -139,6 +139,8 @@ func (s *Server) start(bin string) error {
 		"--daemonize", "no",
 	}, s.args...)
 	cmd := exec.Command(bin, args...)
+	// If the test process dies before its cleanup runs, so does Redis.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", bin, err)
 	}

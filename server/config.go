@@ -35,6 +35,7 @@ type Config struct {
 	HistorySize       int           // history-size
 	HistoryTTL        time.Duration // history-ttl
 	SendQueueBytes    int           // send-queue-bytes
+	MaxBatchBytes     int           // max-batch-bytes
 	MaxFrameBytes     int           // max-frame-bytes
 	MaxConnections    int           // max-connections
 	Compression       bool          // compression
@@ -104,6 +105,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "pushes kept per stream for resume")
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a push stays resumable")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", c.SendQueueBytes, "bytes a connection may have queued before it is a slow consumer")
+	fs.IntVar(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "largest PushBatch frame (0: 65536; 1: no batching)")
 	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", c.MaxFrameBytes, "largest client frame; bigger closes with 1009")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "connections on this node (0: no limit)")
 	fs.BoolVar(&c.Compression, "compression", c.Compression, "negotiate permessage-deflate with clients that offer it")
@@ -185,6 +187,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HistorySize < 0 {
 		bad("history-size", "%d must be >= 0", c.HistorySize)
+	}
+	if c.MaxBatchBytes < 0 {
+		bad("max-batch-bytes", "%d must be >= 0", c.MaxBatchBytes)
 	}
 	if c.MaxFrameBytes <= 0 {
 		bad("max-frame-bytes", "%d must be > 0", c.MaxFrameBytes)

@@ -138,6 +138,7 @@ func (s *Server) build() error {
 		HistorySize:       historySize,
 		HistoryTTL:        cfg.HistoryTTL,
 		SendQueueBytes:    cfg.SendQueueBytes,
+		MaxBatchBytes:     cfg.MaxBatchBytes,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		Logger:            s.log,
 	})

@@ -57,7 +57,7 @@ type stream struct {
 	epoch   string
 	offset  uint64
 	last    time.Time             // time of the last publication
-	history []*engine.Publication // ring buffer, len == cap == HistorySize
+	history []*engine.Publication // ring buffer, grown on demand up to HistorySize
 	head    int                   // index of the oldest retained publication
 	n       int                   // number of retained publications
 }
@@ -102,7 +102,7 @@ func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*eng
 	sh.mu.Lock()
 	s := sh.streams[name]
 	if s == nil {
-		s = &stream{epoch: newEpoch(), history: make([]*engine.Publication, e.opts.HistorySize)}
+		s = &stream{epoch: newEpoch()}
 		sh.streams[name] = s
 	}
 	s.mu.Lock()
@@ -113,7 +113,7 @@ func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*eng
 	s.offset++
 	s.last = now
 	p := &engine.Publication{Message: m, Stream: name, Offset: s.offset, Epoch: s.epoch, Time: now}
-	s.appendLocked(p)
+	s.appendLocked(p, e.opts.HistorySize)
 	return p, e.opts.Deliver(p), nil
 }
 
@@ -180,18 +180,27 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// appendLocked adds p to the ring, dropping the oldest when full.
-func (s *stream) appendLocked(p *engine.Publication) {
-	size := len(s.history)
-	if size == 0 {
+// appendLocked adds p to the ring, growing it up to limit entries, then
+// dropping the oldest. Growing on demand keeps a stream that saw one push
+// at a few slots, not limit: most user streams are short.
+func (s *stream) appendLocked(p *engine.Publication, limit int) {
+	if limit == 0 {
 		return
 	}
-	if s.n == size {
-		s.history[s.head] = nil
-		s.head = (s.head + 1) % size
-		s.n--
+	if s.n == len(s.history) {
+		if len(s.history) < limit {
+			grown := make([]*engine.Publication, min(max(2*len(s.history), 4), limit))
+			for i := range s.n {
+				grown[i] = s.history[(s.head+i)%len(s.history)]
+			}
+			s.history, s.head = grown, 0
+		} else {
+			s.history[s.head] = nil
+			s.head = (s.head + 1) % len(s.history)
+			s.n--
+		}
 	}
-	s.history[(s.head+s.n)%size] = p
+	s.history[(s.head+s.n)%len(s.history)] = p
 	s.n++
 }
 

@@ -113,8 +113,13 @@ func TestResumeAfterAbsence(t *testing.T) {
 				}()
 				total += 500
 			}
+			back := time.Now()
 			up.Store(true)
 			waitFor(t, rec.connected, "reconnect")
+			if !racing {
+				rec.waitPushes(t, 1010)
+				t.Logf("1,000 missed pushes resumed %v after the way back opened (reconnect backoff included)", time.Since(back).Round(time.Millisecond))
+			}
 			wg.Wait()
 			for i := range 5 {
 				n.push(t, "alice", fmt.Sprint("live ", i))

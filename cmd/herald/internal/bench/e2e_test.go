@@ -139,6 +139,22 @@ func TestBroadcastEndToEnd(t *testing.T) {
 	}
 }
 
+// TestFloodEndToEnd: an abusive connection flooding frames is closed
+// with 1008 (and dials again), while the others get every push.
+func TestFloodEndToEnd(t *testing.T) {
+	cfg := startServer(t)
+	cfg.Scenario = ScenarioBroadcast
+	cfg.Conns = 10
+	cfg.Rates = []float64{20}
+	cfg.Step = time.Second
+	cfg.Flood = 1
+	rep := runBench(t, cfg)
+	checkComplete(t, rep, 10, 10)
+	if rep.Flood == nil || rep.Flood.FramesSent == 0 || rep.Flood.Closes["1008"] == 0 {
+		t.Fatalf("flood report = %+v, want frames sent and 1008 closes", rep.Flood)
+	}
+}
+
 func TestUsersAndGroupsEndToEnd(t *testing.T) {
 	cfg := startServer(t)
 	cfg.Conns = 30

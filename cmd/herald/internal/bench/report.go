@@ -35,6 +35,8 @@ type Report struct {
 	Foreign      uint64         `json:"foreign_pushes"` // pushes not sent by this run
 	// Problems are things that went wrong without ending the run.
 	Problems []string `json:"problems,omitempty"`
+	// Flood is what --flood's abusive connections did.
+	Flood *FloodReport `json:"flood,omitempty"`
 }
 
 // Params are the run's settings.
@@ -233,6 +235,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	writeReasons(w, "closed by the server", r.ServerCloses)
 	if r.BadFrames > 0 || r.Foreign > 0 {
 		fmt.Fprintf(w, "bad frames %d, pushes from elsewhere %d\n", r.BadFrames, r.Foreign)
+	}
+	if f := r.Flood; f != nil {
+		fmt.Fprintf(w, "flood: %d abusive connections, %d dials, %d frames sent\n", f.Connections, f.Dials, f.FramesSent)
+		writeReasons(w, "flood connections ended", f.Closes)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintln(w, "problem:", p)

@@ -110,7 +110,14 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error
 
 	var sends []stepAccount
 	if cfg.Scenario != ScenarioIdle && r.rep.Connect.Connected > 0 {
+		var fl *flooder
+		if cfg.Flood > 0 {
+			fl = startFlood(ctx, cfg)
+		}
 		sends = r.runSteps(ctx)
+		if fl != nil {
+			r.rep.Flood = fl.stop()
+		}
 		// An interrupted run still waits a little for the deliveries of
 		// the calls it made, or its last step would read as lossy.
 		limit := drainMax

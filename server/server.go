@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,7 +305,11 @@ func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 		return err
 	}
 	s.api = api
-	opts := api.ServerOptions()
+	opts := append(api.ServerOptions(),
+		// Reused handler goroutines keep the stacks they grew through the
+		// interceptor chain; a goroutine per call spent 14% of a push's
+		// CPU growing its stack (users scenario profile).
+		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))))
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}

@@ -37,6 +37,7 @@ type Config struct {
 
 	APIKey      string // api-key for gRPC calls (the glue fills in the dev key)
 	JWTSecret   string // jwt-secret that signs the clients' tokens (any bytes)
+	JWTKeyFile  string // jwt-private-key: an RSA private key (PEM) that signs RS256 tokens instead
 	JWTAudience string // jwt-audience: aud claim of the tokens, when the server checks one
 	JWTIssuer   string // jwt-issuer: iss claim of the tokens, when the server checks one
 
@@ -152,8 +153,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("scenario", "%q: want idle, broadcast, users or groups", c.Scenario)
 	}
-	if c.JWTSecret == "" {
-		bad("jwt-secret", "required to mint the clients' tokens")
+	if c.JWTSecret == "" && c.JWTKeyFile == "" {
+		bad("jwt-secret", "required to mint the clients' tokens (or --jwt-private-key)")
 	}
 	if c.APIKey == "" && c.Scenario != ScenarioIdle {
 		bad("api-key", "required to push")
@@ -222,6 +223,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC address of the server (loopback only)")
 	fs.StringVar(&c.AdminURL, "admin-url", c.AdminURL, "admin URL of the server, e.g. http://127.0.0.1:8081, to read heap and RSS from /metrics")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "gRPC API key (default: $HERALD_API_KEY, else the dev credentials)")
+	fs.StringVar(&c.JWTKeyFile, "jwt-private-key", c.JWTKeyFile, "RSA private key (PEM) to sign RS256 client tokens with, for a server started with --jwt-public-key")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HMAC secret for client tokens (default: $HERALD_JWT_SECRET, else the dev credentials)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "aud claim of the client tokens")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "iss claim of the client tokens")

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/golang-jwt/jwt/v5"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,8 +33,10 @@ const (
 // fleetSpec is what a process needs to open its share of the clients.
 // It travels to worker processes as JSON.
 type fleetSpec struct {
-	WSURL     string  `json:"ws_url"`
-	JWTSecret []byte  `json:"jwt_secret"` // bytes: a secret need not be UTF-8
+	WSURL     string `json:"ws_url"`
+	JWTSecret []byte `json:"jwt_secret"` // bytes: a secret need not be UTF-8
+	// RSAKeyPEM, when set, signs RS256 tokens instead of HS256 ones.
+	RSAKeyPEM []byte  `json:"rsa_key_pem,omitempty"`
 	Audience  string  `json:"audience,omitempty"`
 	Issuer    string  `json:"issuer,omitempty"`
 	Compress  bool    `json:"compress"`
@@ -66,6 +69,8 @@ func sourceIP(i, n int, ipv4 bool) net.IP {
 
 // fleet is one process's share of the clients.
 type fleet struct {
+	rsaTokens sync.Map // user and groups -> RS256 token
+
 	// immutable after newFleet
 	spec fleetSpec
 	rec  *recorder
@@ -144,7 +149,7 @@ func (f *fleet) dial(ctx context.Context, i int) {
 	if f.spec.Groups > 0 {
 		claims.Groups = []string{groupOf(i, f.spec.Groups)}
 	}
-	tok, err := auth.Mint(f.spec.JWTSecret, claims)
+	tok, err := f.mint(claims)
 	if err != nil {
 		f.fail("mint token: " + err.Error())
 		return
@@ -282,4 +287,41 @@ func cloneMap(m map[string]int) map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// mint signs a client token: HS256 with the secret, or RS256 with the RSA
+// key (to measure what signature checks cost the server's handshakes).
+// RS256 tokens are cached per user: signing one costs the bench about a
+// millisecond, which would throttle its own dialling.
+func (f *fleet) mint(c auth.MintClaims) (string, error) {
+	if len(f.spec.RSAKeyPEM) == 0 {
+		return auth.Mint(f.spec.JWTSecret, c)
+	}
+	key := fmt.Sprint(c.UserID, c.Groups)
+	if tok, ok := f.rsaTokens.Load(key); ok {
+		return tok.(string), nil
+	}
+	tok, err := f.mintRS256(c)
+	if err == nil {
+		f.rsaTokens.Store(key, tok)
+	}
+	return tok, err
+}
+
+func (f *fleet) mintRS256(c auth.MintClaims) (string, error) {
+	key, err := jwt.ParseRSAPrivateKeyFromPEM(f.spec.RSAKeyPEM)
+	if err != nil {
+		return "", fmt.Errorf("--jwt-private-key: %w", err)
+	}
+	claims := jwt.MapClaims{"sub": c.UserID, "exp": time.Now().Add(c.TTL).Unix()}
+	if len(c.Groups) > 0 {
+		claims["groups"] = c.Groups
+	}
+	if c.Audience != "" {
+		claims["aud"] = c.Audience
+	}
+	if c.Issuer != "" {
+		claims["iss"] = c.Issuer
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(key)
 }

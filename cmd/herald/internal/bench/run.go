@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,11 +173,19 @@ func (r *run) startShares(ctx context.Context, workers int) error {
 	cfg := r.cfg
 	n := max(workers, 1)
 	deadline, _ := ctx.Deadline()
+	var rsaKey []byte
+	if cfg.JWTKeyFile != "" {
+		b, err := os.ReadFile(cfg.JWTKeyFile)
+		if err != nil {
+			return fmt.Errorf("--jwt-private-key: %w", err)
+		}
+		rsaKey = b
+	}
 	r.dialed = time.Now()
 	for k := range n {
 		first, count := k*cfg.Conns/n, (k+1)*cfg.Conns/n-k*cfg.Conns/n
 		spec := fleetSpec{
-			WSURL: cfg.WSURL, JWTSecret: []byte(cfg.JWTSecret), Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer,
+			WSURL: cfg.WSURL, JWTSecret: []byte(cfg.JWTSecret), RSAKeyPEM: rsaKey, Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer,
 			Compress: cfg.Compress,
 			First:    first, Count: count, Users: cfg.Users, Groups: cfg.Groups,
 			SourceIPs: cfg.SourceIPs, DialRate: cfg.DialRate / float64(n),

@@ -57,8 +57,8 @@ fuzz: ## run each fuzz target for FUZZTIME, from its committed seed corpus (test
 	$(GO) test ./server/wsgate -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
-bench: ## run the Go benchmarks of the hot paths
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: ## Go benchmarks of the hot paths, then a short pinned herald bench run on loopback
+	./.ci/bench
 
 .PHONY: check
 check: ## what CI runs (.ci/run)

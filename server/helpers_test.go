@@ -131,6 +131,7 @@ type wsClient struct {
 	frames   chan *clientv1.ServerFrame
 	closed   chan struct{}
 	closeErr error
+	batch    []*clientv1.Push // pushes of a PushBatch not yet returned by nextPush
 }
 
 type wsHandler struct {
@@ -224,18 +225,20 @@ func (c *wsClient) next(t *testing.T) *clientv1.ServerFrame {
 	return nil
 }
 
-// nextPush returns the next push, skipping other frames.
+// nextPush returns the next push, from a Push or a PushBatch, skipping
+// other frames.
 func (c *wsClient) nextPush(t *testing.T) *clientv1.Push {
 	t.Helper()
-	for {
+	for len(c.batch) == 0 {
 		f := c.next(t)
 		if p := f.GetPush(); p != nil {
 			return p
 		}
-		if b := f.GetBatch(); b != nil && len(b.GetPushes()) == 1 {
-			return b.GetPushes()[0]
-		}
+		c.batch = f.GetBatch().GetPushes()
 	}
+	p := c.batch[0]
+	c.batch = c.batch[1:]
+	return p
 }
 
 // noFrame asserts nothing arrives while the server handles a Ping round

@@ -75,9 +75,6 @@ func New(opts Options) (*Service, error) {
 // NodeID returns the node's id.
 func (s *Service) NodeID() string { return s.opts.NodeID }
 
-// Options returns the options in effect, defaults filled in.
-func (s *Service) Options() Options { return s.opts }
-
 // Close releases the engine. Sessions are closed by their transports.
 func (s *Service) Close() error {
 	var err error

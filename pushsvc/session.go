@@ -85,9 +85,6 @@ type Session struct {
 // ID returns the session id.
 func (s *Session) ID() string { return s.id }
 
-// UserID returns the session's user.
-func (s *Session) UserID() string { return s.user }
-
 // enqueue queues o to be written. It never blocks: when the queue is over
 // its budget the slow-consumer policy applies at once. It reports whether o
 // was queued.
@@ -315,11 +312,4 @@ func (s *Session) Abort(d Disconnect) {
 	// It will never be written to again: out of the hub (presence, stats,
 	// fan-out) now, not when its socket finally gives up.
 	s.svc.Disconnected(s)
-}
-
-// Queued reports the frames and bytes waiting in the session's queue.
-func (s *Session) Queued() (frames, bytes int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue), s.queueBytes
 }

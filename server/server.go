@@ -61,7 +61,6 @@ type Server struct {
 	wsLn     net.Listener
 	grpcLn   net.Listener
 	adminLn  net.Listener
-	apiKey   string          // the dev API key when the dev mode made one
 	certs    *certs.Reloader // nil without TLS
 
 	ready    atomic.Bool
@@ -114,7 +113,6 @@ func (s *Server) setupCredentials() error {
 	}
 	if len(cfg.APIKeys) == 0 {
 		cfg.APIKeys = []string{dev.APIKey}
-		s.apiKey = dev.APIKey
 		s.log.Info("dev mode: gRPC callers use the generated API key (`herald token --api-key` prints it)", "file", path)
 	}
 	return nil
@@ -345,12 +343,6 @@ type Addrs struct{ WS, GRPC, Admin string }
 func (s *Server) Addrs() Addrs {
 	return Addrs{WS: s.wsLn.Addr().String(), GRPC: s.grpcLn.Addr().String(), Admin: s.adminLn.Addr().String()}
 }
-
-// DevAPIKey returns the API key the dev mode generated, or "".
-func (s *Server) DevAPIKey() string { return s.apiKey }
-
-// Service returns the node's push service.
-func (s *Server) Service() *pushsvc.Service { return s.svc }
 
 // Run serves until ctx ends, then shuts down in layers within the drain
 // timeout (plus the gRPC grace) and returns. It returns an error only when

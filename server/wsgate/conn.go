@@ -11,7 +11,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
 )
 
 // closeTimeout bounds the Disconnect and close frames of a closing
@@ -144,6 +143,3 @@ func (c *conn) refresh(token string) error {
 	c.armExpiry(claims.ExpiresAt)
 	return nil
 }
-
-// claimsExpiry is the expiry to arm for claims.
-func claimsExpiry(c auth.Claims) time.Time { return c.ExpiresAt }

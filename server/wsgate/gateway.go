@@ -173,8 +173,5 @@ func (g *Gateway) Close() {
 // Ready reports whether the gateway accepts new connections.
 func (g *Gateway) Ready() bool { return !g.draining.Load() }
 
-// Draining reports whether Drain has begun.
-func (g *Gateway) Draining() bool { return g.draining.Load() }
-
 // BeginDrain refuses new connections from now on (503).
 func (g *Gateway) BeginDrain() { g.draining.Store(true) }

@@ -108,7 +108,7 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		RemoteAddr:  r.RemoteAddr,
 		UserAgent:   r.UserAgent(),
 		Compressed:  !g.opts.DisableCompression && offersDeflate(r),
-		TokenExpiry: claimsExpiry(claims),
+		TokenExpiry: claims.ExpiresAt,
 		OnRefresh:   c.refresh,
 		// ?resume=1 announces a Resume as the first frame: live pushes
 		// wait for it, so that replay and live traffic meet exactly.

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lxzan/gws"
 
+	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
 	"github.com/herald-push/herald/server/auth"
@@ -125,5 +126,34 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 				t.Errorf("bystander got %v", p)
 			}
 		})
+	}
+}
+
+// TestSlowConsumerDropOldestPolicy: with drop-oldest, a client whose queue
+// overflows keeps its connection and loses the oldest pushes, counted as
+// drops.
+func TestSlowConsumerDropOldestPolicy(t *testing.T) {
+	env := startTestServer(t, func(c *server.Config) {
+		c.SlowPolicy = "drop-oldest"
+		c.SendQueueBytes = 64 << 10
+	})
+	c, _, err := dialWS(t, env.wsURL+"?resume=1", env.token(t, "alice"), dialOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pending Resume holds pushes in the queue: 100 of 2 KiB overflow
+	// its 64 KiB.
+	for range 100 {
+		if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", strings.Repeat("x", 2048))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := env.stats(t)
+	if st.GetDrops() == 0 || st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
+		t.Fatalf("stats = %v, want drops, no 4003 and the connection kept", st)
+	}
+	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{}}})
+	if p := c.nextPush(t); p.GetOffset() == 1 {
+		t.Errorf("the oldest push survived the overflow")
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"flag"
 	"fmt"
+	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server/grpcapi"
 	"github.com/herald-push/herald/server/wsgate"
 	"net"
@@ -36,6 +37,7 @@ type Config struct {
 	HistoryTTL        time.Duration // history-ttl
 	SendQueueBytes    int           // send-queue-bytes
 	MaxBatchBytes     int           // max-batch-bytes
+	SlowPolicy        string        // slow-consumer-policy: disconnect or drop-oldest
 	MaxFrameBytes     int           // max-frame-bytes
 	MaxConnections    int           // max-connections
 	Compression       bool          // compression
@@ -79,6 +81,7 @@ func Defaults() Config {
 		SendQueueBytes:    1 << 20,
 		MaxFrameBytes:     64 << 10,
 		Compression:       true,
+		SlowPolicy:        "disconnect",
 
 		MaxConnectionsPerUser:    wsgate.DefaultMaxConnectionsPerUser,
 		MaxConnectionsPerIP:      wsgate.DefaultMaxConnectionsPerIP,
@@ -105,6 +108,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "pushes kept per stream for resume")
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a push stays resumable")
 	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", c.SendQueueBytes, "bytes a connection may have queued before it is a slow consumer")
+	fs.StringVar(&c.SlowPolicy, "slow-consumer-policy", c.SlowPolicy, "when a connection's send queue is full: disconnect (4003; it resumes from history) or drop-oldest (it sees a gap)")
 	fs.IntVar(&c.MaxBatchBytes, "max-batch-bytes", c.MaxBatchBytes, "largest PushBatch frame (0: 65536; 1: no batching)")
 	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", c.MaxFrameBytes, "largest client frame; bigger closes with 1009")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "connections on this node (0: no limit)")
@@ -187,6 +191,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HistorySize < 0 {
 		bad("history-size", "%d must be >= 0", c.HistorySize)
+	}
+	if _, err := slowPolicy(c.SlowPolicy); err != nil {
+		bad("slow-consumer-policy", "%v", err)
 	}
 	if c.MaxBatchBytes < 0 {
 		bad("max-batch-bytes", "%d must be >= 0", c.MaxBatchBytes)
@@ -278,4 +285,15 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// slowPolicy parses --slow-consumer-policy.
+func slowPolicy(v string) (pushsvc.SlowPolicy, error) {
+	switch v {
+	case "disconnect", "":
+		return pushsvc.SlowDisconnect, nil
+	case "drop-oldest":
+		return pushsvc.SlowDropOldest, nil
+	}
+	return 0, fmt.Errorf("%q: want disconnect or drop-oldest", v)
 }

@@ -131,6 +131,7 @@ func (s *Server) build() error {
 	if nodeID == "" {
 		nodeID = "node-" + randomID()
 	}
+	policy, _ := slowPolicy(cfg.SlowPolicy) // checked by Validate
 	svc, err := pushsvc.New(pushsvc.Options{
 		NodeID:            nodeID,
 		NewEngine:         s.engineFactory(nodeID),
@@ -138,6 +139,7 @@ func (s *Server) build() error {
 		HistoryTTL:        cfg.HistoryTTL,
 		SendQueueBytes:    cfg.SendQueueBytes,
 		MaxBatchBytes:     cfg.MaxBatchBytes,
+		SlowPolicy:        policy,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		Logger:            s.log,
 	})

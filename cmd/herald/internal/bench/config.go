@@ -57,6 +57,7 @@ type Config struct {
 	Workers   int           // workers: client processes; 0: as many as the open-files limit needs
 	Callers   int           // callers: concurrent gRPC calls in flight; 0: 4 for broadcast, 64 otherwise
 	Flood     int           // flood: abusive connections sending Ping frames back to back during the steps
+	Stuck     int           // stuck: connections that never read (slow consumers) during the steps
 
 	// newWorkerCmd builds the command of a worker process; nil runs this
 	// executable as `bench --worker`. Tests replace it.
@@ -205,6 +206,9 @@ func (c *Config) Validate() error {
 	if c.Workers < 0 || c.Workers > 64 {
 		bad("workers", "%d must be in [0, 64]", c.Workers)
 	}
+	if c.Stuck < 0 || c.Stuck > 1000 {
+		errs = append(errs, fmt.Errorf("stuck %d: must be between 0 and 1000", c.Stuck))
+	}
 	if c.Flood < 0 || c.Flood > 1000 {
 		errs = append(errs, fmt.Errorf("flood %d: must be between 0 and 1000", c.Flood))
 	}
@@ -247,6 +251,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SourceIPs, "source-ips", c.SourceIPs, "spread clients over source addresses 127.0.0.1..127.0.0.N")
 	fs.Float64Var(&c.DialRate, "dial-rate", c.DialRate, "connections opened per second")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "client processes (default: as many as the open-files limit needs; 1: all in this process)")
+	fs.IntVar(&c.Stuck, "stuck", 0, "connections (from 127.0.0.253) that never read during the steps: slow consumers the server should close with 4003")
 	fs.IntVar(&c.Flood, "flood", 0, "abusive connections (from 127.0.0.254) that send Ping frames back to back during the steps, to measure what they cost the others")
 	fs.IntVar(&c.Callers, "callers", 0, "concurrent gRPC calls in flight (default: 4 for broadcast, 64 otherwise)")
 }

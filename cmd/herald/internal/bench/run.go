@@ -115,9 +115,18 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error
 		if cfg.Flood > 0 {
 			fl = startFlood(ctx, cfg)
 		}
+		var st *stuckClients
+		if cfg.Stuck > 0 {
+			if st, err = startStuck(ctx, cfg); err != nil {
+				r.problem("%v", err)
+			}
+		}
 		sends = r.runSteps(ctx)
 		if fl != nil {
 			r.rep.Flood = fl.stop()
+		}
+		if st != nil {
+			st.stop()
 		}
 		// An interrupted run still waits a little for the deliveries of
 		// the calls it made, or its last step would read as lossy.

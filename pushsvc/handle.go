@@ -92,6 +92,12 @@ func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 		s.mu.Unlock()
 		return
 	}
+	for name, cur := range recovered {
+		if s.floors == nil {
+			s.floors = make(map[string]engine.Position, len(recovered))
+		}
+		s.floors[name] = cur
+	}
 	if s.holding {
 		kept := s.held[:0]
 		for _, o := range s.held {

@@ -1,10 +1,12 @@
 package pushsvc
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
+	"github.com/herald-push/herald/pushsvc/engine"
 )
 
 func resumeFrame(t *testing.T, pos ...*clientv1.StreamPosition) []byte {
@@ -234,5 +236,36 @@ func TestNotRecoveredKeepsHeldPushes(t *testing.T) {
 	}
 	if ps := ft.pushes(t); len(ps) != 2 || ps[0].GetOffset() != 1 {
 		t.Fatalf("pushes = %v, want the two held ones", ps)
+	}
+}
+
+// TestLateLiveDeliveryAfterReplay: an engine whose fan-out lags its
+// history (Redis pub/sub) can hand the session a publication the replay
+// already carried; it is not written twice.
+func TestLateLiveDeliveryAfterReplay(t *testing.T) {
+	svc := newTestService(t, Options{})
+	var pubs []*engine.Publication
+	for range 5 {
+		r, _ := svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "t"})
+		pubs = append(pubs, &engine.Publication{Message: engine.Message{ID: r.MessageID, Topic: "t"},
+			Stream: "user:alice", Offset: r.Streams[0].Offset, Epoch: r.Streams[0].Epoch})
+	}
+	ft := &fakeTransport{}
+	s, _ := svc.Connect(SessionInfo{UserID: "alice", AwaitResume: true}, ft)
+	_ = s.HandleFrame(ctx(t), resumeFrame(t, &clientv1.StreamPosition{Stream: "user:alice", Offset: 3, Epoch: pubs[0].Epoch}))
+	svc.deliver(pubs[4]) // offset 5 arrives live, after its replay
+	_, _ = svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "t"})
+	ft.run()
+	var offsets []uint64
+	for _, p := range ft.pushes(t) {
+		offsets = append(offsets, p.GetOffset())
+	}
+	if !slices.Equal(offsets, []uint64{4, 5, 6}) {
+		t.Fatalf("offsets %v, want [4 5 6]", offsets)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.floors != nil {
+		t.Errorf("floor kept after the stream moved past it: %v", s.floors)
 	}
 }

@@ -3,6 +3,8 @@ package pushsvc
 import (
 	"sync"
 	"time"
+
+	"github.com/herald-push/herald/pushsvc/engine"
 )
 
 // Transport is the socket under a session, provided by the WebSocket
@@ -76,7 +78,11 @@ type Session struct {
 	holding    bool        // pushes go to held until the resume is done
 	held       []*Outbound // pushes that arrived while holding
 	holdTimer  *time.Timer // releases the hold when no Resume comes
-	firstFrame bool        // a client frame was handled
+	// floors are, per resumed stream, the position the replay covered: a
+	// live push at or below it is a duplicate, which an engine whose
+	// fan-out lags its history (Redis pub/sub) can deliver after the
+	// replay. A floor goes once the stream has moved past it; nil when none.
+	floors map[string]engine.Position
 
 	waitMu sync.Mutex // guards waits
 	waits  []ackWait  // receipts waiting for this session's Ack
@@ -111,6 +117,10 @@ func (s *Session) enqueue(o *Outbound) bool {
 		}
 		s.dropOldestLocked()
 	}
+	if s.floors != nil && o.pub != nil && s.belowFloorLocked(o.pub) {
+		s.mu.Unlock()
+		return true // the client has it from the replay
+	}
 	if s.holding && o.push != nil {
 		s.held = append(s.held, o)
 		s.queueBytes += size
@@ -126,6 +136,23 @@ func (s *Session) enqueue(o *Outbound) bool {
 		s.t.Schedule(s.flushFn)
 	}
 	return true
+}
+
+// belowFloorLocked reports whether p is covered by a replay, forgetting
+// the floor once p's stream has moved past it.
+func (s *Session) belowFloorLocked(p *engine.Publication) bool {
+	f, ok := s.floors[p.Stream]
+	if !ok {
+		return false
+	}
+	if p.Epoch == f.Epoch && p.Offset <= f.Offset {
+		return true
+	}
+	delete(s.floors, p.Stream)
+	if len(s.floors) == 0 {
+		s.floors = nil
+	}
+	return false
 }
 
 // pendingLocked counts the frames waiting: queued and held.

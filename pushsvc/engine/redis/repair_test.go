@@ -45,12 +45,15 @@ func TestGapRevealedByALivePush(t *testing.T) {
 
 	release := e.HoldReconnect()
 	e.DropSubscription()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond) // polling an atomic the receiver sets
+	defer tick.Stop()
 	for e.Subscribed() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatal("the receiver did not let go")
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond) // polling an atomic the receiver sets
 	}
 	// The receiver is parked at its gate: the test owns rxState now.
 	var last *engine.Publication

@@ -72,6 +72,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	useClientLogger(opts.Logger)
 	ectx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		opts:     opts,

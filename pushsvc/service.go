@@ -187,19 +187,16 @@ func (s *Service) deliver(p *engine.Publication) int {
 	r, _ := p.Local.(*receipt)
 	n := 0
 	for _, sess := range *targets {
+		idx := 0
 		if r != nil {
 			// The wait goes first: the Ack may come back before enqueue
 			// returns.
-			idx := r.expect(sess, p)
-			if !sess.enqueue(o) {
-				r.cancel(sess, idx)
-				continue
-			}
-			n++
-			continue
+			idx = r.expect(sess, p)
 		}
 		if sess.enqueue(o) {
 			n++
+		} else if r != nil {
+			r.cancel(sess, idx)
 		}
 	}
 	s.stats.deliveries.Add(uint64(n))

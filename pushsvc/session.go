@@ -102,24 +102,21 @@ func (s *Session) enqueue(o *Outbound) bool {
 		s.mu.Unlock()
 		return false
 	}
+	if s.floors != nil && o.pub != nil && s.belowFloorLocked(o.pub) {
+		s.mu.Unlock()
+		return true // the client has it from the replay
+	}
 	// A queue always takes one frame when empty, however big, so that a
 	// frame bigger than the budget cannot wedge a session.
 	for s.pendingLocked() > 0 && (s.pendingLocked() >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
 		if opts.SlowPolicy != SlowDropOldest {
-			d := DisconnectSlowConsumer
-			s.closing, s.aborted, s.closeSent = &d, true, true
-			s.dropQueueLocked()
+			s.abortLocked(DisconnectSlowConsumer)
 			s.mu.Unlock()
 			s.svc.stats.slowConsumers.Add(1)
-			s.t.Close(d)
-			s.svc.Disconnected(s)
+			s.finishAbort(DisconnectSlowConsumer)
 			return false
 		}
 		s.dropOldestLocked()
-	}
-	if s.floors != nil && o.pub != nil && s.belowFloorLocked(o.pub) {
-		s.mu.Unlock()
-		return true // the client has it from the replay
 	}
 	if s.holding && o.push != nil {
 		s.held = append(s.held, o)
@@ -325,18 +322,31 @@ func (s *Session) Close(d Disconnect) {
 // d and closes.
 func (s *Session) Abort(d Disconnect) {
 	s.mu.Lock()
+	ok := s.abortLocked(d)
+	s.mu.Unlock()
+	if ok {
+		s.finishAbort(d)
+	}
+}
+
+// abortLocked stops all writing and drops what is queued. It reports false
+// when the transport was already told to close.
+func (s *Session) abortLocked(d Disconnect) bool {
 	if s.closeSent {
-		s.mu.Unlock()
-		return
+		return false
 	}
 	if s.closing == nil {
 		s.closing = &d
 	}
 	s.aborted, s.closeSent = true, true
 	s.dropQueueLocked()
-	s.mu.Unlock()
+	return true
+}
+
+// finishAbort closes the transport of a session abortLocked stopped. It
+// will never be written to again: out of the hub (presence, stats,
+// fan-out) now, not when its socket finally gives up.
+func (s *Session) finishAbort(d Disconnect) {
 	s.t.Close(d)
-	// It will never be written to again: out of the hub (presence, stats,
-	// fan-out) now, not when its socket finally gives up.
 	s.svc.Disconnected(s)
 }

@@ -16,10 +16,14 @@ import (
 // with a short NodeTTL; whether they are shown depends on the heartbeat.
 const statsMinTTL = 10 * time.Second
 
-// AddMembers implements engine.Cluster: one transaction stores the
-// membership both ways and publishes a MembersAdded Control on the fan-out
-// channel, so that every node, this one included, applies it before any
-// push published after AddMembers returns.
+// AddMembers implements engine.Cluster. The membership is stored both
+// ways: first each user's groups, then, in one script, the group's members
+// and a MembersAdded Control on the group stream's partition channel, so
+// that every node, this one included, applies it before any push to the
+// group published after AddMembers returns, and finds both sides stored
+// when it does. Redis Cluster keeps each user's groups in the user's slot,
+// so the two steps are not one transaction: after an error either may have
+// happened, and the caller retries (both are idempotent).
 func (e *Engine) AddMembers(ctx context.Context, group string, users []string) error {
 	return e.changeMembers(ctx, engine.MembersAdded, group, users)
 }
@@ -39,28 +43,34 @@ func (e *Engine) changeMembers(ctx context.Context, kind engine.ControlKind, gro
 	if len(users) == 0 {
 		return nil
 	}
-	members := make([]any, len(users))
-	for i, u := range users {
-		members[i] = u
-	}
+	op := "members of " + strconv.Quote(group)
+	add := kind == engine.MembersAdded
 	cctx, cancel := e.cmdCtx(ctx)
 	defer cancel()
-	pipe := e.client.TxPipeline()
+	// A plain pipeline: one round trip on a standalone Redis, one per
+	// master on a cluster.
+	pipe := e.client.Pipeline()
 	for _, u := range users {
-		if kind == engine.MembersAdded {
+		if add {
 			pipe.SAdd(cctx, e.keys.userGroups(u), group)
 		} else {
 			pipe.SRem(cctx, e.keys.userGroups(u), group)
 		}
 	}
-	if kind == engine.MembersAdded {
-		pipe.SAdd(cctx, e.keys.group(group), members...)
-	} else {
-		pipe.SRem(cctx, e.keys.group(group), members...)
-	}
-	pipe.Publish(cctx, e.keys.fanout, encodeControl(e.opts.NodeID, 0, &engine.Control{Kind: kind, Group: group, Users: users}))
 	if _, err := pipe.Exec(cctx); err != nil {
-		return unavailable(ctx, "members of "+strconv.Quote(group), err)
+		return unavailable(ctx, op, err)
+	}
+	flag := "0"
+	if add {
+		flag = "1"
+	}
+	args := make([]any, 0, 3+len(users))
+	args = append(args, flag, e.keys.fanoutOf(groupStream(group)), encodeControl(e.opts.NodeID, 0, &engine.Control{Kind: kind, Group: group, Users: users}))
+	for _, u := range users {
+		args = append(args, u)
+	}
+	if err := membersScript.Run(cctx, e.client, []string{e.keys.group(group)}, args...).Err(); err != nil {
+		return unavailable(ctx, op, err)
 	}
 	return nil
 }
@@ -90,8 +100,9 @@ func (e *Engine) sortedSet(ctx context.Context, op, key string) ([]string, error
 }
 
 // Disconnect implements engine.Cluster: a DisconnectUser Control on the
-// fan-out channel, and the sum of the counts of the nodes that received
-// it, as Publish does.
+// partition channel of the user's stream (ordered with the pushes to the
+// user), and the sum of the counts of the nodes that received it, as
+// Publish does.
 func (e *Engine) Disconnect(ctx context.Context, user, reason string, reconnect bool) (int, error) {
 	if e.closed() {
 		return 0, ErrClosed
@@ -101,7 +112,7 @@ func (e *Engine) Disconnect(ctx context.Context, user, reason string, reconnect 
 	defer e.pending.remove(id)
 	msg := encodeControl(e.opts.NodeID, id, &engine.Control{Kind: engine.DisconnectUser, Users: []string{user}, Reason: reason, Reconnect: reconnect})
 	cctx, cancel := e.cmdCtx(ctx)
-	receivers, err := e.client.Publish(cctx, e.keys.fanout, msg).Result()
+	receivers, err := e.client.SPublish(cctx, e.keys.fanoutOf(userStream(user)), msg).Result()
 	cancel()
 	if err != nil {
 		return 0, unavailable(ctx, "disconnect", err)

@@ -1,50 +1,73 @@
-// Package redis is Herald's engine for several nodes sharing one Redis: it
-// implements engine.Engine (streams, offsets, epochs, history, idempotency
-// claims) and engine.Cluster (group membership, presence, cluster-wide
-// disconnects and stats).
+// Package redis is Herald's engine for several nodes sharing one Redis,
+// standalone or Redis Cluster: it implements engine.Engine (streams,
+// offsets, epochs, history, idempotency claims) and engine.Cluster (group
+// membership, presence, cluster-wide disconnects and stats).
 //
 // # Fan-out
 //
-// Every node subscribes once to one fan-out channel and to its own inbox
-// channel. Publish runs one Lua script that assigns the stream's next
-// offset (starting a new random epoch when the stream has none), appends
-// the publication to the stream's bounded history, refreshes the stream's
-// TTLs and PUBLISHes it, so that offsets and delivery order agree on every
-// node, and a broadcast to any number of users is one PUBLISH. Each node,
+// Streams are hashed into 16 partitions (partition.go), each with a
+// sharded pub/sub channel; every node subscribes once to each partition
+// channel and to its own inbox channel. Publish runs one Lua script that
+// assigns the stream's next offset (starting a new random epoch when the
+// stream has none), appends the publication to the stream's bounded
+// history, refreshes the stream's TTLs and SPUBLISHes it on the stream's
+// partition channel, so that offsets and delivery order agree on every
+// node, and a broadcast to any number of users is one SPUBLISH. Each node,
 // the publishing one included, delivers what it receives to its own
 // sessions; the others send their counts back to the publisher's inbox,
-// batched, and Publish sums the counts of as many nodes as PUBLISH
+// batched, and Publish sums the counts of as many nodes as SPUBLISH
 // reported receivers. Message.Local never leaves the node: the publisher's
 // receiver re-attaches it, by publish id, to its own delivery.
 //
-// Membership changes and disconnects travel as Controls on the same
-// channel, so a node applies a membership change before any push published
-// after it.
+// Membership changes travel as Controls on the partition channel of the
+// group's stream, and a disconnect on that of the user's stream, so a node
+// applies a membership change before any push to the group published
+// after it. Order holds within a partition: pushes to one stream, and the
+// Controls that concern it, arrive in the order Redis ran them; across
+// partitions there is no order, as there is none between streams.
+//
+// # Standalone Redis and Redis Cluster
+//
+// New tells them apart by the server's INFO (cluster_enabled:1) and builds
+// a go-redis Client or ClusterClient from the same URL. One key layout
+// serves both (keys.go): what a script touches shares a hash tag, hence a
+// cluster slot; the rest is written key by key, and each such place says
+// what a partial failure leaves and who repairs it. On a standalone Redis
+// one connection carries every subscription; on a cluster, where a
+// sharded subscription reaches the one master of its slot, each partition
+// and the inbox have their own, resubscribed on their own when their
+// master fails or the slot moves.
 //
 // # Redis trouble
 //
-// Every call to Redis is bounded by CommandTimeout and is never retried by
-// the client (a retried publish could publish twice); failures wrap
-// engine.ErrUnavailable. The receiver resubscribes with jittered backoff by
-// itself; once resubscribed it fetches, from history, what it missed of the
-// streams it has sessions for (see repair.go). Healthy reports whether the
-// node is subscribed and its heartbeat reaches Redis.
+// Every call to Redis is bounded by CommandTimeout and is never retried
+// after it may have reached Redis (a retried publish could publish twice;
+// on a cluster, MOVED and ASK redirects are followed, as the command did
+// not run): failures wrap engine.ErrUnavailable. On a cluster only the
+// streams of a failed master's slots fail. Each subscription resubscribes
+// with jittered backoff by itself; once resubscribed, the node fetches
+// from history what it missed of the streams of that subscription's
+// partitions it has sessions for (see repair.go). Healthy reports whether
+// every subscription is confirmed and the heartbeat reaches Redis. A
+// cluster master that restarts empty makes every node write its presence
+// records again (keeper.go).
 //
-// Only standalone Redis 7.0 or later is supported (a primary, optionally
-// with replicas and a failover that keeps its address); New refuses a
-// Redis Cluster.
+// Redis 7.0 or later is required (sharded pub/sub, SET NX GET).
 //
 // # Concurrency
 //
 // Goroutines, all started by New and stopped and awaited by Close:
 //
-//   - the receiver (receive) owns the subscription and rxState; it alone
-//     calls Handler.Deliver and Handler.Control, in the order messages
-//     arrive, and never waits on the network except to repair a gap;
+//   - one reader (read) per subscription owns its PubSub, and hands what
+//     it receives, in order, to a bounded queue;
+//   - the dispatcher (dispatch) owns rxState and the subscriptions'
+//     confirmed state; it alone calls Handler.Deliver and Handler.Control,
+//     in the order each subscription received them, and never waits on
+//     the network except to repair a gap;
 //   - the replier (sendReplies) sends the counts the receiver queued in
 //     replies to the publishing nodes;
 //   - the keeper (keep) heartbeats, rewrites this node's presence records
-//     when Redis lost them, pings the subscription, and reaps dead nodes.
+//     when Redis lost them, pings the subscriptions, and reaps dead nodes.
 //
 // Publish, Since, Claim and the Cluster methods are safe for concurrent
 // use. pending (requests waiting for counts) and replies each have their

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,41 +18,43 @@ import (
 )
 
 // Engine is the Redis engine: one per node, all nodes of a cluster sharing
-// one Redis. It implements engine.Engine and engine.Cluster.
+// one Redis, standalone or Redis Cluster. It implements engine.Engine and
+// engine.Cluster.
 type Engine struct {
 	// immutable after New
 	opts     Options
 	keys     keys
-	client   *goredis.Client
+	client   goredis.UniversalClient // a *goredis.ClusterClient on a Redis Cluster
+	subs     []*subscription         // the receiver's subscriptions
 	log      *slog.Logger
 	instance string          // this process's heartbeat value, to spot a second process with our NodeID
 	ctx      context.Context // canceled by Close; parent of the goroutines' calls
 	cancel   context.CancelFunc
 	stop     chan struct{} // closed by Close
-	ready    chan struct{} // closed when the receiver first subscribed
+	ready    chan struct{} // closed when every subscription was first confirmed
+	events   chan rxEvent  // from the subscription readers to the dispatcher
 	wg       sync.WaitGroup
 
 	closeOnce sync.Once
-	readyOnce sync.Once
 
 	seq        atomic.Uint64 // request ids of Publish and Disconnect
 	knownNodes atomic.Int64  // size of the node registry at the last heartbeat
 	pending    pendingSet    // requests waiting for the nodes' counts
 	replies    replyQueue    // counts this node owes other nodes, for the replier
 
-	// health, written by the receiver and the keeper
-	subscribed atomic.Bool
-	beating    atomic.Bool                    // the last heartbeat reached Redis
-	sub        atomic.Pointer[goredis.PubSub] // the receiver's subscription, for pings and Close
-	lastRecv   atomic.Int64                   // unix ns of the receiver's last message or session start
+	beating atomic.Bool // the last heartbeat reached Redis; written by the keeper
 
-	rx rxState // owned by the receiver goroutine
+	// owned by the dispatcher goroutine
+	rx            rxState
+	confirmedOnce int // subscriptions confirmed at least once
 
 	presMu sync.Mutex             // guards conns; held across presence writes to keep them ordered
 	conns  map[string]engine.Conn // this node's registered connections by session id
 	resync atomic.Bool            // Redis lost this node's presence records: rewrite them
 
-	gate atomic.Pointer[chan struct{}] // tests: while set, the receiver waits before subscribing
+	masterRuns map[string]string // a Redis Cluster's masters' run ids by address; set by join, then owned by the keeper
+
+	gate atomic.Pointer[chan struct{}] // tests: while set, the readers wait before subscribing
 }
 
 var (
@@ -62,10 +62,11 @@ var (
 	_ engine.Cluster = (*Engine)(nil)
 )
 
-// New connects to Redis, clears what a previous life of this node left
-// there, starts the receiver, replier and keeper goroutines, and returns
-// once the node is subscribed to the fan-out channel (or ctx is done).
-// It fails when Redis is unreachable or is a Redis Cluster.
+// New connects to Redis, standalone or a Redis Cluster (told apart by the
+// server's INFO), clears what a previous life of this node left there,
+// starts the receiver, replier and keeper goroutines, and returns once the
+// node is subscribed to every partition channel and its inbox (or ctx is
+// done). It fails when Redis is unreachable or older than 7.0.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	opts.setDefaults()
 	ro, err := opts.validate()
@@ -73,18 +74,29 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	useClientLogger(opts.Logger)
+	cctx, ccancel := context.WithTimeout(ctx, 3*opts.CommandTimeout)
+	client, cluster, err := connect(cctx, &opts, ro)
+	ccancel()
+	if err != nil {
+		return nil, err
+	}
 	ectx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		opts:     opts,
 		keys:     newKeys(opts.KeyPrefix, opts.NodeID),
-		client:   goredis.NewClient(opts.clientOptions(ro)),
+		client:   client,
 		log:      opts.Logger.With("engine", "redis", "node", opts.NodeID),
 		instance: randomID(),
 		ctx:      ectx,
 		cancel:   cancel,
 		stop:     make(chan struct{}),
 		ready:    make(chan struct{}),
+		events:   make(chan rxEvent, rxQueue),
 		conns:    make(map[string]engine.Conn),
+	}
+	e.subs = e.newSubscriptions(cluster)
+	if cluster {
+		e.log.Info("Redis Cluster: sharded pub/sub, one subscription per partition", "partitions", numPartitions)
 	}
 	e.pending.init()
 	e.replies.init()
@@ -98,11 +110,14 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		_ = e.client.Close()
 		return nil, err
 	}
-	e.wg.Add(3)
-	go e.receive()
+	e.wg.Add(3 + len(e.subs))
+	go e.dispatch()
+	for _, s := range e.subs {
+		go e.read(s)
+	}
 	go e.sendReplies()
 	go e.keep()
-	// The first subscription takes one round trip; the cap is for a
+	// The first subscriptions take one round trip; the cap is for a
 	// caller without a deadline.
 	limit := time.NewTimer(5 * e.opts.CommandTimeout)
 	defer limit.Stop()
@@ -118,18 +133,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	return nil, fmt.Errorf("redis: subscribe: %w: %w", engine.ErrUnavailable, err)
 }
 
-// join checks the server, clears this node's records from a previous life
-// (a restart with the same NodeID), and sends the first heartbeat.
+// join clears this node's records from a previous life (a restart with
+// the same NodeID), and sends the first heartbeat.
 func (e *Engine) join(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*e.opts.CommandTimeout)
 	defer cancel()
-	info, err := e.client.Info(ctx, "server", "cluster").Result()
-	if err != nil {
-		return unavailable(ctx, "connect", err)
-	}
-	if err := checkServer(info); err != nil {
-		return err
-	}
 	prev, err := e.client.Get(ctx, e.keys.node).Result()
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return unavailable(ctx, "join", err)
@@ -143,41 +151,18 @@ func (e *Engine) join(ctx context.Context) error {
 	if _, err := e.heartbeat(ctx); err != nil {
 		return unavailable(ctx, "join", err)
 	}
+	e.masterRestarted(ctx) // learns the masters' run ids
 	e.beating.Store(true)
-	return nil
-}
-
-// checkServer refuses servers the engine does not support: Redis Cluster
-// (the scripts touch keys across slots and fan-out uses plain PUBLISH) and
-// Redis before 7.0 (Claim needs SET NX GET).
-func checkServer(info string) error {
-	for line := range strings.SplitSeq(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "cluster_enabled":
-			if v == "1" {
-				return errors.New("redis: URL points at a Redis Cluster, which this engine does not support: use a standalone Redis (with replicas and Sentinel or a managed failover if needed)")
-			}
-		case "redis_version":
-			major, _, _ := strings.Cut(v, ".")
-			if n, err := strconv.Atoi(major); err == nil && n < 7 {
-				return fmt.Errorf("redis: server version %s: 7.0 or later is required", v)
-			}
-		}
-	}
 	return nil
 }
 
 // NodeID implements engine.Cluster.
 func (e *Engine) NodeID() string { return e.opts.NodeID }
 
-// Healthy implements engine.Cluster: the node is subscribed to the fan-out
-// channel and its last heartbeat reached Redis.
+// Healthy implements engine.Cluster: the node is subscribed to every
+// partition channel and its inbox, and its last heartbeat reached Redis.
 func (e *Engine) Healthy() bool {
-	return e.subscribed.Load() && e.beating.Load() && !e.closed()
+	return e.subscribed() && e.beating.Load() && !e.closed()
 }
 
 // Close stops the engine's goroutines, waits for them, and removes this
@@ -194,9 +179,11 @@ func (e *Engine) shutdown(leave bool) error {
 	e.closeOnce.Do(func() {
 		close(e.stop)
 		e.cancel()
-		if ps := e.sub.Load(); ps != nil {
-			// Unblocks the receiver's read.
-			_ = ps.Close()
+		for _, s := range e.subs {
+			if ps := s.ps.Load(); ps != nil {
+				// Unblocks the reader's read.
+				_ = ps.Close()
+			}
 		}
 		e.wg.Wait()
 		if leave {
@@ -215,7 +202,9 @@ func (e *Engine) leave(ctx context.Context) error {
 	if err := e.reapNode(ctx, e.opts.NodeID, true); err != nil {
 		return err
 	}
-	pipe := e.client.TxPipeline()
+	// Two slots: not a transaction. If the second fails, the janitors
+	// drop this node from the set once its heartbeat is gone.
+	pipe := e.client.Pipeline()
 	pipe.Del(ctx, e.keys.node)
 	pipe.SRem(ctx, e.keys.nodes, e.opts.NodeID)
 	_, err := pipe.Exec(ctx)
@@ -231,10 +220,10 @@ func (e *Engine) closed() bool {
 	}
 }
 
-// expected is how many counts to wait for when PUBLISH reached receivers
-// subscribers. Every node subscribes once, so receivers is the number of
-// nodes that got the message, exactly; but any other client subscribed to
-// the fan-out channel (an operator's redis-cli SUBSCRIBE) counts too and
+// expected is how many counts to wait for when SPUBLISH reached receivers
+// subscribers. Every node subscribes once to each partition channel, so
+// receivers is the number of nodes that got the message, exactly; but any
+// other client subscribed to the channel (an operator's redis-cli SUBSCRIBE) counts too and
 // would never answer. The node registry, which holds every node from its
 // start until its records are reaped, caps it; a registry seen smaller
 // than receivers is read again first, as a node may just have joined.

@@ -6,7 +6,7 @@ package redis
 // its connections close, but its records stay in Redis.
 func (e *Engine) Kill() { _ = e.shutdown(false) }
 
-// HoldReconnect keeps the receiver from subscribing again until release
+// HoldReconnect keeps the readers from subscribing again until release
 // is called.
 func (e *Engine) HoldReconnect() (release func()) {
 	g := make(chan struct{})
@@ -17,13 +17,57 @@ func (e *Engine) HoldReconnect() (release func()) {
 	}
 }
 
-// DropSubscription closes the receiver's connection, as a network failure
+// DropSubscription closes the readers' connections, as a network failure
 // between this node and Redis would.
 func (e *Engine) DropSubscription() {
-	if ps := e.sub.Load(); ps != nil {
-		_ = ps.Close()
+	for _, s := range e.subs {
+		if ps := s.ps.Load(); ps != nil {
+			_ = ps.Close()
+		}
 	}
 }
 
-// Subscribed reports whether the receiver is subscribed.
-func (e *Engine) Subscribed() bool { return e.subscribed.Load() }
+// Subscribed reports whether the receiver is subscribed. Once it is false
+// after DropSubscription with the readers held, the dispatcher has handled
+// everything the readers received and waits.
+func (e *Engine) Subscribed() bool { return e.subscribed() }
+
+// ChannelOf is the partition channel of a stream.
+func ChannelOf(prefix, stream string) string {
+	k := newKeys(prefix, "")
+	return k.fanoutOf(stream)
+}
+
+// StreamStateKey is a stream's state key.
+func StreamStateKey(prefix, stream string) string {
+	k := newKeys(prefix, "")
+	return k.streamState(stream)
+}
+
+// HistoryKey is a stream's history key.
+func HistoryKey(prefix, stream string) string {
+	k := newKeys(prefix, "")
+	return k.history(stream)
+}
+
+// GroupKey is a group's member set.
+func GroupKey(prefix, group string) string {
+	k := newKeys(prefix, "")
+	return k.group(group)
+}
+
+// UserPresenceKey is a user's presence hash.
+func UserPresenceKey(prefix, user string) string {
+	k := newKeys(prefix, "")
+	return k.userPresence(user)
+}
+
+// NodeKeys are a node's heartbeat key, presence hash, stats key and inbox
+// channel.
+func NodeKeys(prefix, node string) []string {
+	k := newKeys(prefix, node)
+	return []string{k.node, k.pn, k.stats, k.inbox}
+}
+
+// PartitionTags are the partitions' hash tags.
+var PartitionTags = partitionTags

@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -10,7 +12,7 @@ import (
 
 // keep is the keeper goroutine. Every NodeTTL/3 it heartbeats, rewrites
 // this node's presence records if Redis lost them, and checks the
-// receiver's subscription with a PING; every NodeTTL it reaps the records
+// receiver's subscriptions with a PING each; every NodeTTL it reaps the records
 // of dead nodes.
 func (e *Engine) keep() {
 	defer e.wg.Done()
@@ -44,7 +46,7 @@ func (e *Engine) beat() {
 	if !e.beating.Swap(true) {
 		e.log.Info("heartbeat restored")
 	}
-	if lost {
+	if lost || e.masterRestarted(ctx) {
 		e.resync.Store(true)
 	}
 	if e.resync.Load() {
@@ -54,6 +56,44 @@ func (e *Engine) beat() {
 		}
 		e.resync.Store(false)
 	}
+}
+
+// masterRestarted reports, on a Redis Cluster, whether a master restarted
+// or a new one took over slots since the last call: its data may be gone,
+// this node's presence records with it, though the heartbeat, in another
+// master's slot, may not show it. A master's run id changes with each
+// start. The first call, from join, only learns them. Runs on the keeper.
+func (e *Engine) masterRestarted(ctx context.Context) bool {
+	cc, ok := e.client.(*goredis.ClusterClient)
+	if !ok {
+		return false // the heartbeat lives with every other record
+	}
+	var mu sync.Mutex
+	runs := make(map[string]string)
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		runs[c.Options().Addr] = infoField(info, "run_id")
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return false // try again on the next beat
+	}
+	changed := false
+	for addr, run := range runs {
+		if old, ok := e.masterRuns[addr]; e.masterRuns != nil && (!ok || old != run) {
+			changed = true
+		}
+	}
+	e.masterRuns = runs
+	if changed {
+		e.log.Info("a Redis Cluster master restarted or took over slots; rewriting this node's presence records")
+	}
+	return changed
 }
 
 // heartbeat refreshes this node's heartbeat key and reports whether it had
@@ -73,6 +113,8 @@ func (e *Engine) heartbeat(ctx context.Context) (lost bool, err error) {
 		return true, nil
 	case err != nil:
 		return false, err
+	case old == reapedMark:
+		return true, nil
 	case old != e.instance:
 		e.log.Error("another process heartbeats with this node id: node ids must be unique", "node", e.opts.NodeID)
 		return true, nil
@@ -80,27 +122,29 @@ func (e *Engine) heartbeat(ctx context.Context) (lost bool, err error) {
 	return false, nil
 }
 
-// checkSubscription pings the receiver's connection, so that a connection
+// checkSubscription pings each reader's connection, so that a connection
 // that died silently (no FIN, as across a network partition) is noticed:
 // when nothing, not even a pong, arrived for a NodeTTL, the subscription is
-// closed and the receiver starts over.
+// closed and its reader starts over.
 func (e *Engine) checkSubscription() {
-	ps := e.sub.Load()
-	if ps == nil {
-		return
-	}
-	if time.Since(time.Unix(0, e.lastRecv.Load())) > e.opts.NodeTTL {
-		e.log.Warn("subscription silent; reconnecting", "for", e.opts.NodeTTL)
-		_ = ps.Close()
-		return
-	}
-	if !e.subscribed.Load() {
-		return
-	}
-	ctx, cancel := e.cmdCtx(e.ctx)
-	defer cancel()
-	if err := ps.Ping(ctx); err != nil {
-		_ = ps.Close()
+	for _, s := range e.subs {
+		ps := s.ps.Load()
+		if ps == nil {
+			continue
+		}
+		if time.Since(time.Unix(0, s.lastRecv.Load())) > e.opts.NodeTTL {
+			e.log.Warn("subscription silent; reconnecting", "channel", s.channels[0], "for", e.opts.NodeTTL)
+			_ = ps.Close()
+			continue
+		}
+		if !s.ok.Load() {
+			continue
+		}
+		ctx, cancel := e.cmdCtx(e.ctx)
+		if err := ps.Ping(ctx); err != nil {
+			_ = ps.Close()
+		}
+		cancel()
 	}
 }
 
@@ -123,15 +167,72 @@ func (e *Engine) reapDead() {
 	}
 }
 
+// reapedMark replaces the heartbeat of a node that came back while the
+// janitor was deleting its records: its next beat takes it for a lapse and
+// writes its records again.
+const reapedMark = "reaped"
+
 // reapNode deletes node's presence records and stats if its heartbeat
 // expired, or regardless with force.
+//
+// The node's own keys go in one script, with the heartbeat check; each
+// user's record lives in the user's slot and is deleted afterwards. A node
+// that comes back in between (a long stall, not a death) rewrites its
+// records as soon as its beat finds its heartbeat gone, and the janitor's
+// late deletes could then remove some of them again. So the janitor looks
+// at the heartbeat once more when done: if the node is back, it marks the
+// heartbeat reaped (keeping its TTL, so the node stays alive to readers),
+// and the node's next beat writes everything again. A record may thus be
+// missing from presence for one heartbeat period, never for good.
 func (e *Engine) reapNode(ctx context.Context, node string, force bool) error {
 	f := "0"
 	if force {
 		f = "1"
 	}
-	return reapScript.Run(ctx, e.client,
-		[]string{e.keys.nodeOf(node), e.keys.pnOf(node), e.keys.statsOf(node), e.keys.nodes},
-		node, e.keys.puOpen, f,
-	).Err()
+	res, err := reapScript.Run(ctx, e.client,
+		[]string{e.keys.nodeOf(node), e.keys.pnOf(node), e.keys.statsOf(node)}, f,
+	).Result()
+	if err != nil {
+		return err
+	}
+	pairs, ok := res.([]any)
+	if !ok {
+		return nil // alive
+	}
+	pipe := e.client.Pipeline()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		session, _ := pairs[i].(string)
+		user, _ := pairs[i+1].(string)
+		pipe.HDel(ctx, e.keys.userPresence(user), session)
+		if pipe.Len() >= rewriteBatch {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if force {
+		return nil // the node itself: joining, or leaving
+	}
+	back, err := e.client.Exists(ctx, e.keys.nodeOf(node)).Result()
+	switch {
+	case err != nil:
+		return err
+	case back == 1:
+		e.log.Info("a node came back while its records were reaped; it will write them again", "other_node", node)
+		return e.client.SetArgs(ctx, e.keys.nodeOf(node), reapedMark, goredis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+	}
+	return e.client.SRem(ctx, e.keys.nodes, node).Err()
+}
+
+// infoField is one field of an INFO reply.
+func infoField(info, name string) string {
+	for line := range strings.SplitSeq(info, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }

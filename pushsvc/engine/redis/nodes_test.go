@@ -9,24 +9,26 @@ import (
 
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
-// threeNodes starts a Redis and nodes a, b, c whose Deliver report 1, 2
-// and 3 sessions.
-func threeNodes(t *testing.T) (srv *redistest.Server, a, b, c *node) {
-	srv = redistest.Start(t)
-	a = newNode(t, srv.URL, "a", nil)
-	b = newNode(t, srv.URL, "b", nil)
-	c = newNode(t, srv.URL, "c", nil)
+// threeNodes starts nodes a, b, c on url whose Deliver report 1, 2 and 3
+// sessions.
+func threeNodes(t *testing.T, url string) (a, b, c *node) {
+	a = newNode(t, url, "a", nil)
+	b = newNode(t, url, "b", nil)
+	c = newNode(t, url, "c", nil)
 	a.deliverN.Store(1)
 	b.deliverN.Store(2)
 	c.deliverN.Store(3)
-	return srv, a, b, c
+	return a, b, c
 }
 
 func TestPublicationReachesEveryNodeInOrder(t *testing.T) {
-	_, a, b, c := threeNodes(t)
+	eachBackend(t, testPublicationReachesEveryNodeInOrder)
+}
+
+func testPublicationReachesEveryNodeInOrder(t *testing.T, be backend) {
+	a, b, c := threeNodes(t, be.url)
 	ctx := testCtx(t, 20*time.Second)
 
 	for i := range 50 {
@@ -61,7 +63,11 @@ func TestPublicationReachesEveryNodeInOrder(t *testing.T) {
 }
 
 func TestConcurrentPublishersAgreeOnOrder(t *testing.T) {
-	_, a, b, c := threeNodes(t)
+	eachBackend(t, testConcurrentPublishersAgreeOnOrder)
+}
+
+func testConcurrentPublishersAgreeOnOrder(t *testing.T, be backend) {
+	a, b, c := threeNodes(t, be.url)
 	ctx := testCtx(t, 30*time.Second)
 	nodes := []*node{a, b, c}
 	const each = 40
@@ -101,7 +107,11 @@ func TestConcurrentPublishersAgreeOnOrder(t *testing.T) {
 }
 
 func TestMembershipControlsReachEveryNode(t *testing.T) {
-	_, a, b, c := threeNodes(t)
+	eachBackend(t, testMembershipControlsReachEveryNode)
+}
+
+func testMembershipControlsReachEveryNode(t *testing.T, be backend) {
+	a, b, c := threeNodes(t, be.url)
 	ctx := testCtx(t, 10*time.Second)
 
 	if err := b.AddMembers(ctx, "team", []string{"zoe", "al"}); err != nil {
@@ -155,8 +165,10 @@ func TestMembershipControlsReachEveryNode(t *testing.T) {
 	}
 }
 
-func TestDisconnectSumsAcrossNodes(t *testing.T) {
-	_, a, b, c := threeNodes(t)
+func TestDisconnectSumsAcrossNodes(t *testing.T) { eachBackend(t, testDisconnectSumsAcrossNodes) }
+
+func testDisconnectSumsAcrossNodes(t *testing.T, be backend) {
+	a, b, c := threeNodes(t, be.url)
 	a.controlN.Store(1)
 	b.controlN.Store(0)
 	c.controlN.Store(2)
@@ -178,8 +190,10 @@ func conn(node, user, session string, at time.Time) engine.Conn {
 		ConnectedAt: at.UTC().Truncate(time.Millisecond), Groups: []string{"g1", "g2"}, Compressed: true}
 }
 
-func TestPresenceAcrossNodes(t *testing.T) {
-	_, a, b, c := threeNodes(t)
+func TestPresenceAcrossNodes(t *testing.T) { eachBackend(t, testPresenceAcrossNodes) }
+
+func testPresenceAcrossNodes(t *testing.T, be backend) {
+	a, b, c := threeNodes(t, be.url)
 	ctx := testCtx(t, 10*time.Second)
 	t0 := time.Now()
 	s1 := conn("a", "u1", "s1", t0.Add(time.Second))
@@ -219,8 +233,10 @@ func connsEqual(a, b []engine.Conn) bool {
 	})
 }
 
-func TestStatsOfLiveNodes(t *testing.T) {
-	_, a, b, c := threeNodes(t)
+func TestStatsOfLiveNodes(t *testing.T) { eachBackend(t, testStatsOfLiveNodes) }
+
+func testStatsOfLiveNodes(t *testing.T, be backend) {
+	a, b, c := threeNodes(t, be.url)
 	ctx := testCtx(t, 10*time.Second)
 	for _, n := range []*node{a, b} {
 		if err := n.PutStats(ctx, []byte("stats of "+n.id)); err != nil {
@@ -240,11 +256,14 @@ func TestStatsOfLiveNodes(t *testing.T) {
 // its records stay) and expects its connections and stats to vanish within
 // about its NodeTTL, and the janitor of a live node to delete its records.
 func TestKilledNodeLeavesPresenceAndStats(t *testing.T) {
-	srv := redistest.Start(t)
+	eachBackend(t, testKilledNodeLeavesPresenceAndStats)
+}
+
+func testKilledNodeLeavesPresenceAndStats(t *testing.T, be backend) {
 	const nodeTTL = 300 * time.Millisecond
 	fast := func(o *redis.Options) { o.NodeTTL = nodeTTL }
-	a := newNode(t, srv.URL, "a", fast)
-	d := newNode(t, srv.URL, "d", fast)
+	a := newNode(t, be.url, "a", fast)
+	d := newNode(t, be.url, "d", fast)
 	ctx := testCtx(t, 10*time.Second)
 	if err := d.Register(ctx, conn("d", "u", "sd", time.Now())); err != nil {
 		t.Fatal(err)
@@ -269,18 +288,25 @@ func TestKilledNodeLeavesPresenceAndStats(t *testing.T) {
 	if s, err := a.Stats(ctx); err != nil || len(s) != 0 {
 		t.Errorf("stats after the kill: %q %v", s, err)
 	}
-	raw := rawClient(t, srv.URL)
+	raw := be.raw(t)
+	nodeKeys := redis.NodeKeys("herald:", "d")
 	eventually(t, 10*nodeTTL, "a's janitor to reap d's records", func() bool {
-		n, err := raw.Exists(ctx, "herald:pn:d", "herald:pu:{u}", "herald:stats:d").Result()
-		member, _ := raw.SIsMember(ctx, "herald:nodes", "d").Result()
-		return err == nil && n == 0 && !member
+		// One key at a time: they are in different slots of a cluster.
+		for _, k := range []string{nodeKeys[1], nodeKeys[2], redis.UserPresenceKey("herald:", "u")} {
+			if n, err := raw.Exists(ctx, k).Result(); err != nil || n != 0 {
+				return false
+			}
+		}
+		member, err := raw.SIsMember(ctx, "herald:nodes", "d").Result()
+		return err == nil && !member
 	})
 }
 
-func TestClosedNodeLeavesAtOnce(t *testing.T) {
-	srv := redistest.Start(t)
-	a := newNode(t, srv.URL, "a", nil)
-	d := newNode(t, srv.URL, "d", func(o *redis.Options) { o.NodeTTL = time.Minute })
+func TestClosedNodeLeavesAtOnce(t *testing.T) { eachBackend(t, testClosedNodeLeavesAtOnce) }
+
+func testClosedNodeLeavesAtOnce(t *testing.T, be backend) {
+	a := newNode(t, be.url, "a", nil)
+	d := newNode(t, be.url, "d", func(o *redis.Options) { o.NodeTTL = time.Minute })
 	ctx := testCtx(t, 10*time.Second)
 	if err := d.Register(ctx, conn("d", "u", "sd", time.Now())); err != nil {
 		t.Fatal(err)
@@ -303,9 +329,12 @@ func TestClosedNodeLeavesAtOnce(t *testing.T) {
 }
 
 func TestRestartedNodeForgetsItsPreviousLife(t *testing.T) {
-	srv := redistest.Start(t)
-	a := newNode(t, srv.URL, "a", nil)
-	d := newNode(t, srv.URL, "d", func(o *redis.Options) { o.NodeTTL = time.Minute })
+	eachBackend(t, testRestartedNodeForgetsItsPreviousLife)
+}
+
+func testRestartedNodeForgetsItsPreviousLife(t *testing.T, be backend) {
+	a := newNode(t, be.url, "a", nil)
+	d := newNode(t, be.url, "d", func(o *redis.Options) { o.NodeTTL = time.Minute })
 	ctx := testCtx(t, 10*time.Second)
 	if err := d.Register(ctx, conn("d", "u", "old", time.Now())); err != nil {
 		t.Fatal(err)
@@ -313,21 +342,26 @@ func TestRestartedNodeForgetsItsPreviousLife(t *testing.T) {
 	d.Kill()
 	// Its heartbeat is still alive for a minute, but the new process with
 	// the same node id knows the old connections are gone.
-	newNode(t, srv.URL, "d", nil)
+	newNode(t, be.url, "d", nil)
 	if p, err := a.Presence(ctx, []string{"u"}); err != nil || len(p) != 0 {
 		t.Errorf("presence after the restart: %+v %v", p, err)
 	}
 }
 
 // TestStraySubscriberDoesNotDelayPushes subscribes an outside client to
-// the fan-out channel, as an operator debugging with redis-cli might: it
+// a partition channel, as an operator debugging with redis-cli might: it
 // never answers, and must not make pushes wait for ReplyTimeout.
 func TestStraySubscriberDoesNotDelayPushes(t *testing.T) {
-	srv := redistest.Start(t)
-	a := newNode(t, srv.URL, "a", func(o *redis.Options) { o.ReplyTimeout = 5 * time.Second })
-	b := newNode(t, srv.URL, "b", nil)
+	eachBackend(t, testStraySubscriberDoesNotDelayPushes)
+}
+
+func testStraySubscriberDoesNotDelayPushes(t *testing.T, be backend) {
+	a := newNode(t, be.url, "a", func(o *redis.Options) { o.ReplyTimeout = 5 * time.Second })
+	b := newNode(t, be.url, "b", nil)
 	ctx := testCtx(t, 20*time.Second)
-	stray := rawClient(t, srv.URL).Subscribe(ctx, "herald:fanout")
+	// The partition of the user's stream carries both the push and the
+	// disconnect.
+	stray := be.raw(t).SSubscribe(ctx, redis.ChannelOf("herald:", "user:s"))
 	defer stray.Close()
 	if _, err := stray.Receive(ctx); err != nil { // the confirmation
 		t.Fatal(err)

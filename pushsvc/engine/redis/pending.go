@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -21,8 +22,11 @@ type waiter struct {
 	expect int
 	got    int // counts received
 	sum    int // their total
-	done   chan struct{}
-	fired  bool // done is closed
+	// from lists the nodes that sent them: a count sent twice (in a
+	// pipeline that go-redis's cluster client retried) counts once.
+	from  []string
+	done  chan struct{}
+	fired bool // done is closed
 }
 
 func (s *pendingSet) init() { s.m = make(map[uint64]*waiter) }
@@ -51,14 +55,18 @@ func (s *pendingSet) local(id uint64) any {
 	return nil
 }
 
-// count records one node's count for request id.
-func (s *pendingSet) count(id uint64, n int) {
+// count records node's count for request id.
+func (s *pendingSet) count(id uint64, node string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := s.m[id]
 	if w == nil {
 		return // answered after its request stopped waiting
 	}
+	if slices.Contains(w.from, node) {
+		return
+	}
+	w.from = append(w.from, node)
 	w.got++
 	w.sum += n
 	w.fireLocked()

@@ -41,10 +41,14 @@ func (e *Engine) Register(ctx context.Context, c engine.Conn) error {
 	e.conns[c.SessionID] = c
 	cctx, cancel := e.cmdCtx(ctx)
 	defer cancel()
-	pipe := e.client.TxPipeline()
-	pipe.HSet(cctx, e.keys.userPresence(c.UserID), c.SessionID, b)
+	// The two records live in different slots of a Redis Cluster: not one
+	// transaction. After a failure either may be missing; the keeper's
+	// next beat writes them again.
+	pipe := e.client.Pipeline()
 	pipe.HSet(cctx, e.keys.pn, c.SessionID, c.UserID)
+	pipe.HSet(cctx, e.keys.userPresence(c.UserID), c.SessionID, b)
 	if _, err := pipe.Exec(cctx); err != nil {
+		e.resync.Store(true)
 		return unavailable(ctx, "register", err)
 	}
 	return nil
@@ -63,10 +67,14 @@ func (e *Engine) Unregister(ctx context.Context, c engine.Conn) error {
 	delete(e.conns, c.SessionID)
 	cctx, cancel := e.cmdCtx(ctx)
 	defer cancel()
-	pipe := e.client.TxPipeline()
-	pipe.HDel(cctx, e.keys.userPresence(c.UserID), c.SessionID)
-	pipe.HDel(cctx, e.keys.pn, c.SessionID)
-	if _, err := pipe.Exec(cctx); err != nil {
+	// The user's record first, then the node's, one after the other: the
+	// node's record is how the janitor finds the user's, so it must not
+	// go first (the two are in different slots of a Redis Cluster, and a
+	// cluster pipeline runs its slots' commands concurrently).
+	if err := e.client.HDel(cctx, e.keys.userPresence(c.UserID), c.SessionID).Err(); err != nil {
+		return unavailable(ctx, "unregister", err)
+	}
+	if err := e.client.HDel(cctx, e.keys.pn, c.SessionID).Err(); err != nil {
 		return unavailable(ctx, "unregister", err)
 	}
 	return nil

@@ -13,7 +13,8 @@ import (
 )
 
 // Publish implements engine.Engine. One script assigns the offset, records
-// history and publishes to every node at once; then Publish waits for the
+// history and publishes on the stream's partition channel, to every node,
+// at once; then Publish waits for the
 // count of every node that received it (this node's own included, with m's
 // Local re-attached for its Deliver), up to ReplyTimeout or ctx's end. An
 // error means the script may not have run; a nil error with a low count
@@ -33,7 +34,7 @@ func (e *Engine) Publish(ctx context.Context, stream string, m engine.Message) (
 	cctx, cancel := e.cmdCtx(ctx)
 	res, err := publishScript.Run(cctx, e.client,
 		[]string{e.keys.streamState(stream), e.keys.history(stream)},
-		randomID(), ttlMillis(e.opts.HistoryTTL), e.opts.HistorySize, e.keys.fanout,
+		randomID(), ttlMillis(e.opts.HistoryTTL), e.opts.HistorySize, e.keys.fanoutOf(stream),
 		expiry(now, m.TTL, e.opts.HistoryTTL), body,
 	).Slice()
 	cancel()

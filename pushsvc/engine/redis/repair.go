@@ -13,7 +13,7 @@ import (
 // Pub/sub is fire-and-forget: while a node's subscription is down (Redis
 // restarting, a network blip, a slow node cut off by Redis's output buffer
 // limit) it misses what others publish, and those publishers may already
-// have answered success. So the receiver remembers, for each stream this
+// have answered success. So the dispatcher remembers, for each stream this
 // node has sessions for, the last position it delivered; when a later
 // publication shows a gap, or right after resubscribing, it fetches the
 // missed publications from history and delivers them first. Deliver thus
@@ -25,11 +25,11 @@ import (
 // repaired: a stream this node had delivered nothing of before the gap,
 // and membership changes (Controls) published during the gap.
 
-// rxState is the receiver's; only the receiver goroutine touches it.
+// rxState is the dispatcher's; only the dispatcher goroutine touches it.
 type rxState struct {
-	track       map[string]*tracked
-	lastPrune   time.Time
-	interrupted bool // a subscription existed before: the next one follows a gap
+	track     map[string]*tracked
+	lastPrune time.Time
+	resweep   [numPartitions]bool // partitions whose last sweep could not read everything
 }
 
 // tracked is the last publication of a stream this node delivered.
@@ -104,41 +104,59 @@ func (e *Engine) deliver(in *inPub) int {
 	return n
 }
 
-// repair delivers what history holds after t, when it holds all of it.
-func (e *Engine) repair(ctx context.Context, stream string, t *tracked) {
+// repair delivers what history holds after t, when it holds all of it. It
+// reports false when Redis could not be read.
+func (e *Engine) repair(ctx context.Context, stream string, t *tracked) bool {
 	ins, cur, ok, err := parseSince(e.sinceCmd(ctx, e.client, stream, engine.Position{Offset: t.offset, Epoch: t.epoch}))
 	if err == nil && !ok && cur.Epoch != t.epoch && cur.Offset > 0 {
 		// A new epoch began while we were away: all of it is missed.
 		ins, _, ok, err = parseSince(e.sinceCmd(ctx, e.client, stream, engine.Position{}))
 	}
-	e.applyRepair(stream, t, ins, ok, err)
+	return e.applyRepair(stream, t, ins, ok, err)
 }
 
-func (e *Engine) applyRepair(stream string, t *tracked, ins []*inPub, ok bool, err error) {
+// applyRepair delivers what a since script returned; false means Redis
+// could not be read.
+func (e *Engine) applyRepair(stream string, t *tracked, ins []*inPub, ok bool, err error) bool {
 	switch {
+	case err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT"):
+		// A pipeline cannot fall back to EVAL: a master that restarted
+		// since the sweep loaded the script. Ask again, one by one.
+		ctx, cancel := e.cmdCtx(e.ctx)
+		defer cancel()
+		return e.repair(ctx, stream, t)
 	case err != nil:
 		e.log.Warn("cannot fetch missed publications", "stream", stream, "err", err)
-		return
+		return false
 	case !ok:
 		e.log.Info("missed publications are no longer in history", "stream", stream, "after_offset", t.offset, "after_epoch", t.epoch)
-		return
+		return true
 	}
 	for _, in := range ins {
 		if !t.covers(in.pub) {
 			t.advance(in.pub, e.deliver(in))
 		}
 	}
+	return true
 }
 
 // sweepBatch bounds one pipeline of the sweep.
 const sweepBatch = 256
 
-// sweep runs after a resubscription: it catches up every stream this node
-// has sessions for, for the publications that no later push will reveal.
-func (e *Engine) sweep() {
+// sweep runs after a subscription was confirmed again: it catches up every
+// stream of its partitions this node has sessions for, for the
+// publications that no later push will reveal. The partitions of streams
+// it could not read are swept again on the next pong (resweep): a master
+// just back may answer its subscribers before it serves commands.
+func (e *Engine) sweep(partitions []int) {
+	var in [numPartitions]bool
+	for _, p := range partitions {
+		in[p] = true
+		e.rx.resweep[p] = false
+	}
 	var names []string
 	for name, t := range e.rx.track {
-		if t.audience {
+		if t.audience && in[partitionOf(name)] {
 			names = append(names, name)
 		}
 	}
@@ -147,9 +165,11 @@ func (e *Engine) sweep() {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 5*e.opts.CommandTimeout)
 	defer cancel()
+	// On a cluster this loads the script on every master; if one is
+	// down, the streams of the others can still be read, and a master
+	// without the script makes applyRepair ask again one by one.
 	if err := sinceScript.Load(ctx, e.client).Err(); err != nil {
-		e.log.Warn("catching up after resubscribing failed", "err", err)
-		return
+		e.log.Debug("loading the since script failed", "err", err)
 	}
 	for len(names) > 0 {
 		batch := names[:min(sweepBatch, len(names))]
@@ -160,11 +180,12 @@ func (e *Engine) sweep() {
 			pos[i] = engine.Position{Offset: t.offset, Epoch: t.epoch}
 		}
 		res, err := e.sinceMany(ctx, batch, pos)
-		// Busy, not silent: keep the keeper from taking the subscription
-		// for dead while pongs wait behind the sweep.
-		e.lastRecv.Store(time.Now().UnixNano())
+		e.busy()
 		if err != nil {
-			e.log.Warn("catching up after resubscribing failed", "err", err)
+			e.log.Warn("catching up after resubscribing failed; will retry", "err", err)
+			for _, name := range append(batch, names...) {
+				e.rx.resweep[partitionOf(name)] = true
+			}
 			return
 		}
 		// Streams that began a new epoch meanwhile: all of it is missed.
@@ -175,19 +196,36 @@ func (e *Engine) sweep() {
 				again = append(again, batch[i])
 				continue
 			}
-			e.applyRepair(batch[i], t, r.ins, r.ok, r.err)
+			if !e.applyRepair(batch[i], t, r.ins, r.ok, r.err) {
+				e.rx.resweep[partitionOf(batch[i])] = true
+			}
 		}
 		if len(again) == 0 {
 			continue
 		}
 		res, err = e.sinceMany(ctx, again, make([]engine.Position, len(again)))
 		if err != nil {
-			e.log.Warn("catching up after resubscribing failed", "err", err)
+			e.log.Warn("catching up after resubscribing failed; will retry", "err", err)
+			for _, name := range append(again, names...) {
+				e.rx.resweep[partitionOf(name)] = true
+			}
 			return
 		}
 		for i, r := range res {
-			e.applyRepair(again[i], e.rx.track[again[i]], r.ins, r.ok, r.err)
+			if !e.applyRepair(again[i], e.rx.track[again[i]], r.ins, r.ok, r.err) {
+				e.rx.resweep[partitionOf(again[i])] = true
+			}
 		}
+	}
+}
+
+// busy tells the keeper that the readers are not silent but waiting for
+// the dispatcher, so that their pongs waiting behind a sweep do not get
+// their subscriptions taken for dead.
+func (e *Engine) busy() {
+	now := time.Now().UnixNano()
+	for _, s := range e.subs {
+		s.lastRecv.Store(now)
 	}
 }
 
@@ -207,7 +245,17 @@ func (e *Engine) sinceMany(ctx context.Context, streams []string, pos []engine.P
 		cmds[i] = e.sinceCmd(ctx, pipe, s, pos[i])
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !isReplyError(err) {
-		return nil, err // the connection failed: every command did
+		// A connection failed. On a cluster that may be one master of
+		// several: go on with the others' answers, unless none came.
+		failed := 0
+		for _, c := range cmds {
+			if c.Err() != nil && !isReplyError(c.Err()) {
+				failed++
+			}
+		}
+		if failed == len(cmds) {
+			return nil, err
+		}
 	}
 	out := make([]sinceResult, len(streams))
 	for i, c := range cmds {

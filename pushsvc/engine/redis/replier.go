@@ -15,7 +15,7 @@ const (
 )
 
 // replyQueue holds counts this node owes other nodes. The receiver adds;
-// the replier takes them all at once and sends one small PUBLISH per
+// the replier takes them all at once and sends one small SPUBLISH per
 // origin, so a burst of pushes costs a few messages, and the receiver never
 // waits on the network.
 type replyQueue struct {
@@ -83,7 +83,7 @@ func (e *Engine) sendReplies() {
 			for len(rs) > 0 {
 				chunk := rs[:min(len(rs), repliesPerMessage)]
 				rs = rs[len(chunk):]
-				pipe.Publish(ctx, e.keys.inboxOf(origin), encodeReplies(e.opts.NodeID, chunk))
+				pipe.SPublish(ctx, e.keys.inboxOf(origin), encodeReplies(e.opts.NodeID, chunk))
 			}
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !e.closed() {

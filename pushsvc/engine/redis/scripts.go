@@ -6,17 +6,19 @@ import goredis "github.com/redis/go-redis/v9"
 // makes offsets, history and fan-out order agree. go-redis runs them with
 // EVALSHA and falls back to EVAL after a Redis restart emptied the script
 // cache (NOSCRIPT means the script did not run, so the fallback never runs
-// a publish twice).
+// a publish twice). Every key a script touches, and the channel it
+// publishes on, shares one hash tag (keys.go): Redis Cluster runs a script
+// only within one slot.
 
 // publishScript assigns the next offset of a stream, starting a new epoch
 // when the stream has none (never published, or idle past its TTL), appends
 // the publication to the bounded history, refreshes the TTLs and publishes
-// it on the fan-out channel, all at once: every node receives a stream's
-// publications in offset order.
+// it on the stream's partition channel, all at once: every node receives a
+// stream's publications in offset order.
 //
 // KEYS[1] stream state hash, KEYS[2] history list.
 // ARGV[1] epoch for a new stream, ARGV[2] history TTL ms, ARGV[3] history
-// size, ARGV[4] fan-out channel, ARGV[5] expiry (8 bytes), ARGV[6] body.
+// size, ARGV[4] partition channel, ARGV[5] expiry (8 bytes), ARGV[6] body.
 // Returns {offset, epoch, number of subscribers that received it}.
 var publishScript = goredis.NewScript(`
 local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
@@ -41,7 +43,7 @@ if size > 0 then
   redis.call('LTRIM', KEYS[2], -size, -1)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
-local n = redis.call('PUBLISH', ARGV[4], msg)
+local n = redis.call('SPUBLISH', ARGV[4], msg)
 return {off, epoch, n}
 `)
 
@@ -88,23 +90,36 @@ end
 return {1, epoch, off, window}
 `)
 
-// reapScript deletes a node's presence records and stats, unless the node
-// is alive (its heartbeat key exists) or force is set: checking and
-// deleting at once means a node that comes back between the janitor's look
-// and its delete keeps its new records.
+// membersScript adds users to a group, or removes them, and publishes the
+// Control that tells every node, at once: on the group stream's partition
+// channel, so that a node applies the change before any push to the group
+// published after it.
 //
-// KEYS[1] heartbeat key, KEYS[2] node presence hash, KEYS[3] stats key,
-// KEYS[4] node set. ARGV[1] node id, ARGV[2] user presence key prefix (up
-// to the brace), ARGV[3] '1' to force (a node clearing its previous life or
-// leaving). The user presence keys are derived, not declared, which only
-// standalone Redis allows.
-var reapScript = goredis.NewScript(`
-if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local m = redis.call('HGETALL', KEYS[2])
-for i = 1, #m, 2 do
-  redis.call('HDEL', ARGV[2] .. m[i + 1] .. '}', m[i])
+// KEYS[1] group set. ARGV[1] '1' to add, else remove, ARGV[2] partition
+// channel, ARGV[3] the Control, ARGV[4...] users. Returns the number of
+// nodes that received the Control.
+var membersScript = goredis.NewScript(`
+local cmd = 'SREM'
+if ARGV[1] == '1' then cmd = 'SADD' end
+-- unpack is bounded by Lua's stack: a few hundred users per call.
+for i = 4, #ARGV, 500 do
+  redis.call(cmd, KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
+return redis.call('SPUBLISH', ARGV[2], ARGV[3])
+`)
+
+// reapScript deletes a node's presence hash and stats, unless the node is
+// alive (its heartbeat key exists) or force is set, and returns the
+// presence hash so that the caller can delete the user side of each record
+// (reapNode). Checking and deleting at once means a node that comes back
+// between the janitor's look and its delete keeps its new records here.
+//
+// KEYS[1] heartbeat key, KEYS[2] node presence hash, KEYS[3] stats key.
+// ARGV[1] '1' to force (a node clearing its previous life or leaving).
+// Returns 0 when the node is alive, else the hash as a flat array.
+var reapScript = goredis.NewScript(`
+if ARGV[1] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local m = redis.call('HGETALL', KEYS[2])
 redis.call('DEL', KEYS[2], KEYS[3])
-if ARGV[3] ~= '1' then redis.call('SREM', KEYS[4], ARGV[1]) end
-return 1
+return m
 `)

@@ -295,12 +295,3 @@ func TestNewValidatesOptions(t *testing.T) {
 		}
 	})
 }
-
-func TestNewRefusesRedisCluster(t *testing.T) {
-	srv := redistest.Start(t, "--cluster-enabled", "yes")
-	h := engine.Handler{Deliver: func(*engine.Publication) int { return 0 }, Control: func(engine.Control) int { return 0 }}
-	_, err := redis.New(testCtx(t, 5*time.Second), redis.Options{URL: srv.URL, NodeID: "n", HistoryTTL: time.Minute, Handler: h})
-	if err == nil || !strings.Contains(err.Error(), "Redis Cluster") {
-		t.Errorf("New against a cluster node: %v; want a refusal naming Redis Cluster", err)
-	}
-}

@@ -1,8 +1,9 @@
 // Package redistest starts a real redis-server for tests: on 127.0.0.1, a
 // free port, no persistence, in the test's temporary directory, killed at
 // cleanup. Stop and Restart simulate an outage on the same address.
+// StartCluster starts a Redis Cluster of three such servers.
 //
-// It needs redis-server on PATH (Debian's package redis-server; `make test`
+// It needs redis-server (and, for a cluster, redis-cli) on PATH (Debian's package redis-server; `make test`
 // installs it). Without it the test fails rather than skips, so that a
 // machine missing it cannot pass by running less.
 package redistest

@@ -211,7 +211,7 @@ func (tg *testGate) dial(t *testing.T, token string, o dialOpts) (*client, *http
 			ServerContextTakeover: false,
 			ClientContextTakeover: false,
 		},
-		NewDialer:     func() (gws.Dialer, error) { return dialer, nil },
+		NewDialer: func() (gws.Dialer, error) { return dialer, nil },
 	})
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()

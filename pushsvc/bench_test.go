@@ -12,10 +12,11 @@ import (
 // measures the service's own cost of a fan-out.
 type discardTransport struct{}
 
-func (discardTransport) Schedule(fn func())          { fn() }
-func (discardTransport) Write([]byte) error          { return nil }
-func (discardTransport) WriteShared(*Outbound) error { return nil }
-func (discardTransport) Close(Disconnect)            {}
+func (discardTransport) Schedule(fn func())               { fn() }
+func (discardTransport) Write([]byte) error               { return nil }
+func (discardTransport) WriteShared(*Outbound) error      { return nil }
+func (discardTransport) WriteSharedRun([]*Outbound) error { return nil }
+func (discardTransport) Close(Disconnect)                 {}
 
 // BenchmarkBroadcast10k measures one broadcast to 10,000 sessions: the
 // encode (once), the hub walk and 10,000 enqueues and flushes.

@@ -422,3 +422,79 @@ func TestResumeReplaysMissed(t *testing.T) {
 		t.Fatalf("replayed %v", ps)
 	}
 }
+
+// connectCompressed connects a session that negotiated permessage-deflate.
+func connectCompressed(t *testing.T, svc *Service, user string, groups ...string) *fakeTransport {
+	t.Helper()
+	ft := &fakeTransport{}
+	if _, err := svc.Connect(SessionInfo{UserID: user, Groups: groups, Compressed: true}, ft); err != nil {
+		t.Fatal(err)
+	}
+	return ft
+}
+
+// A shared frame is written by a task queued behind the running flush; a
+// frame after it in the same flush must not overtake it.
+func TestSharedWriteIsNotOvertaken(t *testing.T) {
+	for _, compressed := range []bool{false, true} {
+		t.Run(fmt.Sprint("compressed=", compressed), func(t *testing.T) {
+			svc := newTestService(t, Options{})
+			var ft *fakeTransport
+			if compressed {
+				ft = connectCompressed(t, svc, "alice")
+			} else {
+				_, ft = connect(t, svc, "alice")
+			}
+			_, _ = connect(t, svc, "bob")
+			ft.run() // the Welcome
+			// broadcast (shared), personal, broadcast, broadcast, personal:
+			// one flush.
+			for i, personal := range []bool{false, true, false, false, true} {
+				m := Message{Topic: fmt.Sprint(i), Payload: []byte("x")}
+				var err error
+				if personal {
+					_, err = svc.PushToUsers(ctx(t), []string{"alice"}, m)
+				} else {
+					_, err = svc.Broadcast(ctx(t), m)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			ft.run()
+			var topics []string
+			for _, p := range ft.pushes(t) {
+				topics = append(topics, p.GetTopic())
+			}
+			if want := []string{"0", "1", "2", "3", "4"}; !slices.Equal(topics, want) {
+				t.Fatalf("pushes arrived as %v, want %v", topics, want)
+			}
+		})
+	}
+}
+
+// On a compressed session a run of broadcast pushes goes out as shared
+// frames (compressed once for everyone), not as a per-session PushBatch.
+func TestCompressedSessionWritesSharedRuns(t *testing.T) {
+	svc := newTestService(t, Options{})
+	ft := connectCompressed(t, svc, "alice")
+	_, _ = connect(t, svc, "bob")
+	ft.run()
+	for i := range 5 {
+		if _, err := svc.Broadcast(ctx(t), Message{Topic: fmt.Sprint(i), Payload: make([]byte, 100)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ft.run()
+	for _, f := range ft.decoded(t) {
+		if f.GetBatch() != nil {
+			t.Fatal("a compressed session got a PushBatch of broadcast pushes")
+		}
+	}
+	if ft.runs != 1 || ft.shared != 5 {
+		t.Fatalf("runs = %d, shared frames = %d; want one run of 5", ft.runs, ft.shared)
+	}
+	if n := len(ft.pushes(t)); n != 5 {
+		t.Fatalf("got %d pushes, want 5", n)
+	}
+}

@@ -1,6 +1,7 @@
 package pushsvc
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,12 @@ type Transport interface {
 	// may complete after WriteShared returns, but before anything
 	// scheduled later.
 	WriteShared(o *Outbound) error
+	// WriteSharedRun writes several frames as WriteShared does, each its
+	// own message prepared once for every session, in as few socket writes
+	// as the transport can. Compressed sessions use it for runs of
+	// broadcast pushes: a PushBatch would be unique to the session, and
+	// compressing it per session would undo compress-once.
+	WriteSharedRun(os []*Outbound) error
 	// Close sends d as a Disconnect frame where the socket still works,
 	// then closes with d.Code. It may be called from any goroutine, more
 	// than once; only the first call counts.
@@ -219,46 +226,87 @@ func (s *Session) flush() {
 }
 
 // write writes items in order: a lone frame as it is (shared frames through
-// the transport's prepared form), runs of pushes as PushBatch frames.
+// the transport's prepared form), runs of pushes as PushBatch frames, or,
+// on a compressed session, runs of shared pushes through WriteSharedRun.
+// Shared writes may complete after they return, so whatever follows one is
+// written by a task scheduled after it, never overtaking it.
 func (s *Session) write(items []*Outbound) {
 	var frames, raw uint64
-	maxBatch := s.svc.opts.MaxBatchBytes
 	for i := 0; i < len(items); {
+		j, size := s.runEnd(items, i)
 		o := items[i]
-		// Find the run of pushes starting at i that fits one batch.
-		j, size := i, 0
-		for j < len(items) && items[j].push != nil && (j == i || size+len(items[j].data) <= maxBatch) {
-			size += len(items[j].data)
-			j++
-		}
 		var err error
-		if j-i <= 1 {
-			j = i + 1
+		async := false
+		switch {
+		case j-i == 1:
 			raw += uint64(len(o.data))
+			frames++
 			if o.shared {
-				err = s.t.WriteShared(o)
+				err, async = s.t.WriteShared(o), true
 			} else {
 				err = s.t.Write(o.data)
 			}
-		} else {
+		case o.shared && s.info.Compressed:
+			raw += uint64(size)
+			frames += uint64(j - i)
+			err, async = s.t.WriteSharedRun(items[i:j]), true
+		default:
 			bp := batchBufs.Get().(*[]byte)
 			buf := appendBatch((*bp)[:0], items[i:j])
 			raw += uint64(len(buf))
+			frames++
 			err = s.t.Write(buf)
 			*bp = buf
 			batchBufs.Put(bp)
 			s.svc.stats.batches.Add(1)
 		}
-		frames++
 		if err != nil {
 			// The transport closes itself on a write error; what is left
 			// is dropped with the connection.
 			break
 		}
 		i = j
+		if async && i < len(items) {
+			rest := slices.Clone(items[i:])
+			s.t.Schedule(func() { s.writeRest(rest) })
+			break
+		}
 	}
 	s.svc.stats.messagesOut.Add(frames)
 	s.svc.stats.bytesOutRaw.Add(raw)
+}
+
+// writeRest writes what followed a shared write in a flush, unless the
+// session was aborted meanwhile.
+func (s *Session) writeRest(items []*Outbound) {
+	s.mu.Lock()
+	aborted := s.aborted
+	s.mu.Unlock()
+	if !aborted {
+		s.write(items)
+	}
+}
+
+// runEnd finds the run starting at items[i] that one write takes: a lone
+// frame, or consecutive pushes within MaxBatchBytes. On a compressed
+// session shared and unshared pushes do not mix, since they are written
+// differently. It returns the run's end and its bytes.
+func (s *Session) runEnd(items []*Outbound, i int) (int, int) {
+	first := items[i]
+	size := len(first.data)
+	if first.push == nil {
+		return i + 1, size
+	}
+	j := i + 1
+	for ; j < len(items); j++ {
+		o := items[j]
+		if o.push == nil || size+len(o.data) > s.svc.opts.MaxBatchBytes ||
+			(s.info.Compressed && o.shared != first.shared) {
+			break
+		}
+		size += len(o.data)
+	}
+	return j, size
 }
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

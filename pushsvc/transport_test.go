@@ -15,7 +15,8 @@ type fakeTransport struct {
 	mu     sync.Mutex // guards everything below
 	tasks  []func()
 	frames [][]byte
-	shared int
+	shared int // frames written through WriteShared or WriteSharedRun
+	runs   int // WriteSharedRun calls
 	closed []Disconnect
 }
 
@@ -32,12 +33,26 @@ func (f *fakeTransport) Write(frame []byte) error {
 	return nil
 }
 
+// WriteShared queues the write as a task, as the WebSocket transport does:
+// it completes after the running task, before anything scheduled later.
 func (f *fakeTransport) WriteShared(o *Outbound) error {
 	o.Prepared(func(d []byte) any { return d })
+	f.Schedule(func() {
+		f.mu.Lock()
+		f.frames = append(f.frames, o.Data())
+		f.shared++
+		f.mu.Unlock()
+	})
+	return nil
+}
+
+func (f *fakeTransport) WriteSharedRun(os []*Outbound) error {
 	f.mu.Lock()
-	f.frames = append(f.frames, o.Data())
-	f.shared++
+	f.runs++
 	f.mu.Unlock()
+	for _, o := range os {
+		_ = f.WriteShared(o)
+	}
 	return nil
 }
 

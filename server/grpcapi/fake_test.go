@@ -76,6 +76,15 @@ func (f *fakeTransport) WriteShared(o *pushsvc.Outbound) error {
 	return f.Write(o.Data())
 }
 
+func (f *fakeTransport) WriteSharedRun(os []*pushsvc.Outbound) error {
+	for _, o := range os {
+		if err := f.WriteShared(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (f *fakeTransport) Close(d pushsvc.Disconnect) {
 	f.mu.Lock()
 	f.closed = append(f.closed, d)

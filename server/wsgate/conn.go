@@ -26,6 +26,9 @@ type conn struct {
 	sess   *pushsvc.Session
 	user   string
 	shard  int
+	// corkFn and uncorkFn are the cork tasks, made once: a method value
+	// allocates.
+	corkFn, uncorkFn func()
 
 	// owned by the read loop
 	ticket ticket        // released by OnClose
@@ -54,8 +57,38 @@ func (c *conn) Write(frame []byte) error {
 // to (once per compression setting). Its write is queued behind the running
 // task, so it still precedes anything scheduled later.
 func (c *conn) WriteShared(o *pushsvc.Outbound) error {
-	b := o.Prepared(func(data []byte) any { return gws.NewBroadcaster(gws.OpcodeBinary, data) }).(*gws.Broadcaster)
-	return b.Broadcast(c.socket)
+	return broadcaster(o).Broadcast(c.socket)
+}
+
+// WriteSharedRun implements pushsvc.Transport: each frame through its
+// Broadcaster, as WriteShared, with the socket corked from the first of
+// their writes to the last, so that the run costs one write(2) rather than
+// one per frame. Cork and uncork are tasks on the write queue like the
+// Broadcaster's writes, so they bracket exactly those.
+func (c *conn) WriteSharedRun(os []*pushsvc.Outbound) error {
+	c.socket.Async(c.corkFn)
+	var err error
+	for _, o := range os {
+		if err = broadcaster(o).Broadcast(c.socket); err != nil {
+			break
+		}
+	}
+	c.socket.Async(c.uncorkFn)
+	return err
+}
+
+// uncork writes what the cork collected; a failed write closes the socket,
+// which ends the read loop and the session, as gws does on a write error.
+func (c *conn) uncork() {
+	if err := c.wire.uncork(); err != nil {
+		_ = c.wire.Close()
+	}
+}
+
+// broadcaster is o's gws Broadcaster, made on first use: it frames and
+// compresses o once for every connection.
+func broadcaster(o *pushsvc.Outbound) *gws.Broadcaster {
+	return o.Prepared(func(data []byte) any { return gws.NewBroadcaster(gws.OpcodeBinary, data) }).(*gws.Broadcaster)
 }
 
 // Close implements pushsvc.Transport: a Disconnect frame, then the close

@@ -101,6 +101,7 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		wire = &wireConn{Conn: socket.NetConn(), svc: g.opts.Service}
 	}
 	c := &conn{g: g, socket: socket, wire: wire, user: claims.UserID, ticket: *t}
+	c.corkFn, c.uncorkFn = wire.cork, c.uncork
 	socket.Session().(*slot).c = c
 	info := pushsvc.SessionInfo{
 		UserID:      claims.UserID,

@@ -181,8 +181,10 @@ func (h *clientHandler) OnClose(_ *gws.Conn, err error) {
 }
 
 type dialOpts struct {
-	from   string // local IP on the loopback network; "" for the default
-	header http.Header
+	from     string // local IP on the loopback network; "" for the default
+	header   http.Header
+	query    string // appended to the URL after "?"
+	compress bool   // offer permessage-deflate
 }
 
 // dial connects with token as a bearer header (when not empty). A refused
@@ -202,9 +204,14 @@ func (tg *testGate) dial(t *testing.T, token string, o dialOpts) (*client, *http
 		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.from)}
 	}
 	conn, resp, err := gws.NewClient(&clientHandler{c: c}, &gws.ClientOption{
-		Addr:          tg.url,
+		Addr:          tg.url + query(o.query),
 		RequestHeader: h,
-		NewDialer:     func() (gws.Dialer, error) { return dialer, nil },
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:               o.compress,
+			ServerContextTakeover: false,
+			ClientContextTakeover: false,
+		},
+		NewDialer: func() (gws.Dialer, error) { return dialer, nil },
 	})
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -216,6 +223,13 @@ func (tg *testGate) dial(t *testing.T, token string, o dialOpts) (*client, *http
 	go conn.ReadLoop()
 	t.Cleanup(c.close)
 	return c, resp, nil
+}
+
+func query(q string) string {
+	if q == "" {
+		return ""
+	}
+	return "?" + q
 }
 
 // mustDial connects as user and reads the Welcome.

@@ -3,6 +3,7 @@ package wsgate
 import (
 	"encoding/binary"
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/herald-push/herald/pushsvc"
@@ -37,6 +38,55 @@ type wireConn struct {
 	svc *pushsvc.Service
 	// disconnectSent is set once a Disconnect frame went out or was queued.
 	disconnectSent atomic.Bool
+
+	corked atomic.Bool // corkBuf is collecting: checked before taking corkMu
+	corkMu sync.Mutex  // guards corkBuf; held across a flush of it and the write after
+	// corkBuf collects the data frames written while corked, to go out in
+	// one write; nil when not corked.
+	corkBuf *[]byte
+}
+
+// corkBufs recycles cork buffers: a run is at most MaxBatchBytes of frames.
+var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// cork makes the data frames written from now until uncork collect in a
+// buffer. Only the connection's writer corks and uncorks.
+func (c *wireConn) cork() {
+	c.corkMu.Lock()
+	if c.corkBuf == nil {
+		c.corkBuf = corkBufs.Get().(*[]byte)
+	}
+	c.corked.Store(true)
+	c.corkMu.Unlock()
+}
+
+// uncork writes the collected frames at once.
+func (c *wireConn) uncork() error {
+	c.corkMu.Lock()
+	defer c.corkMu.Unlock()
+	// Still corked while flushing: a control frame written meanwhile waits
+	// for corkMu and goes out after the collected frames.
+	err := c.flushCorkLocked()
+	c.corked.Store(false)
+	return err
+}
+
+// flushCorkLocked writes and releases the cork buffer.
+func (c *wireConn) flushCorkLocked() error {
+	bp := c.corkBuf
+	if bp == nil {
+		return nil
+	}
+	c.corkBuf = nil
+	var err error
+	if len(*bp) > 0 {
+		var n int
+		n, err = c.Conn.Write(*bp)
+		c.svc.CountWireBytes(n)
+	}
+	*bp = (*bp)[:0]
+	corkBufs.Put(bp)
+	return err
 }
 
 // gwsCloses are the close codes gws sends on its own initiative; an echo of
@@ -53,6 +103,31 @@ var gwsCloses = map[uint16]pushsvc.Disconnect{
 const inflatedTooBig = "gws: message too large"
 
 func (c *wireConn) Write(p []byte) (int, error) {
+	if c.corked.Load() {
+		c.corkMu.Lock()
+		if c.corkBuf != nil {
+			// Data frames (no control bit in the opcode) collect; a
+			// control frame (a pong from the read loop, a close) goes out
+			// after what collected, at once.
+			if len(p) > 0 && p[0]&0x08 == 0 {
+				*c.corkBuf = append(*c.corkBuf, p...)
+				c.corkMu.Unlock()
+				return len(p), nil
+			}
+			err := c.flushCorkLocked()
+			c.corked.Store(false)
+			if err != nil {
+				c.corkMu.Unlock()
+				return 0, err
+			}
+		}
+		c.corkMu.Unlock()
+	}
+	return c.write(p)
+}
+
+// write is Write without the cork.
+func (c *wireConn) write(p []byte) (int, error) {
 	// An unmasked server close frame: FIN|opcode 8, short length, code.
 	if len(p) >= 4 && p[0] == 0x88 && p[1] >= 2 && p[1] < 126 && int(p[1])+2 == len(p) && !c.disconnectSent.Load() {
 		code := binary.BigEndian.Uint16(p[2:4])

@@ -40,11 +40,11 @@ check-generated: generate ## fail when gen/ differs from what api/ generates
 	  echo "gen/ is stale: run 'make generate' and commit gen/"; exit 1; fi
 
 .PHONY: deps
-deps: ## install what the tests need and Go cannot fetch: Debian's redis-server
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server (Debian package) for the Redis engine tests"; \
+deps: ## install what the tests need and Go cannot fetch: Debian's redis-server (and redis-cli, for Redis Cluster tests)
+	@{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || { \
+	  echo "installing redis-server and redis-tools (Debian packages) for the Redis engine tests"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq redis-server >/dev/null; }
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 .PHONY: test
 test: deps ## run every test with the race detector (installs redis-server first if missing)

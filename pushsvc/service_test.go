@@ -473,6 +473,42 @@ func TestSharedWriteIsNotOvertaken(t *testing.T) {
 	}
 }
 
+// What a flush leaves after a shared write is written by the next flush,
+// and a push queued meanwhile waits behind it: it must not overtake a
+// shared write that follows.
+func TestSharedWriteIsNotOvertakenAcrossFlushes(t *testing.T) {
+	svc := newTestService(t, Options{})
+	ft := connectCompressed(t, svc, "alice")
+	_, _ = connect(t, svc, "bob")
+	ft.run() // the Welcome
+	push := func(topic string, personal bool) {
+		t.Helper()
+		m := Message{Topic: topic, Payload: []byte("x")}
+		var err error
+		if personal {
+			_, err = svc.PushToUsers(ctx(t), []string{"alice"}, m)
+		} else {
+			_, err = svc.Broadcast(ctx(t), m)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("1", false)
+	push("2", true)
+	push("3", false)
+	ft.runOne() // the flush: "1" leaves on a queued task, "2" and "3" wait
+	push("4", true)
+	ft.run()
+	var topics []string
+	for _, p := range ft.pushes(t) {
+		topics = append(topics, p.GetTopic())
+	}
+	if want := []string{"1", "2", "3", "4"}; !slices.Equal(topics, want) {
+		t.Fatalf("pushes arrived as %v, want %v", topics, want)
+	}
+}
+
 // On a compressed session a run of broadcast pushes goes out as shared
 // frames (compressed once for everyone), not as a per-session PushBatch.
 func TestCompressedSessionWritesSharedRuns(t *testing.T) {

@@ -1,7 +1,6 @@
 package pushsvc
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -201,12 +200,24 @@ func (s *Session) flush() {
 	aborted := s.aborted
 	s.mu.Unlock()
 
-	if !aborted && len(items) > 0 {
-		s.write(items)
+	n := len(items)
+	if !aborted && n > 0 {
+		n = s.write(items)
 	}
-	clear(items)
 
 	s.mu.Lock()
+	if rest := items[n:]; len(rest) > 0 && !s.aborted {
+		// What follows a shared write goes back to the head of the
+		// queue, for the flush scheduled below: it runs after the shared
+		// write completes, so nothing overtakes it.
+		q := make([]*Outbound, 0, len(rest)+len(s.queue))
+		q = append(append(q, rest...), s.queue...)
+		for _, o := range rest {
+			s.queueBytes += len(o.data)
+		}
+		s.queue = q
+	}
+	clear(items)
 	s.spare = items[:0]
 	if len(s.queue) > 0 && !s.aborted {
 		s.mu.Unlock()
@@ -227,12 +238,16 @@ func (s *Session) flush() {
 
 // write writes items in order: a lone frame as it is (shared frames through
 // the transport's prepared form), runs of pushes as PushBatch frames, or,
-// on a compressed session, runs of shared pushes through WriteSharedRun.
-// Shared writes may complete after they return, so whatever follows one is
-// written by a task scheduled after it, never overtaking it.
-func (s *Session) write(items []*Outbound) {
+// on a compressed session, runs of shared pushes through WriteSharedRun. A
+// shared write completes on a task queued behind the running one, so write
+// stops after one and returns how many items it took; the caller writes
+// the rest in a flush scheduled after it. On a write error it reports all
+// of them taken: the transport closes itself and the rest is dropped with
+// the connection.
+func (s *Session) write(items []*Outbound) int {
 	var frames, raw uint64
-	for i := 0; i < len(items); {
+	i := 0
+	for i < len(items) {
 		j, size := s.runEnd(items, i)
 		o := items[i]
 		var err error
@@ -260,31 +275,17 @@ func (s *Session) write(items []*Outbound) {
 			batchBufs.Put(bp)
 			s.svc.stats.batches.Add(1)
 		}
-		if err != nil {
-			// The transport closes itself on a write error; what is left
-			// is dropped with the connection.
-			break
-		}
 		i = j
-		if async && i < len(items) {
-			rest := slices.Clone(items[i:])
-			s.t.Schedule(func() { s.writeRest(rest) })
+		if err != nil {
+			i = len(items)
+		}
+		if async || err != nil {
 			break
 		}
 	}
 	s.svc.stats.messagesOut.Add(frames)
 	s.svc.stats.bytesOutRaw.Add(raw)
-}
-
-// writeRest writes what followed a shared write in a flush, unless the
-// session was aborted meanwhile.
-func (s *Session) writeRest(items []*Outbound) {
-	s.mu.Lock()
-	aborted := s.aborted
-	s.mu.Unlock()
-	if !aborted {
-		s.write(items)
-	}
+	return i
 }
 
 // runEnd finds the run starting at items[i] that one write takes: a lone

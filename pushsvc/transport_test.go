@@ -62,6 +62,19 @@ func (f *fakeTransport) Close(d Disconnect) {
 	f.mu.Unlock()
 }
 
+// runOne runs the oldest scheduled task, if any.
+func (f *fakeTransport) runOne() {
+	f.mu.Lock()
+	if len(f.tasks) == 0 {
+		f.mu.Unlock()
+		return
+	}
+	fn := f.tasks[0]
+	f.tasks = f.tasks[1:]
+	f.mu.Unlock()
+	fn()
+}
+
 // run runs scheduled tasks, including those they schedule, until none is
 // left.
 func (f *fakeTransport) run() {

@@ -8,14 +8,19 @@ import (
 	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
-// TestKilledNodeLeavesPresence: two nodes on one Redis; SIGKILL the one
+// TestKilledNodeLeavesPresence, on a standalone Redis and on a Redis
+// Cluster: two `herald serve` processes on one Redis; SIGKILL the one
 // holding alice: her connection leaves GetPresence and GetStats on the
-// other within the node TTL (5s) and a janitor pass.
+// other within the node TTL (5s) and a janitor pass. On a cluster the
+// janitor's deletes span masters (the dead node's keys, alice's record).
 func TestKilledNodeLeavesPresence(t *testing.T) {
-	rs := redistest.Start(t)
+	redistest.EachBackend(t, testKilledNodeLeavesPresence)
+}
+
+func testKilledNodeLeavesPresence(t *testing.T, redisURL string) {
 	cr := newCreds()
-	a := startHerald(t, cr, "--redis-url", rs.URL, "--node-id", "node-a")
-	b := startHerald(t, cr, "--redis-url", rs.URL, "--node-id", "node-b")
+	a := startHerald(t, cr, "--redis-url", redisURL, "--node-id", "node-a")
+	b := startHerald(t, cr, "--redis-url", redisURL, "--node-id", "node-b")
 	rec := newRecorder()
 	startClient(t, rec.options("ws://"+a.ws+"/ws", func() string { return cr.token(t, "alice") }))
 	waitFor(t, rec.connected, "connect to A")

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,27 +16,33 @@ import (
 	"github.com/herald-push/herald/server"
 )
 
-// startCluster starts n nodes on one real redis-server, sharing the
-// client-token secret and the API key.
-func startCluster(t *testing.T, n int) (*redistest.Server, []*testEnv) {
+// startNodes starts n nodes, node-a, node-b..., on the Redis at redisURL,
+// sharing the client-token secret and the API key.
+func startNodes(t *testing.T, redisURL string, n int) []*testEnv {
 	t.Helper()
-	rs := redistest.Start(t)
 	secret := fmt.Sprintf("%064x", time.Now().UnixNano())
 	nodes := make([]*testEnv, n)
 	for i := range nodes {
 		nodes[i] = startTestServer(t, func(c *server.Config) {
-			c.RedisURL = rs.URL
+			c.RedisURL = redisURL
 			c.NodeID = fmt.Sprintf("node-%c", 'a'+i)
 			c.JWTSecret = secret
 		})
 	}
-	return rs, nodes
+	return nodes
 }
 
-// TestClusterFanOut: pushes sent to node A reach sessions on B and C, and
-// delivered counts them all.
-func TestClusterFanOut(t *testing.T) {
-	_, nodes := startCluster(t, 3)
+// TestClusterFanOut, on a standalone Redis and on a Redis Cluster: with
+// alice connected to B and C, bob (a member by his token) on B and carol
+// (added with AddToGroup) on C, each push sent to node A, to alice, to
+// the group and to everyone, reaches every one of those sessions, and
+// its delivered count is the number of sessions across the nodes. Through
+// A, presence shows alice's sessions on B and C, stats count the four
+// sessions and three nodes, and a disconnect closes both of alice's.
+func TestClusterFanOut(t *testing.T) { redistest.EachBackend(t, testClusterFanOut) }
+
+func testClusterFanOut(t *testing.T, redisURL string) {
+	nodes := startNodes(t, redisURL, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	aliceB := b.mustDial(t, "alice")
 	aliceC := c.mustDial(t, "alice")
@@ -58,18 +66,15 @@ func TestClusterFanOut(t *testing.T) {
 	if err != nil || len(members.GetUserIds()) == 0 {
 		t.Fatalf("members via B: %v %v", members, err)
 	}
-	// Membership reaches C's session through Redis; poll until the group
-	// push counts both members.
-	eventually(t, "carol in room on C", func() bool {
-		res, err := a.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "room")})
-		return err == nil && res.GetDelivered() == 2
-	})
-	if p := bobB.nextPush(t); p.GetStream() != "group:room" {
-		t.Errorf("bob got %v", p)
+	// The membership travels before any later push to the group, so the
+	// first group push after AddToGroup returned reaches carol on C.
+	gres, err := a.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "room")})
+	if err != nil || gres.GetDelivered() != 2 {
+		t.Fatalf("group push via A: %v %v, want delivered 2 (bob on B, carol on C)", gres, err)
 	}
-	for {
-		if p := carolC.nextPush(t); p.GetStream() == "group:room" {
-			break
+	for _, cl := range []*wsClient{bobB, carolC} {
+		if p := cl.nextPush(t); p.GetStream() != "group:room" || string(p.GetPayload()) != "room" {
+			t.Errorf("group push = %v", p)
 		}
 	}
 
@@ -77,14 +82,36 @@ func TestClusterFanOut(t *testing.T) {
 	if err != nil || res2.GetDelivered() != 4 {
 		t.Fatalf("broadcast via A: %v %v, want delivered 4", res2, err)
 	}
+	for _, cl := range []*wsClient{aliceB, aliceC, bobB, carolC} {
+		if p := cl.nextPush(t); p.GetStream() != "broadcast" || string(p.GetPayload()) != "everyone" {
+			t.Errorf("broadcast push = %v", p)
+		}
+	}
 
 	pres, err := a.api.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice"}})
-	if err != nil || len(pres.GetUsers()[0].GetConnections()) != 2 {
+	if err != nil || len(pres.GetUsers()) != 1 {
 		t.Fatalf("presence via A: %v %v", pres, err)
+	}
+	var on []string
+	for _, conn := range pres.GetUsers()[0].GetConnections() {
+		on = append(on, conn.GetNodeId())
+	}
+	slices.Sort(on)
+	if !pres.GetUsers()[0].GetOnline() || !slices.Equal(on, []string{"node-b", "node-c"}) {
+		t.Errorf("presence via A: alice online %v on %v, want on node-b and node-c", pres.GetUsers()[0].GetOnline(), on)
+	}
+	// Stats are snapshots each node puts now and then: poll.
+	perNode := func(st *pushv1.GetStatsResponse) map[string]uint64 {
+		m := map[string]uint64{}
+		for _, n := range st.GetNodes() {
+			m[n.GetNodeId()] = n.GetStats().GetConnections()
+		}
+		return m
 	}
 	eventually(t, "cluster stats", func() bool {
 		st, err := a.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
-		return err == nil && st.GetStats().GetConnections() == 4 && len(st.GetNodes()) == 3
+		return err == nil && st.GetStats().GetConnections() == 4 &&
+			maps.Equal(perNode(st), map[string]uint64{"node-a": 0, "node-b": 2, "node-c": 2})
 	})
 	dis, err := a.api.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "alice", Reason: "bye"})
 	if err != nil || dis.GetDisconnected() != 2 {
@@ -97,10 +124,13 @@ func TestClusterFanOut(t *testing.T) {
 	}
 }
 
-// TestClusterMove: a client on A is closed (A drains) while pushes keep
-// coming through C; it resumes on B with every push once, in order.
-func TestClusterMove(t *testing.T) {
-	_, nodes := startCluster(t, 3)
+// TestClusterMove, on a standalone Redis and on a Redis Cluster: a client
+// on A is closed (A drains) while pushes keep coming through C; it resumes
+// on B with every push once, in order.
+func TestClusterMove(t *testing.T) { redistest.EachBackend(t, testClusterMove) }
+
+func testClusterMove(t *testing.T, redisURL string) {
+	nodes := startNodes(t, redisURL, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	onA := a.mustDial(t, "alice")
 
@@ -187,7 +217,8 @@ func pushesOf(f *clientv1.ServerFrame) []*clientv1.Push {
 // Unavailable and nodes turn not ready; after it is back they recover by
 // themselves, and every push answered with success reached the client.
 func TestRedisRestartMidTraffic(t *testing.T) {
-	rs, nodes := startCluster(t, 2)
+	rs := redistest.Start(t)
+	nodes := startNodes(t, rs.URL, 2)
 	a, b := nodes[0], nodes[1]
 	cl := b.mustDial(t, "alice")
 	ok := map[string]bool{}

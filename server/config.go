@@ -115,7 +115,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Compression, "compression", c.Compression, "negotiate permessage-deflate with clients that offer it")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name (default: generated)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve /debug/pprof on the admin address")
-	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis (standalone, 7.0+) shared by the nodes: redis:// or rediss://; empty: the in-memory engine, one node")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis 7.0+ (standalone, or any node of a Redis Cluster) shared by the nodes: redis:// or rediss://; empty: the in-memory engine, one node")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM) for wss and gRPC; reloaded on SIGHUP or when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM) for --tls-cert")
 	fs.StringVar(&c.GRPCClientCA, "grpc-client-ca", c.GRPCClientCA, "CA (PEM) whose client certificates may call gRPC without an API key (mutual TLS)")

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -23,7 +24,8 @@ const statsMinTTL = 10 * time.Second
 // group published after AddMembers returns, and finds both sides stored
 // when it does. Redis Cluster keeps each user's groups in the user's slot,
 // so the two steps are not one transaction: after an error either may have
-// happened, and the caller retries (both are idempotent).
+// happened, and the caller retries (both are idempotent). A Control that
+// reached no node is an error too (errNoReceiver).
 func (e *Engine) AddMembers(ctx context.Context, group string, users []string) error {
 	return e.changeMembers(ctx, engine.MembersAdded, group, users)
 }
@@ -69,8 +71,14 @@ func (e *Engine) changeMembers(ctx context.Context, kind engine.ControlKind, gro
 	for _, u := range users {
 		args = append(args, u)
 	}
-	if err := membersScript.Run(cctx, e.client, []string{e.keys.group(group)}, args...).Err(); err != nil {
+	receivers, err := membersScript.Run(cctx, e.client, []string{e.keys.group(group)}, args...).Int64()
+	if err != nil {
 		return unavailable(ctx, op, err)
+	}
+	if receivers == 0 {
+		// Stored, but applied by no node: fail, and the caller's retry
+		// publishes the Control again (see errNoReceiver).
+		return fmt.Errorf("redis: %s: %w: %w", op, engine.ErrUnavailable, errNoReceiver)
 	}
 	return nil
 }
@@ -102,7 +110,8 @@ func (e *Engine) sortedSet(ctx context.Context, op, key string) ([]string, error
 // Disconnect implements engine.Cluster: a DisconnectUser Control on the
 // partition channel of the user's stream (ordered with the pushes to the
 // user), and the sum of the counts of the nodes that received it, as
-// Publish does.
+// Publish does; a Control that reached no node is an error
+// (errNoReceiver), not a count of zero.
 func (e *Engine) Disconnect(ctx context.Context, user, reason string, reconnect bool) (int, error) {
 	if e.closed() {
 		return 0, ErrClosed
@@ -116,6 +125,10 @@ func (e *Engine) Disconnect(ctx context.Context, user, reason string, reconnect 
 	cancel()
 	if err != nil {
 		return 0, unavailable(ctx, "disconnect", err)
+	}
+	if receivers == 0 {
+		// Not "no sessions": no node heard it (see errNoReceiver).
+		return 0, fmt.Errorf("redis: disconnect: %w: %w", engine.ErrUnavailable, errNoReceiver)
 	}
 	e.pending.expectFrom(w, e.expected(ctx, receivers))
 	return e.pending.wait(ctx, w, e.opts.ReplyTimeout, e.stop), nil

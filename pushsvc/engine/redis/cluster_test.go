@@ -183,15 +183,17 @@ func TestClusterMasterRestartMidTraffic(t *testing.T) {
 type publisher struct {
 	mu       sync.Mutex
 	ok       map[string][]string // stream -> epoch/offset of each success
+	zero     map[string]int      // stream -> successes that no node counted
 	failed   map[string]int
 	failures []error
 
-	halt chan struct{}
-	done chan struct{}
+	halt     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 func startPublisher(ctx context.Context, e engine.Engine, streams []string) *publisher {
-	p := &publisher{ok: make(map[string][]string), failed: make(map[string]int), halt: make(chan struct{}), done: make(chan struct{})}
+	p := &publisher{ok: make(map[string][]string), zero: make(map[string]int), failed: make(map[string]int), halt: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(2 * time.Millisecond)
@@ -203,12 +205,16 @@ func startPublisher(ctx context.Context, e engine.Engine, streams []string) *pub
 			case <-tick.C:
 			}
 			s := streams[i%len(streams)]
-			pub, _, err := e.Publish(ctx, s, engine.Message{ID: fmt.Sprint(i)})
+			pub, n, err := e.Publish(ctx, s, engine.Message{ID: fmt.Sprint(i)})
 			p.mu.Lock()
-			if err != nil {
+			switch {
+			case err != nil:
 				p.failed[s]++
 				p.failures = append(p.failures, err)
-			} else {
+			case n == 0:
+				p.zero[s]++
+				fallthrough
+			default:
 				p.ok[s] = append(p.ok[s], fmt.Sprintf("%s/%d", pub.Epoch, pub.Offset))
 			}
 			p.mu.Unlock()
@@ -217,8 +223,10 @@ func startPublisher(ctx context.Context, e engine.Engine, streams []string) *pub
 	return p
 }
 
+// stop stops publishing and waits for the last publish; it may be called
+// more than once.
 func (p *publisher) stop() {
-	close(p.halt)
+	p.stopOnce.Do(func() { close(p.halt) })
 	<-p.done
 }
 
@@ -242,6 +250,25 @@ func (p *publisher) minFailed(streams []string) int {
 		if n < 0 || p.failed[s] < n {
 			n = p.failed[s]
 		}
+	}
+	return n
+}
+
+// failedOf is how many pushes to stream failed.
+func (p *publisher) failedOf(stream string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed[stream]
+}
+
+// zeroOf is how many pushes to streams succeeded with no node counting
+// them.
+func (p *publisher) zeroOf(streams []string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, s := range streams {
+		n += p.zero[s]
 	}
 	return n
 }

@@ -36,7 +36,11 @@
 // one connection carries every subscription; on a cluster, where a
 // sharded subscription reaches the one master of its slot, each partition
 // and the inbox have their own, resubscribed on their own when their
-// master fails or the slot moves.
+// master fails or the slot moves. While a slot moves, a publish the
+// source redirects to the importing master reaches no node until they
+// resubscribe there, and their catch-up delivers it; a membership change
+// or a disconnect that reached no node fails instead, as nothing would
+// ever deliver it (errNoReceiver).
 //
 // # Redis trouble
 //

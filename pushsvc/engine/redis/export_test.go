@@ -71,3 +71,6 @@ func NodeKeys(prefix, node string) []string {
 
 // PartitionTags are the partitions' hash tags.
 var PartitionTags = partitionTags
+
+// ErrSlotMoved ends a subscription whose slot Redis moved away.
+var ErrSlotMoved = errSlotMoved

@@ -3,6 +3,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -80,21 +81,7 @@ func StartCluster(t testing.TB, args ...string) *Cluster {
 // cluster_state:ok with all 16384 slots served and every master known.
 func (c *Cluster) WaitHealthy() {
 	c.t.Helper()
-	deadline := time.NewTimer(clusterTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := c.healthy()
-		if err == nil {
-			return
-		}
-		select {
-		case <-deadline.C:
-			c.t.Fatalf("redistest: cluster not healthy after %v: %v", clusterTimeout, err)
-		case <-tick.C:
-		}
-	}
+	c.waitFor("cluster healthy", c.healthy)
 }
 
 func (c *Cluster) healthy() error {
@@ -118,37 +105,88 @@ func (c *Cluster) healthy() error {
 }
 
 // command sends one command and returns its reply if it is a bulk string
-// (CLUSTER INFO's is).
+// (CLUSTER INFO's and CLUSTER NODES' are).
 func command(addr string, args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	v, err := do(addr, args...)
 	if err != nil {
 		return "", err
 	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s answered %v, not a string", args[0], v)
+	}
+	return s, nil
+}
+
+// do sends one command on a new connection and returns its reply: a
+// string (simple or bulk), an int64, nil, or a []any of those; an error
+// reply is returned as an error.
+func do(addr string, args ...string) (any, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	d := time.Second
+	if strings.EqualFold(args[0], "MIGRATE") {
+		d += migrateTimeout // it waits on the target
+	}
+	_ = conn.SetDeadline(time.Now().Add(d))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := conn.Write([]byte(b.String())); err != nil {
-		return "", err
+		return nil, err
 	}
-	r := bufio.NewReader(conn)
-	head, err := r.ReadString('\n')
+	v, err := readReply(bufio.NewReader(conn))
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("%s: %w", strings.Join(args, " "), err)
 	}
-	if !strings.HasPrefix(head, "$") {
-		return "", fmt.Errorf("%s answered %q", args[0], strings.TrimSpace(head))
+	return v, nil
+}
+
+// readReply reads one RESP2 reply.
+func readReply(r *bufio.Reader) (any, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
-	if err != nil || n < 0 {
-		return "", fmt.Errorf("%s answered %q", args[0], strings.TrimSpace(head))
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return nil, errors.New("empty reply line")
 	}
-	body := make([]byte, n+2)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return "", err
+	body := line[1:]
+	switch line[0] {
+	case '+':
+		return body, nil
+	case '-':
+		return nil, errors.New(body)
+	case ':':
+		return strconv.ParseInt(body, 10, 64)
+	case '$':
+		n, err := strconv.Atoi(body)
+		if err != nil || n < 0 {
+			return nil, err // $-1 is nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(body)
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		out := make([]any, n)
+		for i := range out {
+			if out[i], err = readReply(r); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
 	}
-	return string(body[:n]), nil
+	return nil, fmt.Errorf("unexpected reply %q", line)
 }

@@ -1,7 +1,8 @@
 // Package redistest starts a real redis-server for tests: on 127.0.0.1, a
 // free port, no persistence, in the test's temporary directory, killed at
 // cleanup. Stop and Restart simulate an outage on the same address.
-// StartCluster starts a Redis Cluster of three such servers.
+// StartCluster starts a Redis Cluster of three such servers, whose slots
+// SlotMove moves between masters; EachBackend runs a test on both kinds.
 //
 // It needs redis-server (and, for a cluster, redis-cli) on PATH (Debian's package redis-server; `make test`
 // installs it). Without it the test fails rather than skips, so that a

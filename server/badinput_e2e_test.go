@@ -27,17 +27,17 @@ func TestCompressionNegotiated(t *testing.T) {
 		if got := strings.Contains(ext, "permessage-deflate"); got != compress {
 			t.Errorf("offered deflate %v: negotiated extensions %q", compress, ext)
 		}
-		if c.next(t).GetWelcome() == nil {
+		if c.Next(t).GetWelcome() == nil {
 			t.Fatal("no welcome")
 		}
 		if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", big)}); err != nil {
 			t.Fatal(err)
 		}
-		if p := c.nextPush(t); string(p.GetPayload()) != big {
+		if p := c.NextPush(t); string(p.GetPayload()) != big {
 			t.Errorf("compress %v: payload corrupted", compress)
 		}
-		_ = c.conn.WriteClose(1000, nil)
-		<-c.closed
+		_ = c.Conn.WriteClose(1000, nil)
+		<-c.Closed()
 	}
 	// Wire bytes counted less than raw bytes for the compressed push.
 	st, err := env.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
@@ -85,7 +85,7 @@ func TestBadTokensGet401WithoutUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatalf("token in query: %v", err)
 	}
-	if c.next(t).GetWelcome() == nil {
+	if c.Next(t).GetWelcome() == nil {
 		t.Error("no welcome")
 	}
 }
@@ -100,10 +100,10 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 		send func(c *wsClient) error
 		code uint16
 	}{
-		{"text frame", func(c *wsClient) error { return c.conn.WriteString("hello") }, 1003},
-		{"garbage binary", func(c *wsClient) error { return c.conn.WriteMessage(gws.OpcodeBinary, []byte{0xff, 0x01, 0x02}) }, 1007},
-		{"empty binary", func(c *wsClient) error { return c.conn.WriteMessage(gws.OpcodeBinary, nil) }, 1007},
-		{"oversize", func(c *wsClient) error { return c.conn.WriteMessage(gws.OpcodeBinary, make([]byte, 4096)) }, 1009},
+		{"text frame", func(c *wsClient) error { return c.Conn.WriteString("hello") }, 1003},
+		{"garbage binary", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, []byte{0xff, 0x01, 0x02}) }, 1007},
+		{"empty binary", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, nil) }, 1007},
+		{"oversize", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, make([]byte, 4096)) }, 1009},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,7 +111,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 			if err := tc.send(c); err != nil {
 				t.Fatal(err)
 			}
-			code, d := c.waitClose(t)
+			code, d := c.WaitClose(t)
 			if code != tc.code {
 				t.Errorf("close code %d, want %d", code, tc.code)
 			}
@@ -122,7 +122,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 			if err != nil || res.GetDelivered() != 1 {
 				t.Fatalf("push to bystander: %v %v", res, err)
 			}
-			if p := bystander.nextPush(t); string(p.GetPayload()) != tc.name || p.GetOffset() != uint64(i+1) {
+			if p := bystander.NextPush(t); string(p.GetPayload()) != tc.name || p.GetOffset() != uint64(i+1) {
 				t.Errorf("bystander got %v", p)
 			}
 		})
@@ -152,8 +152,8 @@ func TestSlowConsumerDropOldestPolicy(t *testing.T) {
 	if st.GetDrops() == 0 || st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
 		t.Fatalf("stats = %v, want drops, no 4003 and the connection kept", st)
 	}
-	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{}}})
-	if p := c.nextPush(t); p.GetOffset() == 1 {
+	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{}}})
+	if p := c.NextPush(t); p.GetOffset() == 1 {
 		t.Errorf("the oldest push survived the overflow")
 	}
 }

@@ -54,7 +54,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		t.Fatalf("user push via A: %v %v, want delivered 2", res, err)
 	}
 	for _, cl := range []*wsClient{aliceB, aliceC} {
-		if p := cl.nextPush(t); string(p.GetPayload()) != "to alice" || p.GetOffset() != 1 {
+		if p := cl.NextPush(t); string(p.GetPayload()) != "to alice" || p.GetOffset() != 1 {
 			t.Errorf("push = %v", p)
 		}
 	}
@@ -73,7 +73,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		t.Fatalf("group push via A: %v %v, want delivered 2 (bob on B, carol on C)", gres, err)
 	}
 	for _, cl := range []*wsClient{bobB, carolC} {
-		if p := cl.nextPush(t); p.GetStream() != "group:room" || string(p.GetPayload()) != "room" {
+		if p := cl.NextPush(t); p.GetStream() != "group:room" || string(p.GetPayload()) != "room" {
 			t.Errorf("group push = %v", p)
 		}
 	}
@@ -83,7 +83,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		t.Fatalf("broadcast via A: %v %v, want delivered 4", res2, err)
 	}
 	for _, cl := range []*wsClient{aliceB, aliceC, bobB, carolC} {
-		if p := cl.nextPush(t); p.GetStream() != "broadcast" || string(p.GetPayload()) != "everyone" {
+		if p := cl.NextPush(t); p.GetStream() != "broadcast" || string(p.GetPayload()) != "everyone" {
 			t.Errorf("broadcast push = %v", p)
 		}
 	}
@@ -118,7 +118,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		t.Fatalf("disconnect via A: %v %v", dis, err)
 	}
 	for _, cl := range []*wsClient{aliceB, aliceC} {
-		if code, _ := cl.waitClose(t); code != 4002 {
+		if code, _ := cl.WaitClose(t); code != 4002 {
 			t.Errorf("close %d, want 4002", code)
 		}
 	}
@@ -155,11 +155,11 @@ func testClusterMove(t *testing.T, redisURL string) {
 
 	var last *clientv1.Push
 	for range 20 {
-		last = onA.nextPush(t)
+		last = onA.NextPush(t)
 	}
 	go a.stop() // A drains: the client is told to go away
 	for {
-		f := onA.next(t)
+		f := onA.Next(t)
 		if p := f.GetPush(); p != nil {
 			last = p
 		}
@@ -170,24 +170,24 @@ func testClusterMove(t *testing.T, redisURL string) {
 			break
 		}
 	}
-	onA.waitClose(t)
+	onA.WaitClose(t)
 
 	onB, _, err := dialWS(t, b.wsURL+"?resume=1", b.token(t, "alice"), dialOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	onB.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{Streams: []*clientv1.StreamPosition{
+	onB.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{Streams: []*clientv1.StreamPosition{
 		{Stream: "user:alice", Offset: last.GetOffset(), Epoch: last.GetEpoch()}}}}})
-	if onB.next(t).GetWelcome() == nil {
+	if onB.Next(t).GetWelcome() == nil {
 		t.Fatal("no welcome on B")
 	}
-	if rr := onB.next(t).GetResumeResult(); rr == nil || !rr.GetStreams()[0].GetRecovered() {
+	if rr := onB.Next(t).GetResumeResult(); rr == nil || !rr.GetStreams()[0].GetRecovered() {
 		t.Fatalf("resume on B: %v", rr)
 	}
 	// Let some live pushes flow on B, then stop and check the sequence.
 	want := last.GetOffset() + 1
 	for want < last.GetOffset()+50 {
-		for _, p := range pushesOf(onB.next(t)) {
+		for _, p := range pushesOf(onB.Next(t)) {
 			if p.GetOffset() != want {
 				t.Fatalf("offset %d on B, want %d", p.GetOffset(), want)
 			}
@@ -197,7 +197,7 @@ func testClusterMove(t *testing.T, redisURL string) {
 	close(stop)
 	total := uint64(<-sent)
 	for want <= total {
-		for _, p := range pushesOf(onB.next(t)) {
+		for _, p := range pushesOf(onB.Next(t)) {
 			if p.GetOffset() != want {
 				t.Fatalf("offset %d on B, want %d", p.GetOffset(), want)
 			}
@@ -263,7 +263,7 @@ func TestRedisRestartMidTraffic(t *testing.T) {
 	deadline := time.After(20 * time.Second)
 	for len(got) < len(ok) {
 		select {
-		case f := <-cl.frames:
+		case f := <-cl.Frames():
 			for _, p := range pushesOf(f) {
 				got[p.GetId()] = true
 			}

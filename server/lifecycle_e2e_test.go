@@ -26,7 +26,7 @@ func TestSilentPeerIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if w := c.next(t).GetWelcome(); w.GetHeartbeatInterval().AsDuration() != hb {
+	if w := c.Next(t).GetWelcome(); w.GetHeartbeatInterval().AsDuration() != hb {
 		t.Errorf("welcome heartbeat = %v, want %v", w.GetHeartbeatInterval().AsDuration(), hb)
 	}
 	eventually(t, "ghost leaves presence", func() bool {
@@ -38,7 +38,7 @@ func TestSilentPeerIsDropped(t *testing.T) {
 		t.Errorf("stats = %v", st)
 	}
 	// The live client answers pings (gws does by itself) and stays.
-	live.noPushBeforePong(t)
+	noPushBeforePong(t, live)
 }
 
 // TestHalfHandshakeIsClosed: a TCP client that sends part of an upgrade
@@ -77,10 +77,10 @@ func TestTokenExpiryCloses4001(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.next(t).GetWelcome().GetTokenExpiresAt() == nil {
+	if c.Next(t).GetWelcome().GetTokenExpiresAt() == nil {
 		t.Error("welcome does not tell the token expiry")
 	}
-	code, d := c.waitClose(t)
+	code, d := c.WaitClose(t)
 	if code != 4001 || d.GetCode() != 4001 || !d.GetReconnect() {
 		t.Errorf("close %d, disconnect %v", code, d)
 	}
@@ -93,24 +93,24 @@ func TestRefreshTokenKeepsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.next(t) // welcome
+	c.Next(t) // welcome
 	// A token for someone else is refused with an Error frame.
-	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "mallory")}}})
-	if e := c.next(t).GetError(); e == nil || e.GetCode() != "invalid_token" {
+	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "mallory")}}})
+	if e := c.Next(t).GetError(); e == nil || e.GetCode() != "invalid_token" {
 		t.Fatalf("refresh for another user: got %v, want an invalid_token Error", e)
 	}
-	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: "garbage"}}})
-	if e := c.next(t).GetError(); e == nil {
+	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: "garbage"}}})
+	if e := c.Next(t).GetError(); e == nil {
 		t.Fatal("garbage refresh: no Error frame")
 	}
-	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "alice")}}})
+	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "alice")}}})
 	// Past the first token's expiry the session still receives pushes.
 	timer := time.NewTimer(2500 * time.Millisecond)
 	<-timer.C
 	if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "still here")}); err != nil {
 		t.Fatal(err)
 	}
-	if p := c.nextPush(t); string(p.GetPayload()) != "still here" {
+	if p := c.NextPush(t); string(p.GetPayload()) != "still here" {
 		t.Errorf("push = %v", p)
 	}
 }
@@ -139,7 +139,7 @@ func TestReadyzAndDrainRefusesUpgrades(t *testing.T) {
 	}
 	c := env.mustDial(t, "alice")
 	go env.stop()
-	code, d := c.waitClose(t)
+	code, d := c.WaitClose(t)
 	if code != 1001 || !d.GetReconnect() || d.GetCode() != 1001 {
 		t.Errorf("close %d, disconnect %v", code, d)
 	}

@@ -62,7 +62,7 @@ func TestStatsAndPresenceFollowConnections(t *testing.T) {
 			t.Errorf("connection = %v", c)
 		}
 	}
-	_ = a.conn.WriteClose(1000, nil)
+	_ = a.Conn.WriteClose(1000, nil)
 	eventually(t, "stats after a close", func() bool { return env.stats(t).GetConnections() == 2 })
 	st = env.stats(t)
 	if st.GetGroups() != 0 || st.GetUsers() != 2 {
@@ -80,12 +80,12 @@ func TestDisconnectUserCloses4002(t *testing.T) {
 		t.Fatalf("disconnect: %v %v", res, err)
 	}
 	for _, c := range []*wsClient{a1, a2} {
-		code, d := c.waitClose(t)
+		code, d := c.WaitClose(t)
 		if code != 4002 || d.GetCode() != 4002 || d.GetReason() != "banned" || d.GetReconnect() {
 			t.Errorf("close %d, disconnect %v", code, d)
 		}
 	}
-	b.noPushBeforePong(t)
+	noPushBeforePong(t, b)
 	eventually(t, "alice gone", func() bool { return env.stats(t).GetConnections() == 1 })
 }
 

@@ -25,12 +25,12 @@ func TestUserPushReachesBothDevices(t *testing.T) {
 		t.Fatalf("response = %v, want delivered 2 and a message id", res)
 	}
 	for _, c := range []*wsClient{phone, laptop} {
-		p := c.nextPush(t)
+		p := c.NextPush(t)
 		if string(p.GetPayload()) != "hello" || p.GetTopic() != "chat" || p.GetStream() != "user:alice" || p.GetOffset() != 1 || p.GetId() != res.GetMessageId() {
 			t.Errorf("push = %v", p)
 		}
 	}
-	bob.noPushBeforePong(t)
+	noPushBeforePong(t, bob)
 }
 
 func TestGroupPushAndExclude(t *testing.T) {
@@ -43,7 +43,7 @@ func TestGroupPushAndExclude(t *testing.T) {
 		t.Fatalf("push: %v %v", res, err)
 	}
 	for _, c := range []*wsClient{alice, bob} {
-		if p := c.nextPush(t); p.GetStream() != "group:room" {
+		if p := c.NextPush(t); p.GetStream() != "group:room" {
 			t.Errorf("push = %v", p)
 		}
 	}
@@ -51,11 +51,11 @@ func TestGroupPushAndExclude(t *testing.T) {
 	if err != nil || res.GetDelivered() != 1 {
 		t.Fatalf("push excluding bob: %v %v", res, err)
 	}
-	if p := alice.nextPush(t); string(p.GetPayload()) != "y" {
+	if p := alice.NextPush(t); string(p.GetPayload()) != "y" {
 		t.Errorf("alice got %v", p)
 	}
-	bob.noPushBeforePong(t)
-	carol.noPushBeforePong(t)
+	noPushBeforePong(t, bob)
+	noPushBeforePong(t, carol)
 }
 
 func TestBroadcastReachesEveryone(t *testing.T) {
@@ -69,7 +69,7 @@ func TestBroadcastReachesEveryone(t *testing.T) {
 		t.Fatalf("broadcast: %v %v", res, err)
 	}
 	for _, c := range clients {
-		if p := c.nextPush(t); p.GetStream() != "broadcast" || string(p.GetPayload()) != "news" {
+		if p := c.NextPush(t); p.GetStream() != "broadcast" || string(p.GetPayload()) != "news" {
 			t.Errorf("push = %v", p)
 		}
 	}
@@ -85,7 +85,7 @@ func TestAddToGroupAfterConnect(t *testing.T) {
 	if err != nil || res.GetDelivered() != 1 {
 		t.Fatalf("push: %v %v", res, err)
 	}
-	if p := alice.nextPush(t); string(p.GetPayload()) != "joined" {
+	if p := alice.NextPush(t); string(p.GetPayload()) != "joined" {
 		t.Errorf("push = %v", p)
 	}
 	members, err := env.api.ListGroupMembers(testCtx(t), &pushv1.ListGroupMembersRequest{Group: "team"})
@@ -98,6 +98,6 @@ func TestAddToGroupAfterConnect(t *testing.T) {
 	if res.GetDelivered() != 2 {
 		t.Errorf("delivered = %d, want 2", res.GetDelivered())
 	}
-	alice.nextPush(t)
-	alice2.nextPush(t)
+	alice.NextPush(t)
+	alice2.NextPush(t)
 }

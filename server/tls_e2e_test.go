@@ -98,7 +98,7 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("wss: %v", err)
 	}
-	if c.next(t).GetWelcome() == nil {
+	if c.Next(t).GetWelcome() == nil {
 		t.Fatal("no welcome over wss")
 	}
 
@@ -117,7 +117,7 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	if err != nil || res.GetDelivered() != 1 {
 		t.Fatalf("push with a client certificate: %v %v", res, err)
 	}
-	if p := c.nextPush(t); string(p.GetPayload()) != "over tls" {
+	if p := c.NextPush(t); string(p.GetPayload()) != "over tls" {
 		t.Errorf("push = %v", p)
 	}
 

@@ -89,10 +89,10 @@ func TestCompressedClientGetsSharedRunInOrder(t *testing.T) {
 			t.Fatalf("broadcast %d: delivered %d, %v", i, res.Delivered, err)
 		}
 	}
-	a.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{}}})
+	a.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{}}})
 	got := 0
 	for got < len(want) {
-		f := a.next(t)
+		f := a.Next(t)
 		if f.GetResumeResult() != nil {
 			continue
 		}

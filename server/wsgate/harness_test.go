@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lxzan/gws"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
+	"github.com/herald-push/herald/internal/wstest"
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server/auth"
 )
@@ -150,35 +150,8 @@ func (tg *testGate) pushN(t *testing.T, user, payload string, n int) {
 	}
 }
 
-// client is a gws client that decodes every ServerFrame.
-type client struct {
-	conn     *gws.Conn
-	frames   chan *clientv1.ServerFrame
-	closed   chan struct{}
-	closeErr error            // set before closed is closed
-	batch    []*clientv1.Push // read by nextPush, not yet returned
-}
-
-type clientHandler struct {
-	gws.BuiltinEventHandler
-	c *client
-}
-
-func (h *clientHandler) OnPing(socket *gws.Conn, payload []byte) { _ = socket.WritePong(payload) }
-
-func (h *clientHandler) OnMessage(_ *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	f := &clientv1.ServerFrame{}
-	if err := proto.Unmarshal(msg.Bytes(), f); err != nil {
-		f = nil // fails the reader's test
-	}
-	h.c.frames <- f
-}
-
-func (h *clientHandler) OnClose(_ *gws.Conn, err error) {
-	h.c.closeErr = err
-	close(h.c.closed)
-}
+// client is a raw WebSocket client that decodes every ServerFrame.
+type client = wstest.Client
 
 type dialOpts struct {
 	from     string // local IP on the loopback network; "" for the default
@@ -191,45 +164,11 @@ type dialOpts struct {
 // handshake returns the response and an error.
 func (tg *testGate) dial(t *testing.T, token string, o dialOpts) (*client, *http.Response, error) {
 	t.Helper()
-	c := &client{frames: make(chan *clientv1.ServerFrame, 1024), closed: make(chan struct{})}
-	h := http.Header{}
-	for k, v := range o.header {
-		h[k] = v
+	url := tg.url
+	if o.query != "" {
+		url += "?" + o.query
 	}
-	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
-	}
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if o.from != "" {
-		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.from)}
-	}
-	conn, resp, err := gws.NewClient(&clientHandler{c: c}, &gws.ClientOption{
-		Addr:          tg.url + query(o.query),
-		RequestHeader: h,
-		PermessageDeflate: gws.PermessageDeflate{
-			Enabled:               o.compress,
-			ServerContextTakeover: false,
-			ClientContextTakeover: false,
-		},
-		NewDialer: func() (gws.Dialer, error) { return dialer, nil },
-	})
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	if err != nil {
-		return nil, resp, err
-	}
-	c.conn = conn
-	go conn.ReadLoop()
-	t.Cleanup(c.close)
-	return c, resp, nil
-}
-
-func query(q string) string {
-	if q == "" {
-		return ""
-	}
-	return "?" + q
+	return wstest.Dial(t, wstest.Options{URL: url, Token: token, Header: o.header, From: o.from, Compress: o.compress})
 }
 
 // mustDial connects as user and reads the Welcome.
@@ -239,7 +178,7 @@ func (tg *testGate) mustDial(t *testing.T, user string, o dialOpts) *client {
 	if err != nil {
 		t.Fatalf("dial %s: %v (%s)", user, err, status(resp))
 	}
-	if w := c.next(t).GetWelcome(); w == nil || w.GetUserId() != user {
+	if w := c.Next(t).GetWelcome(); w == nil || w.GetUserId() != user {
 		t.Fatalf("first frame is not a Welcome for %s", user)
 	}
 	return c
@@ -270,93 +209,17 @@ func status(resp *http.Response) string {
 	return resp.Status
 }
 
-// close closes the client's socket and waits for its read loop.
-func (c *client) close() {
-	_ = c.conn.NetConn().Close()
-	<-c.closed
-}
-
-func (c *client) next(t *testing.T) *clientv1.ServerFrame {
-	t.Helper()
-	select {
-	case f := <-c.frames:
-		if f == nil {
-			t.Fatal("received a frame that is not a ServerFrame")
-		}
-		return f
-	case <-time.After(10 * time.Second):
-		t.Fatal("no frame within 10s")
-	}
-	return nil
-}
-
-// nextPush returns the next push, from a Push or a PushBatch, skipping
-// other frames.
-func (c *client) nextPush(t *testing.T) *clientv1.Push {
-	t.Helper()
-	for len(c.batch) == 0 {
-		f := c.next(t)
-		if p := f.GetPush(); p != nil {
-			return p
-		}
-		c.batch = f.GetBatch().GetPushes()
-	}
-	p := c.batch[0]
-	c.batch = c.batch[1:]
-	return p
-}
-
-func (c *client) send(t *testing.T, f *clientv1.ClientFrame) {
-	t.Helper()
-	b, err := proto.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.conn.WriteMessage(gws.OpcodeBinary, b); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func ping(nonce uint64) *clientv1.ClientFrame {
 	return &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Ping{Ping: &clientv1.Ping{Nonce: nonce}}}
 }
 
-// waitClose waits for the server's close and returns its code and the
-// Disconnect frame before it.
-func (c *client) waitClose(t *testing.T) (uint16, *clientv1.Disconnect) {
-	t.Helper()
-	var d *clientv1.Disconnect
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case f := <-c.frames:
-			if f.GetDisconnect() != nil {
-				d = f.GetDisconnect()
-			}
-		case <-c.closed:
-			for len(c.frames) > 0 {
-				if f := <-c.frames; f.GetDisconnect() != nil {
-					d = f.GetDisconnect()
-				}
-			}
-			var ce *gws.CloseError
-			if errors.As(c.closeErr, &ce) {
-				return ce.Code, d
-			}
-			return 0, d
-		case <-timeout:
-			t.Fatal("connection not closed within 10s")
-		}
-	}
-}
-
 // receivesInOrder checks c gets the pushes want, in order, with
 // consecutive offsets.
-func (c *client) receivesInOrder(t *testing.T, want []string) {
+func receivesInOrder(t *testing.T, c *client, want []string) {
 	t.Helper()
 	var last uint64
 	for i, w := range want {
-		p := c.nextPush(t)
+		p := c.NextPush(t)
 		if string(p.GetPayload()) != w || (i > 0 && p.GetOffset() != last+1) {
 			t.Fatalf("push %d: got %q at offset %d after %d, want %q", i, p.GetPayload(), p.GetOffset(), last, w)
 		}

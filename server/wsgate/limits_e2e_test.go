@@ -43,20 +43,20 @@ func TestOriginAllowList(t *testing.T) {
 		}
 		if tc.ok {
 			c := tg.mustDial(t, "alice", dialOpts{header: h})
-			c.close()
+			c.Close()
 		} else {
 			tg.refused(t, "user:alice", dialOpts{header: h}, http.StatusForbidden, false)
 		}
 		payload := fmt.Sprint("after ", tc.origin)
 		tg.push(t, "bob", payload)
-		if p := bystander.nextPush(t); string(p.GetPayload()) != payload || p.GetOffset() != uint64(i+1) {
+		if p := bystander.NextPush(t); string(p.GetPayload()) != payload || p.GetOffset() != uint64(i+1) {
 			t.Fatalf("bystander got %q at %d", p.GetPayload(), p.GetOffset())
 		}
 	}
 	if got := tg.metric(t, "herald_ws_handshakes_total", "result", "origin"); got != 9 {
 		t.Errorf("origin refusals counted %v, want 9", got)
 	}
-	bystander.close()
+	bystander.Close()
 	tg.waitReleased(t)
 }
 
@@ -85,21 +85,21 @@ func TestMaxConnectionsPerUser(t *testing.T) {
 	}
 	tg.push(t, "bob", "one")
 	tg.pushN(t, "alice", "to both", 2) // a refused handshake took nothing from the others
-	bystander.receivesInOrder(t, []string{"one"})
+	receivesInOrder(t, bystander, []string{"one"})
 	for _, c := range []*client{a1, a2} {
-		if p := c.nextPush(t); string(p.GetPayload()) != "to both" {
+		if p := c.NextPush(t); string(p.GetPayload()) != "to both" {
 			t.Errorf("alice got %q", p.GetPayload())
 		}
 	}
 	// A closed connection gives its slot back.
-	a1.close()
+	a1.Close()
 	waitUntil(t, "alice's count to drop", func() bool { return tg.g.perUser.count("alice") == 1 })
-	tg.mustDial(t, "alice", dialOpts{}).close()
+	tg.mustDial(t, "alice", dialOpts{}).Close()
 	if got := tg.metric(t, "herald_ws_handshakes_total", "result", "limit_user"); got != 2 {
 		t.Errorf("limit_user refusals counted %v, want 2", got)
 	}
-	a2.close()
-	bystander.close()
+	a2.Close()
+	bystander.Close()
 	tg.waitReleased(t)
 }
 
@@ -121,16 +121,16 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 	// Another IP is not affected.
 	b2 := tg.mustDial(t, "bob", dialOpts{})
 	tg.pushN(t, "bob", "still here", 2)
-	bystander.receivesInOrder(t, []string{"still here"})
-	b2.receivesInOrder(t, []string{"still here"})
+	receivesInOrder(t, bystander, []string{"still here"})
+	receivesInOrder(t, b2, []string{"still here"})
 	if got := tg.metric(t, "herald_ws_counted_ips"); got != 2 {
 		t.Errorf("herald_ws_counted_ips = %v, want 2", got)
 	}
-	m1.close()
+	m1.Close()
 	waitUntil(t, "the IP's count to drop", func() bool { return tg.g.perIP.count(clientIP(otherIP+":1")) == 1 })
-	tg.mustDial(t, "m3", dialOpts{from: otherIP}).close()
+	tg.mustDial(t, "m3", dialOpts{from: otherIP}).Close()
 	for _, c := range []*client{m2, b2, bystander} {
-		c.close()
+		c.Close()
 	}
 	tg.waitReleased(t)
 }
@@ -141,11 +141,11 @@ func TestMaxConnectionsTotal(t *testing.T) {
 	a := tg.mustDial(t, "alice", dialOpts{})
 	tg.refused(t, "user:carol", dialOpts{from: otherIP}, http.StatusServiceUnavailable, true)
 	tg.push(t, "bob", "x")
-	bystander.receivesInOrder(t, []string{"x"})
-	a.close()
+	receivesInOrder(t, bystander, []string{"x"})
+	a.Close()
 	waitUntil(t, "a free slot", func() bool { return tg.g.slots.Load() == 1 })
-	tg.mustDial(t, "carol", dialOpts{from: otherIP}).close()
-	bystander.close()
+	tg.mustDial(t, "carol", dialOpts{from: otherIP}).Close()
+	bystander.Close()
 	tg.waitReleased(t)
 }
 
@@ -192,7 +192,7 @@ func TestLimitsExactUnderConcurrency(t *testing.T) {
 		t.Errorf("%d of %d handshakes got in from one IP, want %d", len(ips), tries, perIP)
 	}
 	for _, c := range append(users, ips...) {
-		c.close()
+		c.Close()
 	}
 	tg.waitReleased(t)
 }
@@ -244,12 +244,12 @@ func TestHandshakeRatePerIP(t *testing.T) {
 	// A good token from the flooding IP is refused too; others get in.
 	tg.refused(t, "user:mallory", dialOpts{from: otherIP}, http.StatusTooManyRequests, true)
 	other := tg.mustDial(t, "carol", dialOpts{})
-	bystander.receivesInOrder(t, pushed)
+	receivesInOrder(t, bystander, pushed)
 	if got := tg.metric(t, "herald_ws_handshake_limiter_ips"); got != 2 {
 		t.Errorf("limiter remembers %v IPs, want 2", got)
 	}
-	other.close()
-	bystander.close()
+	other.Close()
+	bystander.Close()
 	tg.waitReleased(t)
 }
 
@@ -282,7 +282,7 @@ func TestClientFrameRate(t *testing.T) {
 			}
 			sent := make(chan error, 1)
 			go func() {
-				_, err := mallory.conn.NetConn().Write(burst)
+				_, err := mallory.Conn.NetConn().Write(burst)
 				sent <- err
 			}()
 			var pushed []string
@@ -294,14 +294,14 @@ func TestClientFrameRate(t *testing.T) {
 			if err := <-sent; err != nil {
 				t.Fatal(err)
 			}
-			code, d := mallory.waitClose(t)
+			code, d := mallory.WaitClose(t)
 			if code != 1008 {
 				t.Errorf("close code %d, want 1008", code)
 			}
 			if d.GetCode() != 1008 || d.GetReason() == "" || !d.GetReconnect() || d.GetReconnectAfter().AsDuration() <= 0 {
 				t.Errorf("Disconnect = %v, want 1008 with a reason and a reconnect delay", d)
 			}
-			bystander.receivesInOrder(t, pushed)
+			receivesInOrder(t, bystander, pushed)
 		})
 	}
 	if got := tg.metric(t, "herald_ws_frame_rate_closes_total"); got != float64(len(floods)) {
@@ -309,12 +309,12 @@ func TestClientFrameRate(t *testing.T) {
 	}
 	// Within the burst, every frame is answered.
 	for i := range burstOf(perSecond) - 1 {
-		bystander.send(t, ping(uint64(i)))
-		if f := bystander.next(t); f.GetPong().GetNonce() != uint64(i) {
+		bystander.Send(t, ping(uint64(i)))
+		if f := bystander.Next(t); f.GetPong().GetNonce() != uint64(i) {
 			t.Fatalf("bystander got %v, want a Pong", f)
 		}
 	}
-	bystander.close()
+	bystander.Close()
 	tg.waitReleased(t)
 }
 
@@ -340,7 +340,7 @@ func TestLoopbackPeersExemptFromPerIPLimits(t *testing.T) {
 		t.Error("loopback peers counted")
 	}
 	for _, c := range cs {
-		c.close()
+		c.Close()
 	}
 	tg.waitReleased(t)
 }
@@ -360,6 +360,6 @@ func TestIdleConnectionHasNoFrameLimiter(t *testing.T) {
 	if len(conns) != 1 || conns[0].frames != nil {
 		t.Fatalf("%d connections, want 1 without a frame limiter", len(conns))
 	}
-	c.close()
+	c.Close()
 	tg.waitReleased(t)
 }

@@ -4,6 +4,10 @@
 
 GO      ?= go
 BUF     := $(GO) tool -modfile=tools/buf/go.mod buf
+STATICCHECK := $(GO) tool -modfile=tools/staticcheck/go.mod staticcheck
+# What `make breaking` compares api/ against: the last commit on main (HEAD
+# in a checkout without a main branch, e.g. a detached CI checkout).
+BREAKING_AGAINST ?= .git\#ref=$(shell git rev-parse -q --verify main || git rev-parse HEAD)
 PKGS    := ./...
 # How long each fuzz target runs in `make fuzz` (CI uses 10s each).
 FUZZTIME ?= 20s
@@ -27,11 +31,16 @@ generate: ## regenerate gen/ from api/ with buf (local plugins only)
 	$(BUF) generate
 
 .PHONY: lint
-lint: ## buf lint (STANDARD), gofmt and go vet
+lint: ## buf lint (STANDARD), gofmt, go vet and staticcheck
 	$(BUF) lint
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+.PHONY: breaking
+breaking: ## buf breaking: api/ must not break its wire contract against the last commit on main
+	$(BUF) breaking --against '$(BREAKING_AGAINST)'
 
 .PHONY: check-generated
 check-generated: generate ## fail when gen/ differs from what api/ generates

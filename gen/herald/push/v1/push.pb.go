@@ -37,6 +37,131 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EventKind names a kind of event for WatchEventsRequest.kinds.
+type EventKind int32
+
+const (
+	// EVENT_KIND_UNSPECIFIED is not a kind.
+	EventKind_EVENT_KIND_UNSPECIFIED EventKind = 0
+	// EVENT_KIND_ONLINE: a user's first connection anywhere opened.
+	EventKind_EVENT_KIND_ONLINE EventKind = 1
+	// EVENT_KIND_OFFLINE: a user's last connection anywhere closed.
+	EventKind_EVENT_KIND_OFFLINE EventKind = 2
+	// EVENT_KIND_CONNECTED: a connection opened.
+	EventKind_EVENT_KIND_CONNECTED EventKind = 3
+	// EVENT_KIND_DISCONNECTED: a connection closed.
+	EventKind_EVENT_KIND_DISCONNECTED EventKind = 4
+	// EVENT_KIND_UNDELIVERED: a push did not reach a user.
+	EventKind_EVENT_KIND_UNDELIVERED EventKind = 5
+)
+
+// Enum value maps for EventKind.
+var (
+	EventKind_name = map[int32]string{
+		0: "EVENT_KIND_UNSPECIFIED",
+		1: "EVENT_KIND_ONLINE",
+		2: "EVENT_KIND_OFFLINE",
+		3: "EVENT_KIND_CONNECTED",
+		4: "EVENT_KIND_DISCONNECTED",
+		5: "EVENT_KIND_UNDELIVERED",
+	}
+	EventKind_value = map[string]int32{
+		"EVENT_KIND_UNSPECIFIED":  0,
+		"EVENT_KIND_ONLINE":       1,
+		"EVENT_KIND_OFFLINE":      2,
+		"EVENT_KIND_CONNECTED":    3,
+		"EVENT_KIND_DISCONNECTED": 4,
+		"EVENT_KIND_UNDELIVERED":  5,
+	}
+)
+
+func (x EventKind) Enum() *EventKind {
+	p := new(EventKind)
+	*p = x
+	return p
+}
+
+func (x EventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_herald_push_v1_push_proto_enumTypes[0].Descriptor()
+}
+
+func (EventKind) Type() protoreflect.EnumType {
+	return &file_herald_push_v1_push_proto_enumTypes[0]
+}
+
+func (x EventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventKind.Descriptor instead.
+func (EventKind) EnumDescriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{0}
+}
+
+// UndeliveredReason says why a push did not reach a user.
+type UndeliveredReason int32
+
+const (
+	// UNDELIVERED_REASON_UNSPECIFIED is not a reason.
+	UndeliveredReason_UNDELIVERED_REASON_UNSPECIFIED UndeliveredReason = 0
+	// UNDELIVERED_REASON_OFFLINE: the user had no connection anywhere.
+	UndeliveredReason_UNDELIVERED_REASON_OFFLINE UndeliveredReason = 1
+	// UNDELIVERED_REASON_SLOW_CONSUMER: the push was dropped from a
+	// connection's send queue by the slow-consumer policy (the connection was
+	// closed with 4003, or drop-oldest dropped it).
+	UndeliveredReason_UNDELIVERED_REASON_SLOW_CONSUMER UndeliveredReason = 2
+	// UNDELIVERED_REASON_ACK_TIMEOUT: a connection did not acknowledge it
+	// within the call's ack_timeout.
+	UndeliveredReason_UNDELIVERED_REASON_ACK_TIMEOUT UndeliveredReason = 3
+)
+
+// Enum value maps for UndeliveredReason.
+var (
+	UndeliveredReason_name = map[int32]string{
+		0: "UNDELIVERED_REASON_UNSPECIFIED",
+		1: "UNDELIVERED_REASON_OFFLINE",
+		2: "UNDELIVERED_REASON_SLOW_CONSUMER",
+		3: "UNDELIVERED_REASON_ACK_TIMEOUT",
+	}
+	UndeliveredReason_value = map[string]int32{
+		"UNDELIVERED_REASON_UNSPECIFIED":   0,
+		"UNDELIVERED_REASON_OFFLINE":       1,
+		"UNDELIVERED_REASON_SLOW_CONSUMER": 2,
+		"UNDELIVERED_REASON_ACK_TIMEOUT":   3,
+	}
+)
+
+func (x UndeliveredReason) Enum() *UndeliveredReason {
+	p := new(UndeliveredReason)
+	*p = x
+	return p
+}
+
+func (x UndeliveredReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UndeliveredReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_herald_push_v1_push_proto_enumTypes[1].Descriptor()
+}
+
+func (UndeliveredReason) Type() protoreflect.EnumType {
+	return &file_herald_push_v1_push_proto_enumTypes[1]
+}
+
+func (x UndeliveredReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UndeliveredReason.Descriptor instead.
+func (UndeliveredReason) EnumDescriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{1}
+}
+
 // Message is what a push carries to the app.
 type Message struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1566,6 +1691,856 @@ func (x *WatchStatsResponse) GetNodes() []*NodeStats {
 	return nil
 }
 
+// PushStreamRequest is one push on a PushStream.
+type PushStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// correlation_id is the caller's id for this request, echoed in its
+	// result. At most 128 bytes; empty is allowed but then results can only
+	// be matched by order.
+	CorrelationId string `protobuf:"bytes,1,opt,name=correlation_id,json=correlationId,proto3" json:"correlation_id,omitempty"`
+	// push is the push to carry out, with the same rules as the unary call of
+	// its kind. Exactly one is required.
+	//
+	// Types that are valid to be assigned to Push:
+	//
+	//	*PushStreamRequest_Users
+	//	*PushStreamRequest_Groups
+	//	*PushStreamRequest_Broadcast
+	Push          isPushStreamRequest_Push `protobuf_oneof:"push"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushStreamRequest) Reset() {
+	*x = PushStreamRequest{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushStreamRequest) ProtoMessage() {}
+
+func (x *PushStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushStreamRequest.ProtoReflect.Descriptor instead.
+func (*PushStreamRequest) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PushStreamRequest) GetCorrelationId() string {
+	if x != nil {
+		return x.CorrelationId
+	}
+	return ""
+}
+
+func (x *PushStreamRequest) GetPush() isPushStreamRequest_Push {
+	if x != nil {
+		return x.Push
+	}
+	return nil
+}
+
+func (x *PushStreamRequest) GetUsers() *PushToUsersRequest {
+	if x != nil {
+		if x, ok := x.Push.(*PushStreamRequest_Users); ok {
+			return x.Users
+		}
+	}
+	return nil
+}
+
+func (x *PushStreamRequest) GetGroups() *PushToGroupsRequest {
+	if x != nil {
+		if x, ok := x.Push.(*PushStreamRequest_Groups); ok {
+			return x.Groups
+		}
+	}
+	return nil
+}
+
+func (x *PushStreamRequest) GetBroadcast() *BroadcastRequest {
+	if x != nil {
+		if x, ok := x.Push.(*PushStreamRequest_Broadcast); ok {
+			return x.Broadcast
+		}
+	}
+	return nil
+}
+
+type isPushStreamRequest_Push interface {
+	isPushStreamRequest_Push()
+}
+
+type PushStreamRequest_Users struct {
+	// users pushes to users, like PushToUsers (ack_timeout is not allowed
+	// on a stream: ask for receipts with the unary call).
+	Users *PushToUsersRequest `protobuf:"bytes,2,opt,name=users,proto3,oneof"`
+}
+
+type PushStreamRequest_Groups struct {
+	// groups pushes to groups, like PushToGroups.
+	Groups *PushToGroupsRequest `protobuf:"bytes,3,opt,name=groups,proto3,oneof"`
+}
+
+type PushStreamRequest_Broadcast struct {
+	// broadcast pushes to everyone, like Broadcast.
+	Broadcast *BroadcastRequest `protobuf:"bytes,4,opt,name=broadcast,proto3,oneof"`
+}
+
+func (*PushStreamRequest_Users) isPushStreamRequest_Push() {}
+
+func (*PushStreamRequest_Groups) isPushStreamRequest_Push() {}
+
+func (*PushStreamRequest_Broadcast) isPushStreamRequest_Push() {}
+
+// PushStreamResponse is the result of one PushStreamRequest.
+type PushStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// correlation_id is the request's.
+	CorrelationId string `protobuf:"bytes,1,opt,name=correlation_id,json=correlationId,proto3" json:"correlation_id,omitempty"`
+	// message_id is the id of the pushed message (when code is 0).
+	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// delivered counts the connections the push was queued to (when code is
+	// 0).
+	Delivered uint64 `protobuf:"varint,3,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	// code is the request's gRPC status code: 0 (OK) when the push was
+	// accepted; otherwise what the unary call would have answered, e.g. 3
+	// (InvalidArgument), 7 (PermissionDenied), 8 (ResourceExhausted), 14
+	// (Unavailable: the push may be retried with the same message id).
+	Code uint32 `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
+	// message explains a non-zero code, naming the offending field for
+	// InvalidArgument.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushStreamResponse) Reset() {
+	*x = PushStreamResponse{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushStreamResponse) ProtoMessage() {}
+
+func (x *PushStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushStreamResponse.ProtoReflect.Descriptor instead.
+func (*PushStreamResponse) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PushStreamResponse) GetCorrelationId() string {
+	if x != nil {
+		return x.CorrelationId
+	}
+	return ""
+}
+
+func (x *PushStreamResponse) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *PushStreamResponse) GetDelivered() uint64 {
+	if x != nil {
+		return x.Delivered
+	}
+	return 0
+}
+
+func (x *PushStreamResponse) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *PushStreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// WatchEventsRequest says which events to stream and from where.
+type WatchEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kinds are the kinds to stream; empty: every kind. At most one of each.
+	Kinds []EventKind `protobuf:"varint,1,rep,packed,name=kinds,proto3,enum=herald.push.v1.EventKind" json:"kinds,omitempty"`
+	// user_ids limits the stream to events about these users; empty: every
+	// user. Up to 1000 ids of 1 to 256 bytes.
+	UserIds []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// cursor resumes after this event's cursor (the last one the caller
+	// processed). Empty: from now on. At most 64 bytes.
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsRequest) Reset() {
+	*x = WatchEventsRequest{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsRequest) ProtoMessage() {}
+
+func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
+func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *WatchEventsRequest) GetKinds() []EventKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// WatchEventsResponse carries the events that were ready together, oldest
+// first.
+type WatchEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// events are in cursor order.
+	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsResponse) Reset() {
+	*x = WatchEventsResponse{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsResponse) ProtoMessage() {}
+
+func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
+func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *WatchEventsResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// Event is one thing that happened in the cluster.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cursor identifies the event: pass the last one processed as
+	// WatchEventsRequest.cursor to resume after it. Opaque.
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// at is when the event happened.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// node_id is the node that recorded it.
+	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// kind is the event itself.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Event_Online
+	//	*Event_Offline
+	//	*Event_Connected
+	//	*Event_Disconnected
+	//	*Event_Undelivered
+	Kind          isEvent_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Event) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *Event) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Event) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *Event) GetKind() isEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Event) GetOnline() *UserOnline {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Online); ok {
+			return x.Online
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetOffline() *UserOffline {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Offline); ok {
+			return x.Offline
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetConnected() *SessionConnected {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Connected); ok {
+			return x.Connected
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDisconnected() *SessionDisconnected {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Disconnected); ok {
+			return x.Disconnected
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetUndelivered() *Undelivered {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Undelivered); ok {
+			return x.Undelivered
+		}
+	}
+	return nil
+}
+
+type isEvent_Kind interface {
+	isEvent_Kind()
+}
+
+type Event_Online struct {
+	// online: a user's first connection anywhere opened.
+	Online *UserOnline `protobuf:"bytes,4,opt,name=online,proto3,oneof"`
+}
+
+type Event_Offline struct {
+	// offline: a user's last connection anywhere closed.
+	Offline *UserOffline `protobuf:"bytes,5,opt,name=offline,proto3,oneof"`
+}
+
+type Event_Connected struct {
+	// connected: a connection opened.
+	Connected *SessionConnected `protobuf:"bytes,6,opt,name=connected,proto3,oneof"`
+}
+
+type Event_Disconnected struct {
+	// disconnected: a connection closed.
+	Disconnected *SessionDisconnected `protobuf:"bytes,7,opt,name=disconnected,proto3,oneof"`
+}
+
+type Event_Undelivered struct {
+	// undelivered: a push did not reach a user.
+	Undelivered *Undelivered `protobuf:"bytes,8,opt,name=undelivered,proto3,oneof"`
+}
+
+func (*Event_Online) isEvent_Kind() {}
+
+func (*Event_Offline) isEvent_Kind() {}
+
+func (*Event_Connected) isEvent_Kind() {}
+
+func (*Event_Disconnected) isEvent_Kind() {}
+
+func (*Event_Undelivered) isEvent_Kind() {}
+
+// UserOnline says a user came online.
+type UserOnline struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserOnline) Reset() {
+	*x = UserOnline{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserOnline) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserOnline) ProtoMessage() {}
+
+func (x *UserOnline) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserOnline.ProtoReflect.Descriptor instead.
+func (*UserOnline) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UserOnline) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// UserOffline says a user went offline.
+type UserOffline struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// online_for is how long the user was online.
+	OnlineFor *durationpb.Duration `protobuf:"bytes,2,opt,name=online_for,json=onlineFor,proto3" json:"online_for,omitempty"`
+	// code is the close code of the user's last connection (0 when its node
+	// died and its connections were reaped).
+	Code          uint32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserOffline) Reset() {
+	*x = UserOffline{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserOffline) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserOffline) ProtoMessage() {}
+
+func (x *UserOffline) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserOffline.ProtoReflect.Descriptor instead.
+func (*UserOffline) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UserOffline) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserOffline) GetOnlineFor() *durationpb.Duration {
+	if x != nil {
+		return x.OnlineFor
+	}
+	return nil
+}
+
+func (x *UserOffline) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+// SessionConnected says a connection opened.
+type SessionConnected struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the connection's user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// session_id identifies the connection.
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// node_id is the node holding it.
+	NodeId        string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionConnected) Reset() {
+	*x = SessionConnected{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionConnected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionConnected) ProtoMessage() {}
+
+func (x *SessionConnected) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionConnected.ProtoReflect.Descriptor instead.
+func (*SessionConnected) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SessionConnected) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SessionConnected) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionConnected) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// SessionDisconnected says a connection closed.
+type SessionDisconnected struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the connection's user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// session_id identifies the connection.
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// node_id is the node that held it.
+	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// code is the WebSocket close code (0 when its node died).
+	Code uint32 `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
+	// reason says why it closed.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// duration is how long it was open.
+	Duration      *durationpb.Duration `protobuf:"bytes,6,opt,name=duration,proto3" json:"duration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionDisconnected) Reset() {
+	*x = SessionDisconnected{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionDisconnected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionDisconnected) ProtoMessage() {}
+
+func (x *SessionDisconnected) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionDisconnected.ProtoReflect.Descriptor instead.
+func (*SessionDisconnected) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SessionDisconnected) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SessionDisconnected) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionDisconnected) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *SessionDisconnected) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SessionDisconnected) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SessionDisconnected) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+// Undelivered says a push did not reach a user.
+type Undelivered struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// message_id is the push's message id.
+	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// stream is the stream the push was published to.
+	Stream string `protobuf:"bytes,3,opt,name=stream,proto3" json:"stream,omitempty"`
+	// offset is its offset in the stream.
+	Offset uint64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// topic is the push's topic.
+	Topic string `protobuf:"bytes,5,opt,name=topic,proto3" json:"topic,omitempty"`
+	// reason says why.
+	Reason UndeliveredReason `protobuf:"varint,6,opt,name=reason,proto3,enum=herald.push.v1.UndeliveredReason" json:"reason,omitempty"`
+	// session_id is the connection that did not get it (empty for
+	// UNDELIVERED_REASON_OFFLINE).
+	SessionId     string `protobuf:"bytes,7,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Undelivered) Reset() {
+	*x = Undelivered{}
+	mi := &file_herald_push_v1_push_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Undelivered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Undelivered) ProtoMessage() {}
+
+func (x *Undelivered) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_push_v1_push_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Undelivered.ProtoReflect.Descriptor instead.
+func (*Undelivered) Descriptor() ([]byte, []int) {
+	return file_herald_push_v1_push_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Undelivered) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Undelivered) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *Undelivered) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *Undelivered) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Undelivered) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Undelivered) GetReason() UndeliveredReason {
+	if x != nil {
+		return x.Reason
+	}
+	return UndeliveredReason_UNDELIVERED_REASON_UNSPECIFIED
+}
+
+func (x *Undelivered) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
 var File_herald_push_v1_push_proto protoreflect.FileDescriptor
 
 const file_herald_push_v1_push_proto_rawDesc = "" +
@@ -1671,7 +2646,79 @@ const file_herald_push_v1_push_proto_rawDesc = "" +
 	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\f\"\x03\b\x90\x1c2\x05\x10\x80\xc2\xd7/R\binterval\"r\n" +
 	"\x12WatchStatsResponse\x12+\n" +
 	"\x05stats\x18\x01 \x01(\v2\x15.herald.push.v1.StatsR\x05stats\x12/\n" +
-	"\x05nodes\x18\x02 \x03(\v2\x19.herald.push.v1.NodeStatsR\x05nodes2\x91\a\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x19.herald.push.v1.NodeStatsR\x05nodes\"\x90\x02\n" +
+	"\x11PushStreamRequest\x12/\n" +
+	"\x0ecorrelation_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03(\x80\x01R\rcorrelationId\x12:\n" +
+	"\x05users\x18\x02 \x01(\v2\".herald.push.v1.PushToUsersRequestH\x00R\x05users\x12=\n" +
+	"\x06groups\x18\x03 \x01(\v2#.herald.push.v1.PushToGroupsRequestH\x00R\x06groups\x12@\n" +
+	"\tbroadcast\x18\x04 \x01(\v2 .herald.push.v1.BroadcastRequestH\x00R\tbroadcastB\r\n" +
+	"\x04push\x12\x05\xbaH\x02\b\x01\"\xa6\x01\n" +
+	"\x12PushStreamResponse\x12%\n" +
+	"\x0ecorrelation_id\x18\x01 \x01(\tR\rcorrelationId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12\x1c\n" +
+	"\tdelivered\x18\x03 \x01(\x04R\tdelivered\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xaa\x01\n" +
+	"\x12WatchEventsRequest\x12D\n" +
+	"\x05kinds\x18\x01 \x03(\x0e2\x19.herald.push.v1.EventKindB\x13\xbaH\x10\x92\x01\r\x10\x05\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05kinds\x12-\n" +
+	"\buser_ids\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\auserIds\x12\x1f\n" +
+	"\x06cursor\x18\x03 \x01(\tB\a\xbaH\x04r\x02(@R\x06cursor\"D\n" +
+	"\x13WatchEventsResponse\x12-\n" +
+	"\x06events\x18\x01 \x03(\v2\x15.herald.push.v1.EventR\x06events\"\xa9\x03\n" +
+	"\x05Event\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x124\n" +
+	"\x06online\x18\x04 \x01(\v2\x1a.herald.push.v1.UserOnlineH\x00R\x06online\x127\n" +
+	"\aoffline\x18\x05 \x01(\v2\x1b.herald.push.v1.UserOfflineH\x00R\aoffline\x12@\n" +
+	"\tconnected\x18\x06 \x01(\v2 .herald.push.v1.SessionConnectedH\x00R\tconnected\x12I\n" +
+	"\fdisconnected\x18\a \x01(\v2#.herald.push.v1.SessionDisconnectedH\x00R\fdisconnected\x12?\n" +
+	"\vundelivered\x18\b \x01(\v2\x1b.herald.push.v1.UndeliveredH\x00R\vundeliveredB\x06\n" +
+	"\x04kind\"%\n" +
+	"\n" +
+	"UserOnline\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"t\n" +
+	"\vUserOffline\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x128\n" +
+	"\n" +
+	"online_for\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\tonlineFor\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\rR\x04code\"c\n" +
+	"\x10SessionConnected\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\"\xc9\x01\n" +
+	"\x13SessionDisconnected\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\rR\x04code\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x125\n" +
+	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xe5\x01\n" +
+	"\vUndelivered\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12\x16\n" +
+	"\x06stream\x18\x03 \x01(\tR\x06stream\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\x12\x14\n" +
+	"\x05topic\x18\x05 \x01(\tR\x05topic\x129\n" +
+	"\x06reason\x18\x06 \x01(\x0e2!.herald.push.v1.UndeliveredReasonR\x06reason\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\a \x01(\tR\tsessionId*\xa9\x01\n" +
+	"\tEventKind\x12\x1a\n" +
+	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11EVENT_KIND_ONLINE\x10\x01\x12\x16\n" +
+	"\x12EVENT_KIND_OFFLINE\x10\x02\x12\x18\n" +
+	"\x14EVENT_KIND_CONNECTED\x10\x03\x12\x1b\n" +
+	"\x17EVENT_KIND_DISCONNECTED\x10\x04\x12\x1a\n" +
+	"\x16EVENT_KIND_UNDELIVERED\x10\x05*\xa1\x01\n" +
+	"\x11UndeliveredReason\x12\"\n" +
+	"\x1eUNDELIVERED_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aUNDELIVERED_REASON_OFFLINE\x10\x01\x12$\n" +
+	" UNDELIVERED_REASON_SLOW_CONSUMER\x10\x02\x12\"\n" +
+	"\x1eUNDELIVERED_REASON_ACK_TIMEOUT\x10\x032\xc4\b\n" +
 	"\vPushService\x12V\n" +
 	"\vPushToUsers\x12\".herald.push.v1.PushToUsersRequest\x1a#.herald.push.v1.PushToUsersResponse\x12Y\n" +
 	"\fPushToGroups\x12#.herald.push.v1.PushToGroupsRequest\x1a$.herald.push.v1.PushToGroupsResponse\x12P\n" +
@@ -1684,7 +2731,10 @@ const file_herald_push_v1_push_proto_rawDesc = "" +
 	"\vGetPresence\x12\".herald.push.v1.GetPresenceRequest\x1a#.herald.push.v1.GetPresenceResponse\x12M\n" +
 	"\bGetStats\x12\x1f.herald.push.v1.GetStatsRequest\x1a .herald.push.v1.GetStatsResponse\x12U\n" +
 	"\n" +
-	"WatchStats\x12!.herald.push.v1.WatchStatsRequest\x1a\".herald.push.v1.WatchStatsResponse0\x01B\xb2\x01\n" +
+	"WatchStats\x12!.herald.push.v1.WatchStatsRequest\x1a\".herald.push.v1.WatchStatsResponse0\x01\x12W\n" +
+	"\n" +
+	"PushStream\x12!.herald.push.v1.PushStreamRequest\x1a\".herald.push.v1.PushStreamResponse(\x010\x01\x12X\n" +
+	"\vWatchEvents\x12\".herald.push.v1.WatchEventsRequest\x1a#.herald.push.v1.WatchEventsResponse0\x01B\xb2\x01\n" +
 	"\x12com.herald.push.v1B\tPushProtoP\x01Z7github.com/herald-push/herald/gen/herald/push/v1;pushv1\xa2\x02\x03HPX\xaa\x02\x0eHerald.Push.V1\xca\x02\x0eHerald\\Push\\V1\xe2\x02\x1aHerald\\Push\\V1\\GPBMetadata\xea\x02\x10Herald::Push::V1b\x06proto3"
 
 var (
@@ -1699,79 +2749,110 @@ func file_herald_push_v1_push_proto_rawDescGZIP() []byte {
 	return file_herald_push_v1_push_proto_rawDescData
 }
 
-var file_herald_push_v1_push_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_herald_push_v1_push_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_herald_push_v1_push_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_herald_push_v1_push_proto_goTypes = []any{
-	(*Message)(nil),                  // 0: herald.push.v1.Message
-	(*PushToUsersRequest)(nil),       // 1: herald.push.v1.PushToUsersRequest
-	(*PushToUsersResponse)(nil),      // 2: herald.push.v1.PushToUsersResponse
-	(*Receipt)(nil),                  // 3: herald.push.v1.Receipt
-	(*PushToGroupsRequest)(nil),      // 4: herald.push.v1.PushToGroupsRequest
-	(*PushToGroupsResponse)(nil),     // 5: herald.push.v1.PushToGroupsResponse
-	(*BroadcastRequest)(nil),         // 6: herald.push.v1.BroadcastRequest
-	(*BroadcastResponse)(nil),        // 7: herald.push.v1.BroadcastResponse
-	(*AddToGroupRequest)(nil),        // 8: herald.push.v1.AddToGroupRequest
-	(*AddToGroupResponse)(nil),       // 9: herald.push.v1.AddToGroupResponse
-	(*RemoveFromGroupRequest)(nil),   // 10: herald.push.v1.RemoveFromGroupRequest
-	(*RemoveFromGroupResponse)(nil),  // 11: herald.push.v1.RemoveFromGroupResponse
-	(*ListGroupMembersRequest)(nil),  // 12: herald.push.v1.ListGroupMembersRequest
-	(*ListGroupMembersResponse)(nil), // 13: herald.push.v1.ListGroupMembersResponse
-	(*DisconnectUserRequest)(nil),    // 14: herald.push.v1.DisconnectUserRequest
-	(*DisconnectUserResponse)(nil),   // 15: herald.push.v1.DisconnectUserResponse
-	(*GetPresenceRequest)(nil),       // 16: herald.push.v1.GetPresenceRequest
-	(*GetPresenceResponse)(nil),      // 17: herald.push.v1.GetPresenceResponse
-	(*UserPresence)(nil),             // 18: herald.push.v1.UserPresence
-	(*Connection)(nil),               // 19: herald.push.v1.Connection
-	(*GetStatsRequest)(nil),          // 20: herald.push.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),         // 21: herald.push.v1.GetStatsResponse
-	(*Stats)(nil),                    // 22: herald.push.v1.Stats
-	(*NodeStats)(nil),                // 23: herald.push.v1.NodeStats
-	(*WatchStatsRequest)(nil),        // 24: herald.push.v1.WatchStatsRequest
-	(*WatchStatsResponse)(nil),       // 25: herald.push.v1.WatchStatsResponse
-	(*durationpb.Duration)(nil),      // 26: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
+	(EventKind)(0),                   // 0: herald.push.v1.EventKind
+	(UndeliveredReason)(0),           // 1: herald.push.v1.UndeliveredReason
+	(*Message)(nil),                  // 2: herald.push.v1.Message
+	(*PushToUsersRequest)(nil),       // 3: herald.push.v1.PushToUsersRequest
+	(*PushToUsersResponse)(nil),      // 4: herald.push.v1.PushToUsersResponse
+	(*Receipt)(nil),                  // 5: herald.push.v1.Receipt
+	(*PushToGroupsRequest)(nil),      // 6: herald.push.v1.PushToGroupsRequest
+	(*PushToGroupsResponse)(nil),     // 7: herald.push.v1.PushToGroupsResponse
+	(*BroadcastRequest)(nil),         // 8: herald.push.v1.BroadcastRequest
+	(*BroadcastResponse)(nil),        // 9: herald.push.v1.BroadcastResponse
+	(*AddToGroupRequest)(nil),        // 10: herald.push.v1.AddToGroupRequest
+	(*AddToGroupResponse)(nil),       // 11: herald.push.v1.AddToGroupResponse
+	(*RemoveFromGroupRequest)(nil),   // 12: herald.push.v1.RemoveFromGroupRequest
+	(*RemoveFromGroupResponse)(nil),  // 13: herald.push.v1.RemoveFromGroupResponse
+	(*ListGroupMembersRequest)(nil),  // 14: herald.push.v1.ListGroupMembersRequest
+	(*ListGroupMembersResponse)(nil), // 15: herald.push.v1.ListGroupMembersResponse
+	(*DisconnectUserRequest)(nil),    // 16: herald.push.v1.DisconnectUserRequest
+	(*DisconnectUserResponse)(nil),   // 17: herald.push.v1.DisconnectUserResponse
+	(*GetPresenceRequest)(nil),       // 18: herald.push.v1.GetPresenceRequest
+	(*GetPresenceResponse)(nil),      // 19: herald.push.v1.GetPresenceResponse
+	(*UserPresence)(nil),             // 20: herald.push.v1.UserPresence
+	(*Connection)(nil),               // 21: herald.push.v1.Connection
+	(*GetStatsRequest)(nil),          // 22: herald.push.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),         // 23: herald.push.v1.GetStatsResponse
+	(*Stats)(nil),                    // 24: herald.push.v1.Stats
+	(*NodeStats)(nil),                // 25: herald.push.v1.NodeStats
+	(*WatchStatsRequest)(nil),        // 26: herald.push.v1.WatchStatsRequest
+	(*WatchStatsResponse)(nil),       // 27: herald.push.v1.WatchStatsResponse
+	(*PushStreamRequest)(nil),        // 28: herald.push.v1.PushStreamRequest
+	(*PushStreamResponse)(nil),       // 29: herald.push.v1.PushStreamResponse
+	(*WatchEventsRequest)(nil),       // 30: herald.push.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),      // 31: herald.push.v1.WatchEventsResponse
+	(*Event)(nil),                    // 32: herald.push.v1.Event
+	(*UserOnline)(nil),               // 33: herald.push.v1.UserOnline
+	(*UserOffline)(nil),              // 34: herald.push.v1.UserOffline
+	(*SessionConnected)(nil),         // 35: herald.push.v1.SessionConnected
+	(*SessionDisconnected)(nil),      // 36: herald.push.v1.SessionDisconnected
+	(*Undelivered)(nil),              // 37: herald.push.v1.Undelivered
+	(*durationpb.Duration)(nil),      // 38: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 39: google.protobuf.Timestamp
 }
 var file_herald_push_v1_push_proto_depIdxs = []int32{
-	26, // 0: herald.push.v1.Message.ttl:type_name -> google.protobuf.Duration
-	0,  // 1: herald.push.v1.PushToUsersRequest.message:type_name -> herald.push.v1.Message
-	26, // 2: herald.push.v1.PushToUsersRequest.ack_timeout:type_name -> google.protobuf.Duration
-	3,  // 3: herald.push.v1.PushToUsersResponse.receipts:type_name -> herald.push.v1.Receipt
-	0,  // 4: herald.push.v1.PushToGroupsRequest.message:type_name -> herald.push.v1.Message
-	0,  // 5: herald.push.v1.BroadcastRequest.message:type_name -> herald.push.v1.Message
-	18, // 6: herald.push.v1.GetPresenceResponse.users:type_name -> herald.push.v1.UserPresence
-	19, // 7: herald.push.v1.UserPresence.connections:type_name -> herald.push.v1.Connection
-	27, // 8: herald.push.v1.Connection.connected_at:type_name -> google.protobuf.Timestamp
-	22, // 9: herald.push.v1.GetStatsResponse.stats:type_name -> herald.push.v1.Stats
-	23, // 10: herald.push.v1.GetStatsResponse.nodes:type_name -> herald.push.v1.NodeStats
-	26, // 11: herald.push.v1.Stats.uptime:type_name -> google.protobuf.Duration
-	22, // 12: herald.push.v1.NodeStats.stats:type_name -> herald.push.v1.Stats
-	26, // 13: herald.push.v1.WatchStatsRequest.interval:type_name -> google.protobuf.Duration
-	22, // 14: herald.push.v1.WatchStatsResponse.stats:type_name -> herald.push.v1.Stats
-	23, // 15: herald.push.v1.WatchStatsResponse.nodes:type_name -> herald.push.v1.NodeStats
-	1,  // 16: herald.push.v1.PushService.PushToUsers:input_type -> herald.push.v1.PushToUsersRequest
-	4,  // 17: herald.push.v1.PushService.PushToGroups:input_type -> herald.push.v1.PushToGroupsRequest
-	6,  // 18: herald.push.v1.PushService.Broadcast:input_type -> herald.push.v1.BroadcastRequest
-	8,  // 19: herald.push.v1.PushService.AddToGroup:input_type -> herald.push.v1.AddToGroupRequest
-	10, // 20: herald.push.v1.PushService.RemoveFromGroup:input_type -> herald.push.v1.RemoveFromGroupRequest
-	12, // 21: herald.push.v1.PushService.ListGroupMembers:input_type -> herald.push.v1.ListGroupMembersRequest
-	14, // 22: herald.push.v1.PushService.DisconnectUser:input_type -> herald.push.v1.DisconnectUserRequest
-	16, // 23: herald.push.v1.PushService.GetPresence:input_type -> herald.push.v1.GetPresenceRequest
-	20, // 24: herald.push.v1.PushService.GetStats:input_type -> herald.push.v1.GetStatsRequest
-	24, // 25: herald.push.v1.PushService.WatchStats:input_type -> herald.push.v1.WatchStatsRequest
-	2,  // 26: herald.push.v1.PushService.PushToUsers:output_type -> herald.push.v1.PushToUsersResponse
-	5,  // 27: herald.push.v1.PushService.PushToGroups:output_type -> herald.push.v1.PushToGroupsResponse
-	7,  // 28: herald.push.v1.PushService.Broadcast:output_type -> herald.push.v1.BroadcastResponse
-	9,  // 29: herald.push.v1.PushService.AddToGroup:output_type -> herald.push.v1.AddToGroupResponse
-	11, // 30: herald.push.v1.PushService.RemoveFromGroup:output_type -> herald.push.v1.RemoveFromGroupResponse
-	13, // 31: herald.push.v1.PushService.ListGroupMembers:output_type -> herald.push.v1.ListGroupMembersResponse
-	15, // 32: herald.push.v1.PushService.DisconnectUser:output_type -> herald.push.v1.DisconnectUserResponse
-	17, // 33: herald.push.v1.PushService.GetPresence:output_type -> herald.push.v1.GetPresenceResponse
-	21, // 34: herald.push.v1.PushService.GetStats:output_type -> herald.push.v1.GetStatsResponse
-	25, // 35: herald.push.v1.PushService.WatchStats:output_type -> herald.push.v1.WatchStatsResponse
-	26, // [26:36] is the sub-list for method output_type
-	16, // [16:26] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	38, // 0: herald.push.v1.Message.ttl:type_name -> google.protobuf.Duration
+	2,  // 1: herald.push.v1.PushToUsersRequest.message:type_name -> herald.push.v1.Message
+	38, // 2: herald.push.v1.PushToUsersRequest.ack_timeout:type_name -> google.protobuf.Duration
+	5,  // 3: herald.push.v1.PushToUsersResponse.receipts:type_name -> herald.push.v1.Receipt
+	2,  // 4: herald.push.v1.PushToGroupsRequest.message:type_name -> herald.push.v1.Message
+	2,  // 5: herald.push.v1.BroadcastRequest.message:type_name -> herald.push.v1.Message
+	20, // 6: herald.push.v1.GetPresenceResponse.users:type_name -> herald.push.v1.UserPresence
+	21, // 7: herald.push.v1.UserPresence.connections:type_name -> herald.push.v1.Connection
+	39, // 8: herald.push.v1.Connection.connected_at:type_name -> google.protobuf.Timestamp
+	24, // 9: herald.push.v1.GetStatsResponse.stats:type_name -> herald.push.v1.Stats
+	25, // 10: herald.push.v1.GetStatsResponse.nodes:type_name -> herald.push.v1.NodeStats
+	38, // 11: herald.push.v1.Stats.uptime:type_name -> google.protobuf.Duration
+	24, // 12: herald.push.v1.NodeStats.stats:type_name -> herald.push.v1.Stats
+	38, // 13: herald.push.v1.WatchStatsRequest.interval:type_name -> google.protobuf.Duration
+	24, // 14: herald.push.v1.WatchStatsResponse.stats:type_name -> herald.push.v1.Stats
+	25, // 15: herald.push.v1.WatchStatsResponse.nodes:type_name -> herald.push.v1.NodeStats
+	3,  // 16: herald.push.v1.PushStreamRequest.users:type_name -> herald.push.v1.PushToUsersRequest
+	6,  // 17: herald.push.v1.PushStreamRequest.groups:type_name -> herald.push.v1.PushToGroupsRequest
+	8,  // 18: herald.push.v1.PushStreamRequest.broadcast:type_name -> herald.push.v1.BroadcastRequest
+	0,  // 19: herald.push.v1.WatchEventsRequest.kinds:type_name -> herald.push.v1.EventKind
+	32, // 20: herald.push.v1.WatchEventsResponse.events:type_name -> herald.push.v1.Event
+	39, // 21: herald.push.v1.Event.at:type_name -> google.protobuf.Timestamp
+	33, // 22: herald.push.v1.Event.online:type_name -> herald.push.v1.UserOnline
+	34, // 23: herald.push.v1.Event.offline:type_name -> herald.push.v1.UserOffline
+	35, // 24: herald.push.v1.Event.connected:type_name -> herald.push.v1.SessionConnected
+	36, // 25: herald.push.v1.Event.disconnected:type_name -> herald.push.v1.SessionDisconnected
+	37, // 26: herald.push.v1.Event.undelivered:type_name -> herald.push.v1.Undelivered
+	38, // 27: herald.push.v1.UserOffline.online_for:type_name -> google.protobuf.Duration
+	38, // 28: herald.push.v1.SessionDisconnected.duration:type_name -> google.protobuf.Duration
+	1,  // 29: herald.push.v1.Undelivered.reason:type_name -> herald.push.v1.UndeliveredReason
+	3,  // 30: herald.push.v1.PushService.PushToUsers:input_type -> herald.push.v1.PushToUsersRequest
+	6,  // 31: herald.push.v1.PushService.PushToGroups:input_type -> herald.push.v1.PushToGroupsRequest
+	8,  // 32: herald.push.v1.PushService.Broadcast:input_type -> herald.push.v1.BroadcastRequest
+	10, // 33: herald.push.v1.PushService.AddToGroup:input_type -> herald.push.v1.AddToGroupRequest
+	12, // 34: herald.push.v1.PushService.RemoveFromGroup:input_type -> herald.push.v1.RemoveFromGroupRequest
+	14, // 35: herald.push.v1.PushService.ListGroupMembers:input_type -> herald.push.v1.ListGroupMembersRequest
+	16, // 36: herald.push.v1.PushService.DisconnectUser:input_type -> herald.push.v1.DisconnectUserRequest
+	18, // 37: herald.push.v1.PushService.GetPresence:input_type -> herald.push.v1.GetPresenceRequest
+	22, // 38: herald.push.v1.PushService.GetStats:input_type -> herald.push.v1.GetStatsRequest
+	26, // 39: herald.push.v1.PushService.WatchStats:input_type -> herald.push.v1.WatchStatsRequest
+	28, // 40: herald.push.v1.PushService.PushStream:input_type -> herald.push.v1.PushStreamRequest
+	30, // 41: herald.push.v1.PushService.WatchEvents:input_type -> herald.push.v1.WatchEventsRequest
+	4,  // 42: herald.push.v1.PushService.PushToUsers:output_type -> herald.push.v1.PushToUsersResponse
+	7,  // 43: herald.push.v1.PushService.PushToGroups:output_type -> herald.push.v1.PushToGroupsResponse
+	9,  // 44: herald.push.v1.PushService.Broadcast:output_type -> herald.push.v1.BroadcastResponse
+	11, // 45: herald.push.v1.PushService.AddToGroup:output_type -> herald.push.v1.AddToGroupResponse
+	13, // 46: herald.push.v1.PushService.RemoveFromGroup:output_type -> herald.push.v1.RemoveFromGroupResponse
+	15, // 47: herald.push.v1.PushService.ListGroupMembers:output_type -> herald.push.v1.ListGroupMembersResponse
+	17, // 48: herald.push.v1.PushService.DisconnectUser:output_type -> herald.push.v1.DisconnectUserResponse
+	19, // 49: herald.push.v1.PushService.GetPresence:output_type -> herald.push.v1.GetPresenceResponse
+	23, // 50: herald.push.v1.PushService.GetStats:output_type -> herald.push.v1.GetStatsResponse
+	27, // 51: herald.push.v1.PushService.WatchStats:output_type -> herald.push.v1.WatchStatsResponse
+	29, // 52: herald.push.v1.PushService.PushStream:output_type -> herald.push.v1.PushStreamResponse
+	31, // 53: herald.push.v1.PushService.WatchEvents:output_type -> herald.push.v1.WatchEventsResponse
+	42, // [42:54] is the sub-list for method output_type
+	30, // [30:42] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_herald_push_v1_push_proto_init() }
@@ -1779,18 +2860,31 @@ func file_herald_push_v1_push_proto_init() {
 	if File_herald_push_v1_push_proto != nil {
 		return
 	}
+	file_herald_push_v1_push_proto_msgTypes[26].OneofWrappers = []any{
+		(*PushStreamRequest_Users)(nil),
+		(*PushStreamRequest_Groups)(nil),
+		(*PushStreamRequest_Broadcast)(nil),
+	}
+	file_herald_push_v1_push_proto_msgTypes[30].OneofWrappers = []any{
+		(*Event_Online)(nil),
+		(*Event_Offline)(nil),
+		(*Event_Connected)(nil),
+		(*Event_Disconnected)(nil),
+		(*Event_Undelivered)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_push_v1_push_proto_rawDesc), len(file_herald_push_v1_push_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   26,
+			NumEnums:      2,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_herald_push_v1_push_proto_goTypes,
 		DependencyIndexes: file_herald_push_v1_push_proto_depIdxs,
+		EnumInfos:         file_herald_push_v1_push_proto_enumTypes,
 		MessageInfos:      file_herald_push_v1_push_proto_msgTypes,
 	}.Build()
 	File_herald_push_v1_push_proto = out.File

@@ -42,6 +42,8 @@ const (
 	PushService_GetPresence_FullMethodName      = "/herald.push.v1.PushService/GetPresence"
 	PushService_GetStats_FullMethodName         = "/herald.push.v1.PushService/GetStats"
 	PushService_WatchStats_FullMethodName       = "/herald.push.v1.PushService/WatchStats"
+	PushService_PushStream_FullMethodName       = "/herald.push.v1.PushService/PushStream"
+	PushService_WatchEvents_FullMethodName      = "/herald.push.v1.PushService/WatchEvents"
 )
 
 // PushServiceClient is the client API for PushService service.
@@ -55,10 +57,13 @@ const (
 // caller with a verified TLS client certificate, may call every method.
 //   - scope "push": PushToUsers, PushToGroups, Broadcast, AddToGroup,
 //     RemoveFromGroup, ListGroupMembers: what an app's backend needs to push.
-//   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats: what
-//     ops need to kick users and to see who is connected (GetPresence
-//     reveals clients' addresses) and how traffic flows.
+//   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats,
+//     WatchEvents: what ops need to kick users and to see who is connected
+//     (GetPresence reveals clients' addresses) and how traffic flows.
+//   - scope "events": WatchEvents only, for a backend that reacts to
+//     presence and delivery without the rest of admin.
 //
+// PushStream needs "push".
 // A call outside its key's scopes is refused with PermissionDenied, which
 // names the missing scope. Server reflection is open to every valid key,
 // whatever its scopes; the health service needs no key.
@@ -95,6 +100,24 @@ type PushServiceClient interface {
 	// WatchStats streams GetStats answers at an interval until the caller
 	// cancels.
 	WatchStats(ctx context.Context, in *WatchStatsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchStatsResponse], error)
+	// PushStream is the push call for backends with volume: the caller sends
+	// push requests (to users, groups or everyone) on one stream and gets one
+	// result per request, matched by its correlation_id. Each request is
+	// checked and carried out like the unary call of its kind (same scope,
+	// validation, idempotency and rate limit, one token per request); a bad
+	// request gets a result with its status and the stream goes on. Flow
+	// control: the server reads a bounded number of requests ahead of the
+	// results it has sent, so a caller that sends faster than the node pushes
+	// is slowed by HTTP/2 flow control, and the node never buffers without
+	// bound.
+	PushStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PushStreamRequest, PushStreamResponse], error)
+	// WatchEvents streams presence and delivery events of the whole cluster
+	// as they happen, filtered by kind and user, until the caller cancels. Each
+	// event has a cursor; a caller that reconnects with the last cursor it
+	// processed gets every event after it that is still retained (at least
+	// once: deduplicate by cursor), or FailedPrecondition when the cursor is
+	// older than the retention window. Needs scope "admin" or "events".
+	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
 
 type pushServiceClient struct {
@@ -214,6 +237,38 @@ func (c *pushServiceClient) WatchStats(ctx context.Context, in *WatchStatsReques
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PushService_WatchStatsClient = grpc.ServerStreamingClient[WatchStatsResponse]
 
+func (c *pushServiceClient) PushStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PushStreamRequest, PushStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PushService_ServiceDesc.Streams[1], PushService_PushStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PushStreamRequest, PushStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PushService_PushStreamClient = grpc.BidiStreamingClient[PushStreamRequest, PushStreamResponse]
+
+func (c *pushServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PushService_ServiceDesc.Streams[2], PushService_WatchEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchEventsRequest, WatchEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PushService_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsResponse]
+
 // PushServiceServer is the server API for PushService service.
 // All implementations must embed UnimplementedPushServiceServer
 // for forward compatibility.
@@ -225,10 +280,13 @@ type PushService_WatchStatsClient = grpc.ServerStreamingClient[WatchStatsRespons
 // caller with a verified TLS client certificate, may call every method.
 //   - scope "push": PushToUsers, PushToGroups, Broadcast, AddToGroup,
 //     RemoveFromGroup, ListGroupMembers: what an app's backend needs to push.
-//   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats: what
-//     ops need to kick users and to see who is connected (GetPresence
-//     reveals clients' addresses) and how traffic flows.
+//   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats,
+//     WatchEvents: what ops need to kick users and to see who is connected
+//     (GetPresence reveals clients' addresses) and how traffic flows.
+//   - scope "events": WatchEvents only, for a backend that reacts to
+//     presence and delivery without the rest of admin.
 //
+// PushStream needs "push".
 // A call outside its key's scopes is refused with PermissionDenied, which
 // names the missing scope. Server reflection is open to every valid key,
 // whatever its scopes; the health service needs no key.
@@ -265,6 +323,24 @@ type PushServiceServer interface {
 	// WatchStats streams GetStats answers at an interval until the caller
 	// cancels.
 	WatchStats(*WatchStatsRequest, grpc.ServerStreamingServer[WatchStatsResponse]) error
+	// PushStream is the push call for backends with volume: the caller sends
+	// push requests (to users, groups or everyone) on one stream and gets one
+	// result per request, matched by its correlation_id. Each request is
+	// checked and carried out like the unary call of its kind (same scope,
+	// validation, idempotency and rate limit, one token per request); a bad
+	// request gets a result with its status and the stream goes on. Flow
+	// control: the server reads a bounded number of requests ahead of the
+	// results it has sent, so a caller that sends faster than the node pushes
+	// is slowed by HTTP/2 flow control, and the node never buffers without
+	// bound.
+	PushStream(grpc.BidiStreamingServer[PushStreamRequest, PushStreamResponse]) error
+	// WatchEvents streams presence and delivery events of the whole cluster
+	// as they happen, filtered by kind and user, until the caller cancels. Each
+	// event has a cursor; a caller that reconnects with the last cursor it
+	// processed gets every event after it that is still retained (at least
+	// once: deduplicate by cursor), or FailedPrecondition when the cursor is
+	// older than the retention window. Needs scope "admin" or "events".
+	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedPushServiceServer()
 }
 
@@ -304,6 +380,12 @@ func (UnimplementedPushServiceServer) GetStats(context.Context, *GetStatsRequest
 }
 func (UnimplementedPushServiceServer) WatchStats(*WatchStatsRequest, grpc.ServerStreamingServer[WatchStatsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchStats not implemented")
+}
+func (UnimplementedPushServiceServer) PushStream(grpc.BidiStreamingServer[PushStreamRequest, PushStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method PushStream not implemented")
+}
+func (UnimplementedPushServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
 }
 func (UnimplementedPushServiceServer) mustEmbedUnimplementedPushServiceServer() {}
 func (UnimplementedPushServiceServer) testEmbeddedByValue()                     {}
@@ -499,6 +581,24 @@ func _PushService_WatchStats_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PushService_WatchStatsServer = grpc.ServerStreamingServer[WatchStatsResponse]
 
+func _PushService_PushStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PushServiceServer).PushStream(&grpc.GenericServerStream[PushStreamRequest, PushStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PushService_PushStreamServer = grpc.BidiStreamingServer[PushStreamRequest, PushStreamResponse]
+
+func _PushService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PushServiceServer).WatchEvents(m, &grpc.GenericServerStream[WatchEventsRequest, WatchEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PushService_WatchEventsServer = grpc.ServerStreamingServer[WatchEventsResponse]
+
 // PushService_ServiceDesc is the grpc.ServiceDesc for PushService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -547,6 +647,17 @@ var PushService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchStats",
 			Handler:       _PushService_WatchStats_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PushStream",
+			Handler:       _PushService_PushStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "WatchEvents",
+			Handler:       _PushService_WatchEvents_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -123,12 +123,12 @@ func (s *Service) control(c engine.Control) int {
 		for _, u := range c.Users {
 			s.hub.addMember(c.Group, u)
 		}
-		s.reregister(c.Users)
+		s.reregister(c.Users...)
 	case engine.MembersRemoved:
 		for _, u := range c.Users {
 			s.hub.removeMember(c.Group, u)
 		}
-		s.reregister(c.Users)
+		s.reregister(c.Users...)
 	case engine.DisconnectUser:
 		n := 0
 		for _, u := range c.Users {
@@ -141,7 +141,7 @@ func (s *Service) control(c engine.Control) int {
 
 // reregister refreshes the presence records of users' sessions here, so
 // that presence shows their groups as they are now.
-func (s *Service) reregister(users []string) {
+func (s *Service) reregister(users ...string) {
 	var buf []*Session
 	for _, u := range users {
 		buf = s.hub.userSessions(buf[:0], u)

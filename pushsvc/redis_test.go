@@ -21,6 +21,9 @@ type hookedEngine struct {
 	// beforePublish runs before the nth publish; what it returns runs
 	// after it.
 	beforePublish func(n int) (after func())
+	// afterUserGroups runs after a read of a user's stored groups, before
+	// its answer goes back.
+	afterUserGroups func()
 
 	mu    sync.Mutex // guards calls
 	calls int
@@ -39,10 +42,20 @@ func (e *hookedEngine) Publish(ctx context.Context, stream string, m engine.Mess
 	return e.Engine.Publish(ctx, stream, m)
 }
 
+func (e *hookedEngine) UserGroups(ctx context.Context, user string) ([]string, error) {
+	groups, err := e.Engine.UserGroups(ctx, user)
+	if e.afterUserGroups != nil {
+		e.afterUserGroups()
+	}
+	return groups, err
+}
+
 // redisService is a Service on a Redis engine, with its hooks.
 type redisService struct {
 	*Service
 	hooks *hookedEngine
+	// controls receives each Control after the service applied it.
+	controls chan engine.Control
 }
 
 // newRedisService starts a Service on the Redis at url; hook, when set,
@@ -52,8 +65,17 @@ func newRedisService(t *testing.T, url string, log *slog.Logger, hook func(*hook
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	rs := &redisService{}
+	rs := &redisService{controls: make(chan engine.Control, 16)}
 	svc := newTestService(t, Options{NodeID: "n1", Logger: log, NewEngine: func(h engine.Handler) (engine.Engine, error) {
+		control := h.Control
+		h.Control = func(c engine.Control) int {
+			n := control(c)
+			select {
+			case rs.controls <- c:
+			default:
+			}
+			return n
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		e, err := redis.New(ctx, redis.Options{

@@ -116,8 +116,10 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 		sess.holding = true
 		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
 	}
-	var extra []string
-	if s.cluster != nil {
+	// With a cluster, the session joins the hub before its user's stored
+	// groups are read, so that no membership change made meanwhile is lost
+	// or undone (hub.endRead says why).
+	if read := s.hub.add(sess); read != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 		groups, err := s.cluster.UserGroups(ctx, info.UserID)
 		cancel()
@@ -126,9 +128,12 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 			// membership changes from now on reach it.
 			s.opts.Logger.Warn("group membership unavailable at connect", "user", info.UserID, "err", err)
 		}
-		extra = groups
+		if s.hub.endRead(read, groups, err == nil) {
+			// The user's other sessions here changed groups too: their
+			// records show them.
+			s.reregister(info.UserID)
+		}
 	}
-	s.hub.add(sess, extra)
 	if s.presence != nil {
 		s.presence.add(presenceOp{register: true, conn: s.connOf(sess)})
 	}

@@ -3,7 +3,6 @@ package pushsvc
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
@@ -16,45 +15,16 @@ const clusterTimeout = 2 * time.Second
 // statsEvery is how often a node publishes its stats to the cluster.
 const statsEvery = time.Second
 
-// presenceQueue carries presence updates to the cluster off the hot paths:
-// Disconnected can run inside a fan-out, which must never wait on the
-// network. Updates keep their order (a session registers before it
-// unregisters) and are retried while the cluster is unreachable.
-type presenceQueue struct {
-	mu      sync.Mutex // guards ops
-	ops     []presenceOp
-	wake    chan struct{} // one token: ops were added
-	stop    chan struct{}
-	stopped chan struct{}
-}
-
-type presenceOp struct {
-	register bool
-	conn     engine.Conn
-}
-
-func newPresenceQueue() *presenceQueue {
-	return &presenceQueue{wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
-}
-
-func (q *presenceQueue) add(op presenceOp) {
-	q.mu.Lock()
-	q.ops = append(q.ops, op)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-// run applies queued updates until stop; on failure it retries the rest
-// after a pause. It also publishes the node's stats every statsEvery.
+// runCluster is the cluster goroutine: it writes the presence changes
+// queued in q until stop, retrying after presenceRetry when the cluster
+// fails, and publishes the node's stats every statsEvery.
 func (s *Service) runCluster(c engine.Cluster, q *presenceQueue) {
 	defer close(q.stopped)
 	stats := time.NewTicker(statsEvery)
 	defer stats.Stop()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	failing := false
 	for {
 		select {
 		case <-q.stop:
@@ -63,29 +33,14 @@ func (s *Service) runCluster(c engine.Cluster, q *presenceQueue) {
 			s.putStats(c)
 			continue
 		case <-q.wake:
+			if failing {
+				continue // the retry writes it; one attempt per presenceRetry
+			}
 		case <-retry.C:
 		}
-		q.mu.Lock()
-		ops := q.ops
-		q.ops = nil
-		q.mu.Unlock()
-		for i, op := range ops {
-			ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
-			var err error
-			if op.register {
-				err = c.Register(ctx, op.conn)
-			} else {
-				err = c.Unregister(ctx, op.conn)
-			}
-			cancel()
-			if err != nil {
-				s.opts.Logger.Warn("presence update failed; will retry", "err", err)
-				q.mu.Lock()
-				q.ops = append(ops[i:], q.ops...)
-				q.mu.Unlock()
-				retry.Reset(time.Second)
-				break
-			}
+		failing = !q.flush(s, c)
+		if failing {
+			retry.Reset(presenceRetry)
 		}
 	}
 }
@@ -123,12 +78,12 @@ func (s *Service) control(c engine.Control) int {
 		for _, u := range c.Users {
 			s.hub.addMember(c.Group, u)
 		}
-		s.reregister(c.Users)
+		s.reregister(c.Users...)
 	case engine.MembersRemoved:
 		for _, u := range c.Users {
 			s.hub.removeMember(c.Group, u)
 		}
-		s.reregister(c.Users)
+		s.reregister(c.Users...)
 	case engine.DisconnectUser:
 		n := 0
 		for _, u := range c.Users {
@@ -141,12 +96,12 @@ func (s *Service) control(c engine.Control) int {
 
 // reregister refreshes the presence records of users' sessions here, so
 // that presence shows their groups as they are now.
-func (s *Service) reregister(users []string) {
+func (s *Service) reregister(users ...string) {
 	var buf []*Session
 	for _, u := range users {
 		buf = s.hub.userSessions(buf[:0], u)
 		for _, sess := range buf {
-			s.presence.add(presenceOp{register: true, conn: s.connOf(sess)})
+			s.presence.changed(sess)
 		}
 	}
 }

@@ -9,11 +9,13 @@
 // recipient.
 //
 // Concurrency: the hub is sharded; user shards and group shards each have
-// a mutex. Lock order: user shard, then group shard, then session mu. No
-// lock is held while calling into a Transport except Session.mu never being
-// held across Transport calls at all. Fan-out copies the target sessions
-// under a shard lock and enqueues outside it; enqueue never blocks: a
-// session over its byte or count budget is closed (or drops its oldest
-// frames) at once. Each session has at most one flush scheduled or running
-// on its transport's writer at a time.
+// a mutex. Lock order: user shard, then group shard, then session mu; the
+// presence queue's mu, then session mu. No lock is held while calling into
+// a Transport except Session.mu never being held across Transport calls at
+// all. Fan-out copies the target sessions under a shard lock and enqueues
+// outside it; enqueue never blocks: a session over its byte or count budget
+// is closed (or drops its oldest frames) at once. Each session has at most
+// one flush scheduled or running on its transport's writer at a time. With
+// a cluster, one goroutine, owned by the Service and stopped by Close,
+// writes the presence changes and the stats to it.
 package pushsvc

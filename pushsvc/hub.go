@@ -17,7 +17,8 @@ type hub struct {
 	groups [hubShards]groupShard
 
 	// forgetOffline is set when a cluster stores membership: the hub then
-	// keeps members' groups only while they have a session here. Immutable
+	// keeps members' groups only while they have a session here, and reads
+	// a user's stored groups when a session connects (groupRead). Immutable
 	// after newHub's caller sets it.
 	forgetOffline bool
 
@@ -35,6 +36,24 @@ type userShard struct {
 type userEntry struct {
 	sessions []*Session
 	groups   map[string]struct{}
+	// With a cluster: the reads of the user's stored groups in flight, and
+	// the membership changes applied since the oldest of them began, in
+	// order (see endRead). changes is empty when reads is 0.
+	reads   int
+	changes []memberChange
+}
+
+// memberChange is a membership Control applied to a user.
+type memberChange struct {
+	group string
+	added bool
+}
+
+// groupRead is a read of a user's stored groups, begun by add.
+type groupRead struct {
+	user  string
+	entry *userEntry
+	from  int // index in entry.changes of the first change applied during the read
 }
 
 type groupShard struct {
@@ -66,9 +85,10 @@ func (h *hub) groupShard(name string) *groupShard {
 	return &h.groups[maphash.String(h.seed, name)%hubShards]
 }
 
-// add registers s with its token groups, its user's member groups known
-// here, and extra member groups (from the cluster's membership store).
-func (h *hub) add(s *Session, extra []string) {
+// add registers s with its token groups and its user's member groups
+// known here. With a cluster it begins a read of the user's stored groups:
+// the caller reads them and hands them to endRead.
+func (h *hub) add(s *Session) *groupRead {
 	us := h.userShard(s.user)
 	us.mu.Lock()
 	defer us.mu.Unlock()
@@ -86,18 +106,79 @@ func (h *hub) add(s *Session, extra []string) {
 	for _, g := range s.info.Groups {
 		s.groups[g] = struct{}{}
 	}
-	for _, g := range extra {
-		if u.groups == nil {
-			u.groups = make(map[string]struct{})
-		}
-		u.groups[g] = struct{}{}
-	}
 	for g := range u.groups {
 		s.groups[g] = struct{}{}
 	}
 	for g := range s.groups {
 		h.joinLocked(g, s)
 	}
+	if !h.forgetOffline {
+		return nil
+	}
+	u.reads++
+	return &groupRead{user: s.user, entry: u, from: len(u.changes)}
+}
+
+// endRead ends read r with the stored groups it read (ok false: the read
+// failed). It sets the user's member groups to stored, then applies again
+// the membership changes applied during the read, in order, and the user's
+// sessions here follow.
+//
+// Why the result is right: the session's entry existed, and recorded
+// changes, before the read began; the engine publishes a membership
+// Control only after writing the change to the store, and delivers the
+// Controls of one group in the order they were written. A Control
+// delivered before the entry existed was written before the read, so the
+// read reflects it (the hub, holding no session of the user, dropped it).
+// One delivered during the read is applied again after the read's result,
+// which is right whether its write came before the read (the same change
+// twice) or after (the read missed it). One delivered after endRead is
+// applied directly. So for each group the last change delivered wins, as
+// it would had the session been here all along. Without this, a Control
+// delivered during the read was dropped (no session yet) or undone (by the
+// stale list), and the session missed the group, or kept it, for good.
+//
+// A failed read changes nothing: the session has its token groups and
+// those of the user's other sessions here, and every change from now on.
+// endRead reports whether the user's member groups changed.
+func (h *hub) endRead(r *groupRead, stored []string, ok bool) (changed bool) {
+	us := h.userShard(r.user)
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	u := r.entry
+	if us.users[r.user] != u {
+		return false // every session of the user left during the read
+	}
+	u.reads--
+	if ok {
+		want := make(map[string]struct{}, len(stored)+len(u.changes)-r.from)
+		for _, g := range stored {
+			want[g] = struct{}{}
+		}
+		for _, c := range u.changes[r.from:] {
+			if c.added {
+				want[c.group] = struct{}{}
+			} else {
+				delete(want, c.group)
+			}
+		}
+		for g := range u.groups {
+			if _, keep := want[g]; !keep {
+				h.removeMemberLocked(g, r.user, u)
+				changed = true
+			}
+		}
+		for g := range want {
+			if _, has := u.groups[g]; !has {
+				h.addMemberLocked(g, r.user, u)
+				changed = true
+			}
+		}
+	}
+	if u.reads == 0 {
+		u.changes = nil
+	}
+	return changed
 }
 
 // remove unregisters s. It reports false when s was not registered.
@@ -115,14 +196,22 @@ func (h *hub) remove(s *Session) bool {
 	}
 	u.sessions = slices.Delete(u.sessions, i, i+1)
 	h.connections.Add(-1)
-	if len(u.sessions) == 0 {
-		h.online.Add(-1)
-		if len(u.groups) == 0 || h.forgetOffline {
-			delete(us.users, s.user)
-		}
-	}
 	for g := range s.groups {
 		h.leaveLocked(g, s)
+	}
+	if len(u.sessions) == 0 {
+		h.online.Add(-1)
+		if h.forgetOffline {
+			// The cluster's store remembers the user's groups; the
+			// groups here forget the member, or they would keep every
+			// user that ever connected.
+			for g := range u.groups {
+				h.removeMemberLocked(g, s.user, u)
+			}
+		}
+		if len(u.groups) == 0 {
+			delete(us.users, s.user)
+		}
 	}
 	return true
 }
@@ -179,6 +268,34 @@ func (h *hub) addMember(g, user string) {
 		u = &userEntry{}
 		us.users[user] = u
 	}
+	if u.reads > 0 {
+		u.changes = append(u.changes, memberChange{group: g, added: true})
+	}
+	h.addMemberLocked(g, user, u)
+}
+
+// removeMember ends user's membership of g. Sessions that have g in their
+// token keep receiving it.
+func (h *hub) removeMember(g, user string) {
+	us := h.userShard(user)
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	u := us.users[user]
+	if u == nil {
+		return
+	}
+	if u.reads > 0 {
+		u.changes = append(u.changes, memberChange{group: g})
+	}
+	h.removeMemberLocked(g, user, u)
+	if len(u.sessions) == 0 && len(u.groups) == 0 {
+		delete(us.users, user)
+	}
+}
+
+// addMemberLocked makes user, whose entry is u, a member of g. The caller
+// holds the user's shard.
+func (h *hub) addMemberLocked(g, user string, u *userEntry) {
 	if u.groups == nil {
 		u.groups = make(map[string]struct{})
 	}
@@ -194,16 +311,9 @@ func (h *hub) addMember(g, user string) {
 	gs.mu.Unlock()
 }
 
-// removeMember ends user's membership of g. Sessions that have g in their
-// token keep receiving it.
-func (h *hub) removeMember(g, user string) {
-	us := h.userShard(user)
-	us.mu.Lock()
-	defer us.mu.Unlock()
-	u := us.users[user]
-	if u == nil {
-		return
-	}
+// removeMemberLocked ends the membership of user, whose entry is u, of g.
+// The caller holds the user's shard.
+func (h *hub) removeMemberLocked(g, user string, u *userEntry) {
 	delete(u.groups, g)
 	gs := h.groupShard(g)
 	gs.mu.Lock()
@@ -218,9 +328,6 @@ func (h *hub) removeMember(g, user string) {
 		gs.dropIfEmptyLocked(h, g, e)
 	}
 	gs.mu.Unlock()
-	if len(u.sessions) == 0 && len(u.groups) == 0 {
-		delete(us.users, user)
-	}
 }
 
 // members returns g's members and the users of sessions receiving g, sorted.

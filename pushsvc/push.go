@@ -2,6 +2,7 @@ package pushsvc
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -14,7 +15,9 @@ type Message struct {
 	Topic string
 	// Payload is delivered unchanged.
 	Payload []byte
-	// ID is an optional idempotency key; a generated id when empty.
+	// ID is an optional idempotency key: within the history TTL, each
+	// stream publishes a message with a given ID once. A generated id when
+	// empty.
 	ID string
 	// TTL optionally shortens how long the push stays resumable.
 	TTL time.Duration
@@ -28,12 +31,17 @@ type Message struct {
 type Result struct {
 	// MessageID is the message's id.
 	MessageID string
-	// Delivered counts the sessions the push was queued to.
+	// Delivered counts the sessions the push was queued to by this call:
+	// on a retry, those of the streams it published, not those the first
+	// attempt reached.
 	Delivered int
-	// Duplicate is true when the id was pushed before within the history
-	// window: nothing was pushed this time.
+	// Duplicate is true when every stream had the message already (its id
+	// was pushed to each within the history window): nothing was pushed
+	// this time.
 	Duplicate bool
-	// Streams are the positions the push was given, one per stream.
+	// Streams are the positions of the push, one per stream: where this
+	// call published it, or, for a stream marked Duplicate, where an
+	// earlier call did.
 	Streams []StreamOffset
 	// Receipts has one entry per session reached when AckTimeout was set.
 	Receipts []Receipt
@@ -44,6 +52,9 @@ type StreamOffset struct {
 	Stream string
 	Offset uint64
 	Epoch  string
+	// Duplicate is true when an earlier push with the same id put the
+	// message there, and this one did not publish it again.
+	Duplicate bool
 }
 
 // PushToUsers pushes m to every session of each user.
@@ -71,38 +82,44 @@ func (s *Service) Broadcast(ctx context.Context, m Message) (Result, error) {
 	return s.publish(ctx, []string{BroadcastStream}, nil, m, "broadcast")
 }
 
+// publish places the message in each stream. With a caller's id, each
+// stream checks it atomically with the publication (engine.Message's
+// Idempotent): when a call fails part-way, the streams before the failure
+// stay published, and a retry with the same id publishes exactly the
+// others, even those whose publication succeeded after the caller saw an
+// error.
 func (s *Service) publish(ctx context.Context, streams, exclude []string, m Message, kind string) (Result, error) {
 	res := Result{MessageID: m.ID}
 	if m.ID == "" {
 		res.MessageID = newID()
-	} else {
-		// The key's window is the history window: within it a resend could
-		// reach a client twice, past it the first is gone anyway.
-		first, ok, err := s.engine.Claim(ctx, "msg:"+m.ID, m.ID, s.opts.HistoryTTL)
-		if err != nil {
-			return Result{}, errUnavailable(err)
-		}
-		if !ok {
-			s.stats.duplicates.Add(1)
-			return Result{MessageID: first, Duplicate: true}, nil
-		}
 	}
-	em := engine.Message{ID: res.MessageID, Topic: m.Topic, Payload: m.Payload, TTL: m.TTL, Exclude: exclude}
+	em := engine.Message{ID: res.MessageID, Idempotent: m.ID != "", Topic: m.Topic, Payload: m.Payload, TTL: m.TTL, Exclude: exclude}
 	var r *receipt
 	if m.AckTimeout > 0 {
 		r = newReceipt()
 		em.Local = r
 	}
+	published := 0
 	for _, st := range dedupe(streams) {
 		p, n, err := s.engine.Publish(ctx, st, em)
-		if err != nil {
-			// Streams before this one stay published; the error tells the
-			// caller the push as a whole is not confirmed.
+		switch {
+		case errors.Is(err, engine.ErrDuplicate):
+			res.Streams = append(res.Streams, StreamOffset{Stream: st, Offset: p.Offset, Epoch: p.Epoch, Duplicate: true})
+			continue
+		case err != nil:
+			// The error tells the caller the push as a whole is not
+			// confirmed; the retry completes it.
 			return res, errUnavailable(err)
 		}
+		published++
 		res.Delivered += n
 		res.Streams = append(res.Streams, StreamOffset{Stream: st, Offset: p.Offset, Epoch: p.Epoch})
 		s.stats.pushes.Add(1)
+	}
+	if published == 0 && len(res.Streams) > 0 {
+		res.Duplicate = true
+		s.stats.duplicates.Add(1)
+		return res, nil
 	}
 	s.stats.countPush(kind)
 	if r != nil {

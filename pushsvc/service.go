@@ -34,8 +34,11 @@ type Service struct {
 	cluster  engine.Cluster // the engine, when several nodes share it; else nil
 	presence *presenceQueue // with a cluster
 	hub      *hub
-	stats    counters
-	started  time.Time
+	// groupsWarn logs, rate-limited, connects that could not read the
+	// user's stored groups: during a cluster outage, every connect.
+	groupsWarn *rateLimitedWarn
+	stats      counters
+	started    time.Time
 
 	closeOnce sync.Once
 }
@@ -47,6 +50,7 @@ func New(opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{opts: opts, hub: newHub(), started: opts.Now()}
+	s.groupsWarn = newRateLimitedWarn(opts.Logger, "group membership unavailable at connect: serving the connection with its token groups")
 	newEngine := opts.NewEngine
 	if newEngine == nil {
 		newEngine = func(h engine.Handler) (engine.Engine, error) {
@@ -66,7 +70,7 @@ func New(opts Options) (*Service, error) {
 	if c, ok := e.(engine.Cluster); ok {
 		s.cluster = c
 		s.hub.forgetOffline = true
-		s.presence = newPresenceQueue()
+		s.presence = newPresenceQueue(s)
 		go s.runCluster(c, s.presence)
 	}
 	return s, nil
@@ -116,21 +120,26 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 		sess.holding = true
 		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
 	}
-	var extra []string
-	if s.cluster != nil {
+	// With a cluster, the session joins the hub before its user's stored
+	// groups are read, so that no membership change made meanwhile is lost
+	// or undone (hub.endRead says why).
+	if read := s.hub.add(sess); read != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 		groups, err := s.cluster.UserGroups(ctx, info.UserID)
 		cancel()
 		if err != nil {
 			// Serve the connection anyway: its token groups work, and
 			// membership changes from now on reach it.
-			s.opts.Logger.Warn("group membership unavailable at connect", "user", info.UserID, "err", err)
+			s.groupsWarn.warn(s.opts.Now(), "user", info.UserID, "err", err)
 		}
-		extra = groups
+		if s.hub.endRead(read, groups, err == nil) {
+			// The user's other sessions here changed groups too: their
+			// records show them.
+			s.reregister(info.UserID)
+		}
 	}
-	s.hub.add(sess, extra)
 	if s.presence != nil {
-		s.presence.add(presenceOp{register: true, conn: s.connOf(sess)})
+		s.presence.changed(sess)
 	}
 	t.Schedule(sess.flushFn)
 	s.stats.connects.Add(1)
@@ -158,7 +167,7 @@ func (s *Service) Disconnected(sess *Session) {
 	sess.dropQueueLocked()
 	sess.mu.Unlock()
 	if s.hub.remove(sess) && s.presence != nil {
-		s.presence.add(presenceOp{conn: engine.Conn{SessionID: sess.id, UserID: sess.user, NodeID: s.opts.NodeID}})
+		s.presence.removed(sess)
 	}
 }
 

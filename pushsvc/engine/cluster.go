@@ -57,9 +57,13 @@ type Conn struct {
 type Cluster interface {
 	// NodeID names this node in the cluster.
 	NodeID() string
-	// AddMembers stores the membership and has every node apply it.
+	// AddMembers stores the membership and has every node apply it. The
+	// store is written before the Control is published, and the Controls
+	// of one group reach each node in the order they were written: a node
+	// that reads UserGroups while Controls arrive relies on both to tell
+	// which of the two is newer.
 	AddMembers(ctx context.Context, group string, users []string) error
-	// RemoveMembers ends the membership on every node.
+	// RemoveMembers ends the membership on every node, like AddMembers.
 	RemoveMembers(ctx context.Context, group string, users []string) error
 	// Members lists the users added to group, sorted.
 	Members(ctx context.Context, group string) ([]string, error)

@@ -10,10 +10,23 @@ import (
 // backend is unreachable); the caller may retry.
 var ErrUnavailable = errors.New("engine: unavailable")
 
+// ErrDuplicate is what Publish returns, with the first publication's
+// stream, offset and epoch, when m is Idempotent and its ID was published
+// to the stream within the history TTL: nothing was published this time.
+var ErrDuplicate = errors.New("engine: message id already published to the stream")
+
 // Message is what a caller publishes to a stream.
 type Message struct {
 	// ID is the message id (the caller's idempotency key or a generated id).
 	ID string
+	// Idempotent makes ID an idempotency key: a stream publishes a message
+	// with a given ID once within the engine's history TTL, and Publish
+	// answers a repeat with ErrDuplicate. The engine checks and records
+	// the ID in the same atomic step as the publication, so a retry after
+	// an error, even one whose reply was lost after the engine published,
+	// never publishes twice, and one after a failure that published
+	// nothing publishes.
+	Idempotent bool
 	// Topic is the caller's label.
 	Topic string
 	// Payload is delivered unchanged.
@@ -61,16 +74,15 @@ type Engine interface {
 	// connections it was queued to on all nodes (an engine shared by nodes
 	// counts the nodes that answered within its reply timeout). An error
 	// means the push may not have been published: the caller must not
-	// report it as delivered.
+	// report it as delivered. With m.Idempotent, a repeat of m.ID in
+	// stream returns ErrDuplicate and a Publication that holds only the
+	// first publication's Stream, Offset and Epoch beside m.
 	Publish(ctx context.Context, stream string, m Message) (*Publication, int, error)
 	// Since returns the publications of stream after pos, oldest first, and
 	// the stream's current position. ok is false when the pushes after pos
 	// cannot all be returned: the epoch changed, or history was trimmed or
 	// expired past pos.
 	Since(ctx context.Context, stream string, pos Position) (pubs []*Publication, cur Position, ok bool, err error)
-	// Claim records an idempotency key for ttl. When the key was already
-	// claimed it returns the first claim's value and false.
-	Claim(ctx context.Context, key, value string, ttl time.Duration) (first string, ok bool, err error)
 	// Close releases the engine's resources.
 	Close() error
 }

@@ -1,12 +1,13 @@
-// Package memory is Herald's in-memory engine: streams, offsets, history and
-// idempotency keys inside one process. It is the zero-configuration default
-// for a single node; everything it holds is lost when the process stops, and
-// a restarted process starts every stream in a new epoch so that clients
-// see the loss instead of a silent gap.
+// Package memory is Herald's in-memory engine: streams, offsets, history
+// and each stream's idempotent message ids, inside one process. It is the
+// zero-configuration default for a single node; everything it holds is
+// lost when the process stops, and a restarted process starts every stream
+// in a new epoch so that clients see the loss instead of a silent gap.
 //
 // Concurrency: streams live in a fixed number of shards, each guarded by its
-// own mutex; each stream has a mutex held while its offset is assigned and
-// its publication delivered, so delivery is in offset order per stream. Lock
+// own mutex; each stream has a mutex held while an idempotent id is checked,
+// its offset assigned, the id recorded and its publication delivered, so
+// delivery is in offset order per stream and an id publishes once. Lock
 // order: shard, then stream. One janitor goroutine, owned by the Engine and
-// stopped by Close, forgets idle streams and expired keys.
+// stopped by Close, forgets idle streams and expired ids.
 package memory

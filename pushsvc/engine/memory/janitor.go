@@ -3,7 +3,7 @@ package memory
 import "time"
 
 // janitor forgets streams whose history is empty and that saw no
-// publication for a whole history TTL, and expired idempotency keys. A
+// publication for a whole history TTL, and expired idempotent ids. A
 // forgotten stream starts over in a new epoch, which tells a resuming client
 // that its history is gone.
 func (e *Engine) janitor() {
@@ -29,6 +29,7 @@ func (e *Engine) sweep(now time.Time) {
 		for name, s := range sh.streams {
 			s.mu.Lock()
 			s.expireLocked(now, e.opts.HistoryTTL)
+			s.ids.expire(now, e.opts.HistoryTTL)
 			idle := s.n == 0 && now.Sub(s.last) >= e.opts.HistoryTTL
 			s.mu.Unlock()
 			if idle {
@@ -37,11 +38,4 @@ func (e *Engine) sweep(now time.Time) {
 		}
 		sh.mu.Unlock()
 	}
-	e.keysMu.Lock()
-	for k, c := range e.keys {
-		if !now.Before(c.expires) {
-			delete(e.keys, k)
-		}
-	}
-	e.keysMu.Unlock()
 }

@@ -36,19 +36,11 @@ type Engine struct {
 	shards [shardCount]shard
 	stop   chan struct{}
 	done   chan struct{}
-
-	keysMu sync.Mutex // guards keys
-	keys   map[string]claim
 }
 
 type shard struct {
 	mu      sync.Mutex // guards streams
 	streams map[string]*stream
-}
-
-type claim struct {
-	value   string
-	expires time.Time
 }
 
 // stream is one stream's position and history.
@@ -60,6 +52,7 @@ type stream struct {
 	history []*engine.Publication // ring buffer, grown on demand up to HistorySize
 	head    int                   // index of the oldest retained publication
 	n       int                   // number of retained publications
+	ids     streamIDs             // idempotent message ids of the last history TTL
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -83,7 +76,6 @@ func New(opts Options) (*Engine, error) {
 		seed: maphash.MakeSeed(),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
-		keys: make(map[string]claim),
 	}
 	for i := range e.shards {
 		e.shards[i].streams = make(map[string]*stream)
@@ -110,10 +102,21 @@ func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*eng
 	defer s.mu.Unlock()
 
 	now := e.opts.Now()
+	if m.Idempotent {
+		// Checked and recorded under the stream's lock, with the
+		// publication: two publishes of one id cannot both pass.
+		s.ids.expire(now, e.opts.HistoryTTL)
+		if off, ok := s.ids.lookup(m.ID); ok {
+			return &engine.Publication{Message: m, Stream: name, Offset: off, Epoch: s.epoch}, 0, engine.ErrDuplicate
+		}
+	}
 	s.offset++
 	s.last = now
 	p := &engine.Publication{Message: m, Stream: name, Offset: s.offset, Epoch: s.epoch, Time: now}
 	s.appendLocked(p, e.opts.HistorySize)
+	if m.Idempotent {
+		s.ids.record(m.ID, p.Offset, now)
+	}
 	return p, e.opts.Deliver(p), nil
 }
 
@@ -155,18 +158,6 @@ func (e *Engine) Since(_ context.Context, name string, pos engine.Position) ([]*
 		out = append(out, s.history[(s.head+i)%len(s.history)])
 	}
 	return out, cur, true, nil
-}
-
-// Claim implements engine.Engine.
-func (e *Engine) Claim(_ context.Context, key, value string, ttl time.Duration) (string, bool, error) {
-	now := e.opts.Now()
-	e.keysMu.Lock()
-	defer e.keysMu.Unlock()
-	if c, ok := e.keys[key]; ok && now.Before(c.expires) {
-		return c.value, false, nil
-	}
-	e.keys[key] = claim{value: value, expires: now.Add(ttl)}
-	return value, true, nil
 }
 
 // Close stops the janitor.

@@ -41,7 +41,7 @@ func connect(ctx context.Context, opts *Options, ro *goredis.Options) (goredis.U
 }
 
 // checkServer refuses servers the engine does not support, Redis before
-// 7.0 (Claim needs SET NX GET, fan-out sharded pub/sub), and reports
+// 7.0 (fan-out needs sharded pub/sub, the heartbeat SET GET), and reports
 // whether the server is a Redis Cluster node.
 func checkServer(info string) (cluster bool, err error) {
 	for line := range strings.SplitSeq(info, "\n") {

@@ -1,6 +1,6 @@
 // Package redis is Herald's engine for several nodes sharing one Redis,
 // standalone or Redis Cluster: it implements engine.Engine (streams,
-// offsets, epochs, history, idempotency claims) and engine.Cluster (group
+// offsets, epochs, history, idempotent message ids) and engine.Cluster (group
 // membership, presence, cluster-wide disconnects and stats).
 //
 // # Fan-out
@@ -12,7 +12,12 @@
 // stream has none), appends the publication to the stream's bounded
 // history, refreshes the stream's TTLs and SPUBLISHes it on the stream's
 // partition channel, so that offsets and delivery order agree on every
-// node, and a broadcast to any number of users is one SPUBLISH. Each node,
+// node, and a broadcast to any number of users is one SPUBLISH. For an
+// idempotent message the same script first looks up the message id's key
+// in the stream and, if the id was published there within the history
+// TTL, publishes nothing; else it sets the key with the publication: a
+// retry after any failure, a lost reply included, publishes exactly the
+// streams that did not publish. Each node,
 // the publishing one included, delivers what it receives to its own
 // sessions; the others send their counts back to the publisher's inbox,
 // batched, and Publish sums the counts of as many nodes as SPUBLISH
@@ -56,7 +61,7 @@
 // cluster master that restarts empty makes every node write its presence
 // records again (keeper.go).
 //
-// Redis 7.0 or later is required (sharded pub/sub, SET NX GET).
+// Redis 7.0 or later is required (sharded pub/sub, SET GET).
 //
 // # Concurrency
 //
@@ -73,7 +78,7 @@
 //   - the keeper (keep) heartbeats, rewrites this node's presence records
 //     when Redis lost them, pings the subscriptions, and reaps dead nodes.
 //
-// Publish, Since, Claim and the Cluster methods are safe for concurrent
+// Publish, Since and the Cluster methods are safe for concurrent
 // use. pending (requests waiting for counts) and replies each have their
 // own mutex, held only for map updates; presMu orders this node's presence
 // writes and is held across them. No two of these locks are ever held

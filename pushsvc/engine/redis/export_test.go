@@ -74,3 +74,9 @@ var PartitionTags = partitionTags
 
 // ErrSlotMoved ends a subscription whose slot Redis moved away.
 var ErrSlotMoved = errSlotMoved
+
+// MessageIDKey is the key of an idempotent message id in a stream.
+func MessageIDKey(prefix, stream, id string) string {
+	k := newKeys(prefix, "")
+	return k.messageID(stream, id)
+}

@@ -1,5 +1,7 @@
 package redis
 
+import "strconv"
+
 // keys names every Redis key and channel of one deployment (one KeyPrefix).
 // The layout, with the default prefix "herald:", where {P} is the hash tag
 // of a stream's partition (partition.go):
@@ -7,10 +9,13 @@ package redis
 //	herald:s:{P}<stream>    hash  e=epoch, o=last offset          TTL HistoryTTL
 //	herald:h:{P}<stream>    list  encoded publications, oldest first, at most
 //	                              HistorySize                       TTL HistoryTTL
+//	herald:id:{P}<n>:<id><stream>
+//	                        string offset (u64 BE) and epoch of the publication
+//	                              of idempotent message <id> (<n> bytes) in
+//	                              <stream>                          TTL HistoryTTL
 //	herald:g:{P}<group>     set   users added to the group; {P} of "group:<group>"
 //	herald:ug:{<user>}      set   groups the user was added to
 //	herald:pu:{<user>}      hash  session id -> engine.Conn as JSON
-//	herald:claim:<key>      string first claim's value              TTL of the claim
 //	herald:node:{<node>}    string the node's instance id (heartbeat) TTL NodeTTL
 //	herald:pn:{<node>}      hash  session id -> user id, for the janitor
 //	herald:stats:{<node>}   string the node's stats snapshot       TTL max(NodeTTL, 10s)
@@ -22,11 +27,12 @@ package redis
 //	sharded channel herald:inbox:{<node>} counts the other nodes send back to <node>
 //
 // The hash tags put together what one script touches, so that it runs on
-// one Redis Cluster slot: a stream's two keys and its partition's channel
-// (the publish and since scripts), a group's key and the channel of its
-// group stream (the membership script), a node's heartbeat, presence hash
-// and stats (the reap script). Nothing else is written atomically across
-// keys. On a standalone Redis the tags change nothing.
+// one Redis Cluster slot: a stream's keys, its message ids' keys and its
+// partition's channel (the publish and since scripts), a group's key and
+// the channel of its group stream (the membership script), a node's
+// heartbeat, presence hash and stats (the reap script). Nothing else is
+// written atomically across keys. On a standalone Redis the tags change
+// nothing.
 type keys struct {
 	prefix string
 	inbox  string // this node's
@@ -61,8 +67,14 @@ func (k *keys) fanoutOf(stream string) string    { return k.fanout[partitionOf(s
 func (k *keys) group(group string) string        { return k.prefix + "g:" + tagOf(groupStream(group)) + group }
 func (k *keys) userGroups(user string) string    { return k.prefix + "ug:{" + user + "}" }
 func (k *keys) userPresence(user string) string  { return k.prefix + "pu:{" + user + "}" }
-func (k *keys) claim(key string) string          { return k.prefix + "claim:" + key }
 func (k *keys) inboxOf(node string) string       { return k.prefix + "inbox:{" + node + "}" }
 func (k *keys) nodeOf(node string) string        { return k.prefix + "node:{" + node + "}" }
 func (k *keys) pnOf(node string) string          { return k.prefix + "pn:{" + node + "}" }
 func (k *keys) statsOf(node string) string       { return k.prefix + "stats:{" + node + "}" }
+
+// messageID is the key of an idempotent message id in a stream. The id
+// goes first with its length, so that no pair of id and stream names
+// another pair's key, whatever bytes either holds.
+func (k *keys) messageID(stream, id string) string {
+	return k.prefix + "id:" + tagOf(stream) + strconv.Itoa(len(id)) + ":" + id + stream
+}

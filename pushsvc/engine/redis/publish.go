@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,13 +11,13 @@ import (
 	"github.com/herald-push/herald/pushsvc/engine"
 )
 
-// Publish implements engine.Engine. One script assigns the offset, records
-// history and publishes on the stream's partition channel, to every node,
-// at once; then Publish waits for the
-// count of every node that received it (this node's own included, with m's
-// Local re-attached for its Deliver), up to ReplyTimeout or ctx's end. An
-// error means the script may not have run; a nil error with a low count
-// means some node did not answer in time.
+// Publish implements engine.Engine. One script checks an idempotent id,
+// assigns the offset, records history and the id, and publishes on the
+// stream's partition channel, to every node, at once; then Publish waits
+// for the count of every node that received it (this node's own included,
+// with m's Local re-attached for its Deliver), up to ReplyTimeout or ctx's
+// end. An error means the script may not have run; a nil error with a low
+// count means some node did not answer in time.
 func (e *Engine) Publish(ctx context.Context, stream string, m engine.Message) (*engine.Publication, int, error) {
 	if e.closed() {
 		return nil, 0, ErrClosed
@@ -31,9 +30,12 @@ func (e *Engine) Publish(ctx context.Context, stream string, m engine.Message) (
 	w := e.pending.add(id, m.Local)
 	defer e.pending.remove(id)
 
+	keys := []string{e.keys.streamState(stream), e.keys.history(stream)}
+	if m.Idempotent {
+		keys = append(keys, e.keys.messageID(stream, m.ID))
+	}
 	cctx, cancel := e.cmdCtx(ctx)
-	res, err := publishScript.Run(cctx, e.client,
-		[]string{e.keys.streamState(stream), e.keys.history(stream)},
+	res, err := publishScript.Run(cctx, e.client, keys,
 		randomID(), ttlMillis(e.opts.HistoryTTL), e.opts.HistorySize, e.keys.fanoutOf(stream),
 		expiry(now, m.TTL, e.opts.HistoryTTL), body,
 	).Slice()
@@ -41,12 +43,16 @@ func (e *Engine) Publish(ctx context.Context, stream string, m engine.Message) (
 	if err != nil {
 		return nil, 0, unavailable(ctx, "publish to "+strconv.Quote(stream), err)
 	}
-	if len(res) != 3 {
+	if len(res) != 4 {
 		return nil, 0, fmt.Errorf("redis: publish to %q: %w: unexpected reply %v", stream, engine.ErrUnavailable, res)
 	}
 	off, _ := res[0].(int64)
 	epoch, _ := res[1].(string)
 	receivers, _ := res[2].(int64)
+	dup, _ := res[3].(int64)
+	if dup == 1 {
+		return &engine.Publication{Message: m, Stream: stream, Offset: uint64(off), Epoch: epoch}, 0, engine.ErrDuplicate
+	}
 	p := &engine.Publication{Message: m, Stream: stream, Offset: uint64(off), Epoch: epoch, Time: now}
 	e.pending.expectFrom(w, e.expected(ctx, receivers))
 	return p, e.pending.wait(ctx, w, e.opts.ReplyTimeout, e.stop), nil
@@ -110,29 +116,6 @@ func parseSince(cmd *goredis.Cmd) ([]*inPub, engine.Position, bool, error) {
 		ins = append(ins, in)
 	}
 	return ins, cur, okN == 1, nil
-}
-
-// Claim implements engine.Engine with SET NX GET: the key and its TTL are
-// set only by the first claim, which one command decides.
-func (e *Engine) Claim(ctx context.Context, key, value string, ttl time.Duration) (string, bool, error) {
-	if e.closed() {
-		return "", false, ErrClosed
-	}
-	if ttl <= 0 {
-		// Like the in-memory engine: a claim that expires at once never
-		// blocks another.
-		return value, true, nil
-	}
-	cctx, cancel := e.cmdCtx(ctx)
-	defer cancel()
-	first, err := e.client.SetArgs(cctx, e.keys.claim(key), value, goredis.SetArgs{Mode: "NX", TTL: ttl, Get: true}).Result()
-	switch {
-	case errors.Is(err, goredis.Nil):
-		return value, true, nil
-	case err != nil:
-		return "", false, unavailable(ctx, "claim", err)
-	}
-	return first, false, nil
 }
 
 // ttlMillis is d in whole milliseconds, at least 1 (PEXPIRE 0 deletes).

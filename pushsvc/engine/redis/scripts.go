@@ -16,11 +16,28 @@ import goredis "github.com/redis/go-redis/v9"
 // it on the stream's partition channel, all at once: every node receives a
 // stream's publications in offset order.
 //
-// KEYS[1] stream state hash, KEYS[2] history list.
+// With a third key, the message id's key in the stream (keys.go), the
+// message is idempotent: if the key exists, the id was published to the
+// stream within the history TTL, and the script publishes nothing and
+// returns the first publication's position; otherwise it publishes and
+// sets the key, for the history TTL. Checking and recording in the script
+// that publishes is what makes a retry safe: after a failure that
+// published nothing the key is absent, and after a reply lost once the
+// script had run, it is there.
+//
+// KEYS[1] stream state hash, KEYS[2] history list, KEYS[3] (optional) the
+// message id's key.
 // ARGV[1] epoch for a new stream, ARGV[2] history TTL ms, ARGV[3] history
 // size, ARGV[4] partition channel, ARGV[5] expiry (8 bytes), ARGV[6] body.
-// Returns {offset, epoch, number of subscribers that received it}.
+// Returns {offset, epoch, number of subscribers that received it, 0}, or
+// {first offset, first epoch, 0, 1} for a repeated id.
 var publishScript = goredis.NewScript(`
+if KEYS[3] then
+  local first = redis.call('GET', KEYS[3])
+  if first then
+    return {struct.unpack('>I8', first), string.sub(first, 9), 0, 1}
+  end
+end
 local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local epoch
 if off == 1 then
@@ -43,8 +60,11 @@ if size > 0 then
   redis.call('LTRIM', KEYS[2], -size, -1)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
+if KEYS[3] then
+  redis.call('SET', KEYS[3], struct.pack('>I8', off) .. epoch, 'PX', ttl)
+end
 local n = redis.call('SPUBLISH', ARGV[4], msg)
-return {off, epoch, n}
+return {off, epoch, n, 0}
 `)
 
 // sinceScript reads a stream's position and the publications after a

@@ -220,40 +220,6 @@ func TestIdleStreamStartsANewEpoch(t *testing.T) {
 	}
 }
 
-func TestClaim(t *testing.T) {
-	srv := redistest.Start(t)
-	a := newNode(t, srv.URL, "a", nil)
-	b := newNode(t, srv.URL, "b", nil)
-	ctx := testCtx(t, 10*time.Second)
-
-	first, ok, err := a.Claim(ctx, "msg:1", "v1", time.Hour)
-	if err != nil || !ok || first != "v1" {
-		t.Fatalf("first claim = %q %v %v", first, ok, err)
-	}
-	// Another node sees the same claim.
-	first, ok, err = b.Claim(ctx, "msg:1", "v2", time.Hour)
-	if err != nil || ok || first != "v1" {
-		t.Fatalf("second claim = %q %v %v; want v1 false", first, ok, err)
-	}
-	if _, ok, _ := a.Claim(ctx, "msg:2", "v", time.Hour); !ok {
-		t.Error("another key was taken")
-	}
-	if _, ok, _ := a.Claim(ctx, "msg:short", "v", 100*time.Millisecond); !ok {
-		t.Fatal("short claim refused")
-	}
-	eventually(t, 5*time.Second, "a short claim to expire", func() bool {
-		v, ok, err := b.Claim(ctx, "msg:short", "w", 100*time.Millisecond)
-		return err == nil && ok && v == "w"
-	})
-	// A claim that expires at once never blocks, as in memory.
-	if _, ok, _ := a.Claim(ctx, "msg:zero", "v", 0); !ok {
-		t.Error("zero-TTL claim refused")
-	}
-	if _, ok, _ := a.Claim(ctx, "msg:zero", "w", 0); !ok {
-		t.Error("zero-TTL claim blocked another")
-	}
-}
-
 func TestNewValidatesOptions(t *testing.T) {
 	h := engine.Handler{Deliver: func(*engine.Publication) int { return 0 }, Control: func(engine.Control) int { return 0 }}
 	good := redis.Options{URL: "redis://127.0.0.1:1", NodeID: "n", HistoryTTL: time.Minute, Handler: h}

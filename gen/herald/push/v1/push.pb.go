@@ -170,9 +170,12 @@ type Message struct {
 	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
 	// payload is delivered to the app unchanged. At most 64 KiB.
 	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
-	// id is an optional idempotency key, at most 128 bytes: a message with the
-	// same id pushed again within the history window is delivered once, and the
-	// second call answers with the first message_id.
+	// id is an optional idempotency key, at most 128 bytes: within the history
+	// window, a message with the same id reaches each user stream, group
+	// stream or the broadcast stream at most once. A call repeated with the
+	// same id (a retry after Unavailable, say) pushes to the targets the first
+	// call did not reach and answers the same message_id; delivered then
+	// counts only what this call queued.
 	Id string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	// ttl optionally bounds how long the message stays resumable; it can only
 	// shorten the server's history window. Positive when set.

@@ -17,7 +17,9 @@ const statsEvery = time.Second
 
 // runCluster is the cluster goroutine: it writes the presence changes
 // queued in q until stop, retrying after presenceRetry when the cluster
-// fails, and publishes the node's stats every statsEvery.
+// fails, and publishes the node's stats every statsEvery. At stop it
+// makes one last attempt, so that the sessions a draining node closed
+// leave presence with their close codes rather than as reaped ones.
 func (s *Service) runCluster(c engine.Cluster, q *presenceQueue) {
 	defer close(q.stopped)
 	stats := time.NewTicker(statsEvery)
@@ -28,6 +30,9 @@ func (s *Service) runCluster(c engine.Cluster, q *presenceQueue) {
 	for {
 		select {
 		case <-q.stop:
+			if !failing {
+				q.flush(s, c, true)
+			}
 			return
 		case <-stats.C:
 			s.putStats(c)
@@ -38,7 +43,7 @@ func (s *Service) runCluster(c engine.Cluster, q *presenceQueue) {
 			}
 		case <-retry.C:
 		}
-		failing = !q.flush(s, c)
+		failing = !q.flush(s, c, false)
 		if failing {
 			retry.Reset(presenceRetry)
 		}

@@ -25,6 +25,10 @@ const (
 	CodeTokenExpired uint16 = 4001
 	CodeKicked       uint16 = 4002
 	CodeSlowConsumer uint16 = 4003
+
+	// CodeAbnormal is never sent: it stands, in events, for a connection
+	// that dropped without a close frame (RFC 6455's 1006).
+	CodeAbnormal uint16 = 1006
 )
 
 var (

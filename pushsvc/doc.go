@@ -18,4 +18,17 @@
 // one flush scheduled or running on its transport's writer at a time. With
 // a cluster, one goroutine, owned by the Service and stopped by Close,
 // writes the presence changes and the stats to it.
+//
+// Events: when the engine keeps an event log (engine.EventLog), watchers
+// (WatchEvents) read it through the eventHub: one reader goroutine per
+// node, running while there are watchers, hands each batch to every
+// watcher's bounded buffer and cuts a watcher whose buffer is full, so
+// it never waits for one. The events this node records (undelivered
+// pushes) go through the eventWriter, a bounded queue with one goroutine
+// that appends them, so that fan-out and enqueue never wait on the
+// network; both goroutines are stopped by Close. Without a cluster the
+// hub appends the presence events itself, under the user's shard lock,
+// to the in-memory log, whose append never blocks. More lock order: user
+// shard, then session mu, then the eventWriter's mu or the in-memory
+// log's; the eventHub's mu is taken alone.
 package pushsvc

@@ -12,4 +12,17 @@ var (
 	ErrUnavailable = errors.New("pushsvc: unavailable")
 	// ErrInvalidArgument means a request was malformed.
 	ErrInvalidArgument = errors.New("pushsvc: invalid argument")
+	// ErrCursorExpired means a watcher's cursor cannot be resumed from:
+	// the events after it left the log (retention), or the log started
+	// over (a restarted in-memory node, a Redis that lost it). The
+	// watcher resynchronises from presence and watches from now on.
+	ErrCursorExpired = errors.New("pushsvc: event cursor expired")
+	// ErrWatcherTooSlow means a watcher was cut because events came
+	// faster than it took them and its buffer filled up; it resumes with
+	// the last cursor it processed.
+	ErrWatcherTooSlow = errors.New("pushsvc: watcher too slow")
+	// ErrTooManyWatchers means the node is at its limit of watchers.
+	ErrTooManyWatchers = errors.New("pushsvc: too many event watchers")
+	// ErrEventsUnsupported means the engine keeps no event log.
+	ErrEventsUnsupported = errors.New("pushsvc: the engine keeps no event log")
 )

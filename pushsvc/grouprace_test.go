@@ -85,8 +85,8 @@ func (f *fakeCluster) UserGroups(ctx context.Context, user string) ([]string, er
 	return out, nil
 }
 
-func (f *fakeCluster) Register(context.Context, engine.Conn) error   { return nil }
-func (f *fakeCluster) Unregister(context.Context, engine.Conn) error { return nil }
+func (f *fakeCluster) Register(context.Context, engine.Conn) error                  { return nil }
+func (f *fakeCluster) Unregister(context.Context, engine.Conn, engine.Closed) error { return nil }
 func (f *fakeCluster) Presence(context.Context, []string) (map[string][]engine.Conn, error) {
 	return nil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 const hubShards = 64
@@ -21,6 +22,10 @@ type hub struct {
 	// a user's stored groups when a session connects (groupRead). Immutable
 	// after newHub's caller sets it.
 	forgetOffline bool
+	// local, without a cluster, appends the presence events of the
+	// hub's changes, under the user's shard lock. Immutable after
+	// newHub's caller sets it; nil without an event log.
+	local *localPresence
 
 	connections atomic.Int64 // registered sessions
 	online      atomic.Int64 // users with at least one session
@@ -34,8 +39,9 @@ type userShard struct {
 
 // userEntry is a user's sessions and the groups AddToGroup put them in.
 type userEntry struct {
-	sessions []*Session
-	groups   map[string]struct{}
+	sessions    []*Session
+	groups      map[string]struct{}
+	onlineSince time.Time // when the first of sessions connected
 	// With a cluster: the reads of the user's stored groups in flight, and
 	// the membership changes applied since the oldest of them began, in
 	// order (see endRead). changes is empty when reads is 0.
@@ -97,11 +103,16 @@ func (h *hub) add(s *Session) *groupRead {
 		u = &userEntry{}
 		us.users[s.user] = u
 	}
-	if len(u.sessions) == 0 {
+	first := len(u.sessions) == 0
+	if first {
 		h.online.Add(1)
+		u.onlineSince = s.connectedAt
 	}
 	u.sessions = append(u.sessions, s)
 	h.connections.Add(1)
+	if h.local != nil {
+		h.local.joined(s, first)
+	}
 	s.groups = make(map[string]struct{}, len(s.info.Groups)+len(u.groups))
 	for _, g := range s.info.Groups {
 		s.groups[g] = struct{}{}
@@ -196,6 +207,9 @@ func (h *hub) remove(s *Session) bool {
 	}
 	u.sessions = slices.Delete(u.sessions, i, i+1)
 	h.connections.Add(-1)
+	if h.local != nil {
+		h.local.left(s, len(u.sessions) == 0, u.onlineSince)
+	}
 	for g := range s.groups {
 		h.leaveLocked(g, s)
 	}

@@ -54,7 +54,27 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// EventRetention and EventMaxAge bound the in-memory engine's event
+	// log (the default engine); zero means engine.DefaultEventRetention
+	// and engine.DefaultEventMaxAge. Other engines take their own.
+	EventRetention int
+	EventMaxAge    time.Duration
+	// MaxWatchers bounds the event watchers on this node. Default
+	// DefaultMaxWatchers.
+	MaxWatchers int
+	// WatcherBuffer bounds the events waiting for one watcher: past it the
+	// watcher is cut (ErrWatcherTooSlow). Default DefaultWatcherBuffer.
+	WatcherBuffer int
 }
+
+// Defaults of the event watchers' Options.
+const (
+	// DefaultMaxWatchers bounds a node's watchers: each holds a gRPC
+	// stream and a buffer of up to WatcherBuffer events.
+	DefaultMaxWatchers = 64
+	// DefaultWatcherBuffer is about a second of a busy cluster's events.
+	DefaultWatcherBuffer = 4096
+)
 
 func (o *Options) setDefaults() {
 	if o.NodeID == "" {
@@ -90,6 +110,12 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxWatchers == 0 {
+		o.MaxWatchers = DefaultMaxWatchers
+	}
+	if o.WatcherBuffer == 0 {
+		o.WatcherBuffer = DefaultWatcherBuffer
+	}
 }
 
 func (o *Options) validate() error {
@@ -111,6 +137,18 @@ func (o *Options) validate() error {
 	}
 	if o.HeartbeatInterval < 0 {
 		errs = append(errs, fmt.Errorf("heartbeat-interval %v: must be > 0", o.HeartbeatInterval))
+	}
+	if o.EventRetention < 0 {
+		errs = append(errs, fmt.Errorf("events-retention %d: must be > 0", o.EventRetention))
+	}
+	if o.EventMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("events-max-age %v: must be > 0", o.EventMaxAge))
+	}
+	if o.MaxWatchers < 0 {
+		errs = append(errs, fmt.Errorf("events-max-watchers %d: must be > 0", o.MaxWatchers))
+	}
+	if o.WatcherBuffer < 0 {
+		errs = append(errs, fmt.Errorf("events-buffer %d: must be > 0", o.WatcherBuffer))
 	}
 	return errors.Join(errs...)
 }

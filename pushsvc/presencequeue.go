@@ -24,9 +24,17 @@ const presenceRetry = time.Second
 // leaves before its record was ever sent costs nothing. Before, every
 // connect and disconnect was queued: 50,000 connect/disconnect pairs
 // during an outage left 100,000 updates.
+//
+// While the cluster is reachable, a session that leaves before its record
+// was sent (shorter than one presence write) is still written, record
+// then removal, so that its presence events are in the event log: a
+// "blip". Blips wait only while writes succeed and fewer than maxBlips
+// entries wait; the first failed write drops those waiting, and from
+// then until a write succeeds such sessions cost nothing, as above.
 type presenceQueue struct {
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and failing
 	pending map[*Session]*presenceEntry
+	failing bool          // the last write failed: no blips
 	wake    chan struct{} // one token: pending changed
 	stop    chan struct{}
 	stopped chan struct{}
@@ -38,9 +46,13 @@ type presenceQueue struct {
 	warn   *rateLimitedWarn
 }
 
+// maxBlips bounds the entries waiting while blips are kept.
+const maxBlips = 10_000
+
 // presenceEntry is a session whose state the cluster has not seen.
 type presenceEntry struct {
-	removed bool // the session left the hub: send its removal
+	removed bool          // the session left the hub: send its removal
+	closed  engine.Closed // how it left, for the presence events
 	// sent: a write of the session's record was attempted, so the record
 	// may be in the cluster (a failed write may still have reached it),
 	// and its removal must be sent.
@@ -81,21 +93,23 @@ func (q *presenceQueue) changed(sess *Session) {
 	q.signal()
 }
 
-// removed notes that sess left the hub.
-func (q *presenceQueue) removed(sess *Session) {
+// removed notes that sess left the hub, as closed says. A session whose
+// record was never written is written as a blip, or, while writes fail,
+// forgotten: the cluster never sees it, nor its presence events.
+func (q *presenceQueue) removed(sess *Session, closed engine.Closed) {
 	q.mu.Lock()
 	e := q.pending[sess]
 	switch {
 	case e == nil:
 		// Nothing pending: its record was written.
-		q.pending[sess] = &presenceEntry{removed: true, sent: true}
-	case !e.sent:
+		q.pending[sess] = &presenceEntry{removed: true, sent: true, closed: closed}
+	case !e.sent && (q.failing || len(q.pending) >= maxBlips):
 		// Never written: nothing to remove.
 		delete(q.pending, sess)
 		q.mu.Unlock()
 		return
 	default:
-		e.removed = true
+		e.removed, e.closed = true, closed
 		e.gen++
 	}
 	q.mu.Unlock()
@@ -118,8 +132,8 @@ func (q *presenceQueue) len() int {
 
 // flush writes every pending session's state to c. It stops at the
 // first failure and reports false: the rest waits for the retry. It
-// stops too when the service closes.
-func (q *presenceQueue) flush(s *Service, c engine.Cluster) bool {
+// stops too when the service closes, unless this is the final flush.
+func (q *presenceQueue) flush(s *Service, c engine.Cluster, final bool) bool {
 	q.mu.Lock()
 	batch := make([]*Session, 0, len(q.pending))
 	for sess := range q.pending {
@@ -130,7 +144,9 @@ func (q *presenceQueue) flush(s *Service, c engine.Cluster) bool {
 	for _, sess := range batch {
 		select {
 		case <-q.stop:
-			return true // the service is closing
+			if !final {
+				return true // the service is closing
+			}
 		default:
 		}
 		q.mu.Lock()
@@ -139,16 +155,19 @@ func (q *presenceQueue) flush(s *Service, c engine.Cluster) bool {
 			q.mu.Unlock()
 			continue
 		}
-		removed, gen := e.removed, e.gen
+		removed, closed, gen, sent := e.removed, e.closed, e.gen, e.sent
 		e.sent = true
 		q.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 		var err error
-		if removed {
-			err = c.Unregister(ctx, engine.Conn{SessionID: sess.id, UserID: sess.user, NodeID: s.opts.NodeID})
-		} else {
+		if !removed || !sent {
+			// The record (again, after a group change), or first that of
+			// a blip.
 			err = c.Register(ctx, s.connOf(sess))
+		}
+		if removed && err == nil {
+			err = c.Unregister(ctx, engine.Conn{SessionID: sess.id, UserID: sess.user, NodeID: s.opts.NodeID}, closed)
 		}
 		cancel()
 		if err != nil {
@@ -166,6 +185,9 @@ func (q *presenceQueue) flush(s *Service, c engine.Cluster) bool {
 		s.opts.Logger.Info("presence updates flowing again", "failed_attempts", q.outage)
 		q.outage = 0
 		q.warn.reset()
+		q.mu.Lock()
+		q.failing = false
+		q.mu.Unlock()
 	}
 	return true
 }
@@ -176,6 +198,12 @@ func (q *presenceQueue) failed(s *Service, err error) {
 	q.outage++
 	q.mu.Lock()
 	q.failures++
+	q.failing = true
+	for sess, e := range q.pending {
+		if e.removed && !e.sent {
+			delete(q.pending, sess) // a blip: drop it, as if it had come now
+		}
+	}
 	q.mu.Unlock()
 	q.warn.warn(s.opts.Now(), "pending_sessions", q.len(), "err", err)
 }

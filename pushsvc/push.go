@@ -100,6 +100,8 @@ func (s *Service) publish(ctx context.Context, streams, exclude []string, m Mess
 		em.Local = r
 	}
 	published := 0
+	var offline []engine.Event // pushes of user streams nobody took
+	defer func() { s.undelivered.add(offline...) }()
 	for _, st := range dedupe(streams) {
 		p, n, err := s.engine.Publish(ctx, st, em)
 		switch {
@@ -113,6 +115,9 @@ func (s *Service) publish(ctx context.Context, streams, exclude []string, m Mess
 		}
 		published++
 		res.Delivered += n
+		if u := userOf(st); n == 0 && u != "" && s.undelivered != nil {
+			offline = append(offline, s.undeliveredEvent(p, u, "", engine.UndeliveredOffline))
+		}
 		res.Streams = append(res.Streams, StreamOffset{Stream: st, Offset: p.Offset, Epoch: p.Epoch})
 		s.stats.pushes.Add(1)
 	}
@@ -124,6 +129,9 @@ func (s *Service) publish(ctx context.Context, streams, exclude []string, m Mess
 	s.stats.countPush(kind)
 	if r != nil {
 		res.Receipts = awaitReceipt(ctx, r, m.AckTimeout)
+		if s.undelivered != nil {
+			s.undelivered.add(r.unacked(s)...)
+		}
 	}
 	return res, nil
 }

@@ -20,9 +20,10 @@ type Receipt struct {
 type receipt struct {
 	mu       sync.Mutex // guards everything below
 	entries  []Receipt
-	sessions []*Session // sessions[i] owes entries[i]
-	pending  int        // entries not acked and not cancelled
-	sealed   bool       // publishing is over: no more entries
+	sessions []*Session            // sessions[i] owes entries[i]
+	pubs     []*engine.Publication // pubs[i] is what sessions[i] was sent
+	pending  int                   // entries not acked and not cancelled
+	sealed   bool                  // publishing is over: no more entries
 	done     chan struct{}
 }
 
@@ -44,6 +45,7 @@ func (r *receipt) expect(sess *Session, p *engine.Publication) int {
 	idx := len(r.entries)
 	r.entries = append(r.entries, Receipt{UserID: sess.user, SessionID: sess.id})
 	r.sessions = append(r.sessions, sess)
+	r.pubs = append(r.pubs, p)
 	r.pending++
 	r.mu.Unlock()
 	sess.waitMu.Lock()
@@ -104,6 +106,20 @@ func (r *receipt) finish() []Receipt {
 	for _, e := range r.entries {
 		if e.SessionID != "" {
 			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// unacked returns an ack-timeout Undelivered event for each entry sent
+// and not acknowledged. Call it after finish.
+func (r *receipt) unacked(s *Service) []engine.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []engine.Event
+	for i, e := range r.entries {
+		if e.SessionID != "" && !e.Acked {
+			out = append(out, s.undeliveredEvent(r.pubs[i], e.UserID, e.SessionID, engine.UndeliveredAckTimeout))
 		}
 	}
 	return out

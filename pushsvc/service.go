@@ -34,6 +34,11 @@ type Service struct {
 	cluster  engine.Cluster // the engine, when several nodes share it; else nil
 	presence *presenceQueue // with a cluster
 	hub      *hub
+	// events fans the engine's event log out to watchers, and undelivered
+	// appends this node's delivery events to it; nil when the engine
+	// keeps no log.
+	events      *eventHub
+	undelivered *eventWriter
 	// groupsWarn logs, rate-limited, connects that could not read the
 	// user's stored groups: during a cluster outage, every connect.
 	groupsWarn *rateLimitedWarn
@@ -55,10 +60,12 @@ func New(opts Options) (*Service, error) {
 	if newEngine == nil {
 		newEngine = func(h engine.Handler) (engine.Engine, error) {
 			return memory.New(memory.Options{
-				HistorySize: opts.HistorySize,
-				HistoryTTL:  opts.HistoryTTL,
-				Deliver:     h.Deliver,
-				Now:         opts.Now,
+				HistorySize:    opts.HistorySize,
+				HistoryTTL:     opts.HistoryTTL,
+				Deliver:        h.Deliver,
+				Now:            opts.Now,
+				EventRetention: opts.EventRetention,
+				EventMaxAge:    opts.EventMaxAge,
 			})
 		}
 	}
@@ -73,6 +80,7 @@ func New(opts Options) (*Service, error) {
 		s.presence = newPresenceQueue(s)
 		go s.runCluster(c, s.presence)
 	}
+	s.startEvents(e)
 	return s, nil
 }
 
@@ -83,6 +91,7 @@ func (s *Service) NodeID() string { return s.opts.NodeID }
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.stopEvents()
 		if s.presence != nil {
 			close(s.presence.stop)
 			<-s.presence.stopped
@@ -159,6 +168,7 @@ func (s *Service) Disconnected(sess *Session) {
 		d := Disconnect{Code: CodeNormal, Reason: "connection closed"}
 		sess.closing = &d
 	}
+	closed := engine.Closed{At: s.opts.Now(), Code: sess.closing.Code, Reason: sess.closing.Reason}
 	sess.aborted, sess.closeSent = true, true
 	sess.holding = false
 	if sess.holdTimer != nil {
@@ -167,8 +177,22 @@ func (s *Service) Disconnected(sess *Session) {
 	sess.dropQueueLocked()
 	sess.mu.Unlock()
 	if s.hub.remove(sess) && s.presence != nil {
-		s.presence.removed(sess)
+		s.presence.removed(sess, closed)
 	}
+}
+
+// PeerClosed unregisters a session whose transport closed from the
+// peer's side: code and reason are those of the client's close frame, or
+// CodeAbnormal when the connection dropped without one. A close the
+// server asked for first keeps its own code. The code is what the
+// session's Disconnected (and its user's Offline) event says.
+func (s *Service) PeerClosed(sess *Session, code uint16, reason string) {
+	sess.mu.Lock()
+	if sess.closing == nil {
+		sess.closing = &Disconnect{Code: code, Reason: reason}
+	}
+	sess.mu.Unlock()
+	s.Disconnected(sess)
 }
 
 // deliver is the engine's callback: it queues p to this node's sessions of

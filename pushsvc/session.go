@@ -164,10 +164,12 @@ func (s *Session) pendingLocked() int { return len(s.queue) + len(s.held) }
 // dropOldestLocked drops the oldest waiting frame, queued before held.
 func (s *Session) dropOldestLocked() {
 	if len(s.queue) > 0 {
+		s.noteDroppedLocked(s.queue[0])
 		s.queueBytes -= len(s.queue[0].data)
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
 	} else {
+		s.noteDroppedLocked(s.held[0])
 		s.queueBytes -= len(s.held[0].data)
 		s.held[0] = nil
 		s.held = s.held[1:]
@@ -388,6 +390,9 @@ func (s *Session) abortLocked(d Disconnect) bool {
 		s.closing = &d
 	}
 	s.aborted, s.closeSent = true, true
+	if d.Code == CodeSlowConsumer {
+		s.noteSlowCutLocked()
+	}
 	s.dropQueueLocked()
 	return true
 }

@@ -51,6 +51,13 @@ type Conn struct {
 	Compressed  bool
 }
 
+// Closed says how a connection ended, for the presence events.
+type Closed struct {
+	At     time.Time
+	Code   uint16 // the WebSocket close code
+	Reason string
+}
+
 // Cluster is implemented by engines that several nodes share. With it,
 // group membership, presence, disconnects and stats span every node; the
 // in-memory engine does not implement it and the node answers for itself.
@@ -71,9 +78,11 @@ type Cluster interface {
 	UserGroups(ctx context.Context, user string) ([]string, error)
 	// Register and Unregister keep this node's connections in the
 	// presence registry. Connections of a node that stops heartbeating
-	// leave it within the engine's node TTL.
+	// leave it within the engine's node TTL. An engine that is also an
+	// EventLog appends the presence events these changes make (connected
+	// and disconnected, online and offline), atomically with them.
 	Register(ctx context.Context, c Conn) error
-	Unregister(ctx context.Context, c Conn) error
+	Unregister(ctx context.Context, c Conn, closed Closed) error
 	// Presence returns the live connections of each user.
 	Presence(ctx context.Context, users []string) (map[string][]Conn, error)
 	// Disconnect closes user's sessions on every node and reports how

@@ -5,4 +5,10 @@
 // it in the stream's bounded history, and hands it to every node's Deliver
 // callback in offset order. The in-memory engine (package memory) does this
 // inside one process; other engines share it between processes.
+//
+// Engines may also keep an event log (EventLog): presence and delivery
+// events, split into partitions by user, each partition in order, kept
+// up to a count and an age, read after a Cursor (one position per
+// partition and a fingerprint of the log's life, so that a cursor of a
+// log that started over is refused with ErrCursorExpired).
 package engine

@@ -32,11 +32,16 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 	c.stopExpiry()
 	h.g.unregister(c)
 	h.g.release(&c.ticket)
-	h.g.opts.Service.Disconnected(c.sess)
 	var ce *gws.CloseError
+	byPeer := errors.As(err, &ce)
+	if byPeer {
+		h.g.opts.Service.PeerClosed(c.sess, ce.Code, string(ce.Reason))
+	} else {
+		h.g.opts.Service.PeerClosed(c.sess, pushsvc.CodeAbnormal, "connection lost")
+	}
 	if !c.closing.Load() {
 		code := "abnormal"
-		if errors.As(err, &ce) {
+		if byPeer {
 			code = "client"
 		}
 		h.g.metrics.closes.WithLabelValues(code).Inc()

@@ -10,4 +10,10 @@
 // delivery is in offset order per stream and an id publishes once. Lock
 // order: shard, then stream. One janitor goroutine, owned by the Engine and
 // stopped by Close, forgets idle streams and expired ids.
+//
+// The event log (events.go) is one ring of the last events, bounded by
+// EventRetention and EventMaxAge, guarded by its own mutex, which is a
+// leaf: callers may hold their own locks when they append, and an append
+// never blocks. Its fingerprint is drawn at New, so a cursor from a
+// previous process is refused.
 package memory

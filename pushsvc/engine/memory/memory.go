@@ -26,6 +26,12 @@ type Options struct {
 	Deliver engine.Deliver
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// EventRetention bounds how many events the event log keeps; zero
+	// means engine.DefaultEventRetention.
+	EventRetention int
+	// EventMaxAge bounds how long the event log keeps an event; zero
+	// means engine.DefaultEventMaxAge.
+	EventMaxAge time.Duration
 }
 
 // Engine is the in-memory engine.
@@ -34,6 +40,7 @@ type Engine struct {
 	opts   Options
 	seed   maphash.Seed
 	shards [shardCount]shard
+	events *eventLog
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -55,7 +62,10 @@ type stream struct {
 	ids     streamIDs             // idempotent message ids of the last history TTL
 }
 
-var _ engine.Engine = (*Engine)(nil)
+var (
+	_ engine.Engine   = (*Engine)(nil)
+	_ engine.EventLog = (*Engine)(nil)
+)
 
 // New starts an in-memory engine.
 func New(opts Options) (*Engine, error) {
@@ -71,12 +81,25 @@ func New(opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.EventRetention < 0 {
+		return nil, fmt.Errorf("memory: event retention %d: must be >= 0", opts.EventRetention)
+	}
+	if opts.EventMaxAge < 0 {
+		return nil, fmt.Errorf("memory: event max age %v: must be >= 0", opts.EventMaxAge)
+	}
+	if opts.EventRetention == 0 {
+		opts.EventRetention = engine.DefaultEventRetention
+	}
+	if opts.EventMaxAge == 0 {
+		opts.EventMaxAge = engine.DefaultEventMaxAge
+	}
 	e := &Engine{
 		opts: opts,
 		seed: maphash.MakeSeed(),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	e.events = newEventLog(opts.EventRetention, opts.EventMaxAge, opts.Now)
 	for i := range e.shards {
 		e.shards[i].streams = make(map[string]*stream)
 	}

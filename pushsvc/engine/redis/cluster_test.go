@@ -16,8 +16,9 @@ import (
 
 // TestPartitionKeysShareASlot asks a real Redis Cluster for the slots of
 // what one script touches: a stream's keys (message ids included) and its
-// partition channel, a group's key and its group stream's channel, a
-// node's keys and inbox.
+// partition channel, a user's presence hash, online mark and event log
+// (with the user stream's channel), a group's key and its group stream's
+// channel, a node's keys and inbox.
 // Each partition's slot also lies in its sixteenth of the slot range, so
 // that an evenly split cluster spreads the partitions evenly.
 func TestPartitionKeysShareASlot(t *testing.T) {
@@ -37,7 +38,9 @@ func TestPartitionKeysShareASlot(t *testing.T) {
 		stream := fmt.Sprintf("user:u%d", i)
 		ch := redis.ChannelOf("herald:", stream)
 		want := slot(ch)
-		for _, k := range []string{redis.StreamStateKey("herald:", stream), redis.HistoryKey("herald:", stream), redis.MessageIDKey("herald:", stream, "id-{with}-braces")} {
+		user := fmt.Sprintf("u%d", i)
+		presence := append([]string{redis.UserPresenceKey("herald:", user), redis.OnlineKey("herald:", user)}, redis.EventLogKeys("herald:", stream)...)
+		for _, k := range append([]string{redis.StreamStateKey("herald:", stream), redis.HistoryKey("herald:", stream), redis.MessageIDKey("herald:", stream, "id-{with}-braces")}, presence...) {
 			if got := slot(k); got != want {
 				t.Fatalf("%s is in slot %d, its channel %s in %d", k, got, ch, want)
 			}

@@ -61,6 +61,25 @@
 // cluster master that restarts empty makes every node write its presence
 // records again (keeper.go).
 //
+// # Event log
+//
+// The engine implements engine.EventLog with one Redis stream per
+// partition (eventscripts.go says how ids and epochs work). Register and
+// Unregister are scripts on the user's slot, which holds the user's
+// presence hash, online mark and their partition's log: each decides the
+// user's transition (first connection: Online; last: Offline) in Redis
+// and appends the events with it, so that a user's events are in the
+// order Redis ran the changes, from whichever nodes, and each once. The
+// janitor (reaper.go) unregisters a dead node's connections the same
+// way, with code 0; the script's removal of the record is the gate that
+// keeps several janitors from appending twice. ReadEvents reads all
+// sixteen partitions in one pipeline and checks the cursor: its
+// fingerprint against the partitions' epochs, its ids against the seqs of
+// what it read (events.go). A tail (tail.go) blocks in XREAD on a client
+// of its own to wake a reader when something is appended. While Redis lost the log, a
+// node's rewrite of its presence goes through the register script too: the
+// new log starts with the Online and Connected of everyone still connected.
+//
 // Redis 7.0 or later is required (sharded pub/sub, SET GET).
 //
 // # Concurrency
@@ -77,6 +96,10 @@
 //     replies to the publishing nodes;
 //   - the keeper (keep) heartbeats, rewrites this node's presence records
 //     when Redis lost them, pings the subscriptions, and reaps dead nodes.
+//
+// Each event tail has its own goroutines (one per standalone Redis, one
+// per partition on a cluster), started by TailEvents and stopped by the
+// tail's Close, or by Close, which waits for them (tails, tailMu).
 //
 // Publish, Since and the Cluster methods are safe for concurrent
 // use. pending (requests waiting for counts) and replies each have their

@@ -54,6 +54,10 @@ type Engine struct {
 
 	masterRuns map[string]string // a Redis Cluster's masters' run ids by address; set by join, then owned by the keeper
 
+	tailMu     sync.Mutex              // guards tailClient, and tails.Add against Close
+	tailClient goredis.UniversalClient // the event tails' client (tail.go); nil before the first tail
+	tails      sync.WaitGroup          // the event tails' goroutines
+
 	gate atomic.Pointer[chan struct{}] // tests: while set, the readers wait before subscribing
 }
 
@@ -145,7 +149,7 @@ func (e *Engine) join(ctx context.Context) error {
 	if prev != "" {
 		e.log.Warn("node id was heartbeating when this node started: a restart within the node TTL, or another process with the same node id", "node_ttl", e.opts.NodeTTL)
 	}
-	if err := e.reapNode(ctx, e.opts.NodeID, true); err != nil {
+	if err := e.reapNode(ctx, e.opts.NodeID, true, "node restarted"); err != nil {
 		return unavailable(ctx, "join", err)
 	}
 	if _, err := e.heartbeat(ctx); err != nil {
@@ -186,6 +190,14 @@ func (e *Engine) shutdown(leave bool) error {
 			}
 		}
 		e.wg.Wait()
+		// No tail starts once stop is closed; those running end with ctx.
+		e.tailMu.Lock()
+		tc := e.tailClient
+		e.tailMu.Unlock()
+		e.tails.Wait()
+		if tc != nil {
+			_ = tc.Close()
+		}
 		if leave {
 			ctx, cancel := context.WithTimeout(context.Background(), e.opts.CommandTimeout)
 			if lerr := e.leave(ctx); lerr != nil {
@@ -199,7 +211,7 @@ func (e *Engine) shutdown(leave bool) error {
 }
 
 func (e *Engine) leave(ctx context.Context) error {
-	if err := e.reapNode(ctx, e.opts.NodeID, true); err != nil {
+	if err := e.reapNode(ctx, e.opts.NodeID, true, "node left"); err != nil {
 		return err
 	}
 	// Two slots: not a transaction. If the second fails, the janitors

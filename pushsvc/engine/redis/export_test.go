@@ -1,5 +1,11 @@
 package redis
 
+import (
+	"context"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
+
 // Test hooks, compiled only into this package's tests.
 
 // Kill stops the engine as a killed process would: its goroutines end and
@@ -79,4 +85,39 @@ var ErrSlotMoved = errSlotMoved
 func MessageIDKey(prefix, stream, id string) string {
 	k := newKeys(prefix, "")
 	return k.messageID(stream, id)
+}
+
+// OnlineKey is a user's online mark.
+func OnlineKey(prefix, user string) string {
+	k := newKeys(prefix, "")
+	return k.onlineSince(user)
+}
+
+// EventLogKeys are the event log stream and meta hash of a stream's
+// partition.
+func EventLogKeys(prefix, stream string) []string {
+	k := newKeys(prefix, "")
+	p := partitionOf(stream)
+	return []string{k.ev[p], k.evm[p]}
+}
+
+// ReapHalfWay does what a janitor reaping node does before it dies half
+// way: it removes the user records of node's first n connections, with
+// their events, but not the node's own records of them.
+func (e *Engine) ReapHalfWay(ctx context.Context, node string, n int) error {
+	page, _, err := e.client.HScan(ctx, e.keys.pnOf(node), 0, "*", int64(n)).Result()
+	if err != nil {
+		return err
+	}
+	var calls []*scriptCall
+	for i := 0; i+1 < len(page) && len(calls) < n; i += 2 {
+		calls = append(calls, e.unregisterCall(page[i+1], page[i], node, engine.Closed{At: e.now(), Reason: "half way"}))
+	}
+	return e.evalAll(ctx, nil, calls)
+}
+
+// ReapNow reaps node's records if its heartbeat expired, as the keeper's
+// janitor does every NodeTTL.
+func (e *Engine) ReapNow(ctx context.Context, node string) error {
+	return e.reapNode(ctx, node, false, "node "+node+" stopped heartbeating")
 }

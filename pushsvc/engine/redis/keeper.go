@@ -160,71 +160,11 @@ func (e *Engine) reapDead() {
 		if id == e.opts.NodeID {
 			continue
 		}
-		if err := e.reapNode(ctx, id, false); err != nil {
+		if err := e.reapNode(ctx, id, false, "node "+id+" stopped heartbeating"); err != nil {
 			e.log.Debug("reaping a node's records failed", "dead_node", id, "err", err)
 			return
 		}
 	}
-}
-
-// reapedMark replaces the heartbeat of a node that came back while the
-// janitor was deleting its records: its next beat takes it for a lapse and
-// writes its records again.
-const reapedMark = "reaped"
-
-// reapNode deletes node's presence records and stats if its heartbeat
-// expired, or regardless with force.
-//
-// The node's own keys go in one script, with the heartbeat check; each
-// user's record lives in the user's slot and is deleted afterwards. A node
-// that comes back in between (a long stall, not a death) rewrites its
-// records as soon as its beat finds its heartbeat gone, and the janitor's
-// late deletes could then remove some of them again. So the janitor looks
-// at the heartbeat once more when done: if the node is back, it marks the
-// heartbeat reaped (keeping its TTL, so the node stays alive to readers),
-// and the node's next beat writes everything again. A record may thus be
-// missing from presence for one heartbeat period, never for good.
-func (e *Engine) reapNode(ctx context.Context, node string, force bool) error {
-	f := "0"
-	if force {
-		f = "1"
-	}
-	res, err := reapScript.Run(ctx, e.client,
-		[]string{e.keys.nodeOf(node), e.keys.pnOf(node), e.keys.statsOf(node)}, f,
-	).Result()
-	if err != nil {
-		return err
-	}
-	pairs, ok := res.([]any)
-	if !ok {
-		return nil // alive
-	}
-	pipe := e.client.Pipeline()
-	for i := 0; i+1 < len(pairs); i += 2 {
-		session, _ := pairs[i].(string)
-		user, _ := pairs[i+1].(string)
-		pipe.HDel(ctx, e.keys.userPresence(user), session)
-		if pipe.Len() >= rewriteBatch {
-			if _, err := pipe.Exec(ctx); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return err
-	}
-	if force {
-		return nil // the node itself: joining, or leaving
-	}
-	back, err := e.client.Exists(ctx, e.keys.nodeOf(node)).Result()
-	switch {
-	case err != nil:
-		return err
-	case back == 1:
-		e.log.Info("a node came back while its records were reaped; it will write them again", "other_node", node)
-		return e.client.SetArgs(ctx, e.keys.nodeOf(node), reapedMark, goredis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
-	}
-	return e.client.SRem(ctx, e.keys.nodes, node).Err()
 }
 
 // infoField is one field of an INFO reply.

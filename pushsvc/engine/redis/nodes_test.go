@@ -217,7 +217,7 @@ func testPresenceAcrossNodes(t *testing.T, be backend) {
 	if !connsEqual(p["u1"], []engine.Conn{s2, s1}) || !connsEqual(p["u2"], []engine.Conn{s3}) {
 		t.Errorf("Presence = %+v", p)
 	}
-	if err := b.Unregister(ctx, engine.Conn{SessionID: "s2", UserID: "u1", NodeID: "b"}); err != nil {
+	if err := b.Unregister(ctx, engine.Conn{SessionID: "s2", UserID: "u1", NodeID: "b"}, engine.Closed{Code: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	p, _ = a.Presence(ctx, []string{"u1"})

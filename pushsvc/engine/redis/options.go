@@ -50,6 +50,14 @@ type Options struct {
 	// Now is the clock of publication times and history expiry. Default
 	// time.Now. Key expiry in Redis runs on Redis's own clock.
 	Now func() time.Time
+	// EventRetention bounds the events the event log keeps, a sixteenth
+	// of it in each partition (about: Redis trims whole stream nodes).
+	// Default engine.DefaultEventRetention.
+	EventRetention int
+	// EventMaxAge bounds how long the event log keeps an event: older
+	// ones go at the partition's next append. Default
+	// engine.DefaultEventMaxAge.
+	EventMaxAge time.Duration
 }
 
 // Defaults of the optional settings.
@@ -82,6 +90,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.EventRetention == 0 {
+		o.EventRetention = engine.DefaultEventRetention
+	}
+	if o.EventMaxAge == 0 {
+		o.EventMaxAge = engine.DefaultEventMaxAge
 	}
 }
 
@@ -126,6 +140,12 @@ func (o *Options) validate() (*goredis.Options, error) {
 	}
 	if o.CommandTimeout < 0 {
 		errs = append(errs, fmt.Errorf("CommandTimeout %v: must be > 0", o.CommandTimeout))
+	}
+	if o.EventRetention < 0 {
+		errs = append(errs, fmt.Errorf("EventRetention %d: must be > 0", o.EventRetention))
+	}
+	if o.EventMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("EventMaxAge %v: must be > 0", o.EventMaxAge))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("redis: options: %w", err)

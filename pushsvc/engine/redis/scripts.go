@@ -127,19 +127,3 @@ for i = 4, #ARGV, 500 do
 end
 return redis.call('SPUBLISH', ARGV[2], ARGV[3])
 `)
-
-// reapScript deletes a node's presence hash and stats, unless the node is
-// alive (its heartbeat key exists) or force is set, and returns the
-// presence hash so that the caller can delete the user side of each record
-// (reapNode). Checking and deleting at once means a node that comes back
-// between the janitor's look and its delete keeps its new records here.
-//
-// KEYS[1] heartbeat key, KEYS[2] node presence hash, KEYS[3] stats key.
-// ARGV[1] '1' to force (a node clearing its previous life or leaving).
-// Returns 0 when the node is alive, else the hash as a flat array.
-var reapScript = goredis.NewScript(`
-if ARGV[1] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local m = redis.call('HGETALL', KEYS[2])
-redis.call('DEL', KEYS[2], KEYS[3])
-return m
-`)

@@ -21,6 +21,7 @@ type API struct {
 	limits     Limits
 	rateLimit  RateLimit
 	maxRecvMsg int
+	maxWatch   int // watchers per caller
 	log        *slog.Logger
 	callers    *callers // nil when Insecure
 	validator  protovalidate.Validator
@@ -47,6 +48,7 @@ func New(opts Options) (*API, error) {
 		limits:     opts.Limits,
 		rateLimit:  opts.RateLimit,
 		maxRecvMsg: opts.MaxRecvMsgBytes,
+		maxWatch:   opts.MaxWatchersPerKey,
 		log:        opts.Logger,
 		validator:  v,
 		metrics:    opts.Metrics,
@@ -79,10 +81,11 @@ func (a *API) InitializeMetrics(s *grpc.Server) {
 	}
 }
 
-// Shutdown ends every open WatchStats stream with Unavailable, and every
-// later one at once. grpc.Server.GracefulStop waits for running calls and
-// a stats stream runs until its caller cancels, so call Shutdown just
-// before GracefulStop. It is safe to call more than once.
+// Shutdown ends every open WatchStats and WatchEvents stream with
+// Unavailable, and every later one at once. grpc.Server.GracefulStop
+// waits for running calls and such a stream runs until its caller
+// cancels, so call Shutdown just before GracefulStop. It is safe to call
+// more than once.
 func (a *API) Shutdown() {
 	a.stopOnce.Do(func() { close(a.stopped) })
 }

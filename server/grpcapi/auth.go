@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"golang.org/x/time/rate"
@@ -27,6 +28,8 @@ type caller struct {
 	// immutable after creation
 	scopes  Scope
 	limiter *rate.Limiter // nil: not rate limited
+
+	watchers atomic.Int64 // open WatchEvents streams
 }
 
 // callers identifies callers. It is immutable after New except for the
@@ -112,9 +115,9 @@ func (a *API) authenticate(ctx context.Context) (context.Context, error) {
 		return nil, err
 	}
 	method, _ := grpc.Method(ctx)
-	if need := requiredScope(method); c.scopes&need != need {
-		return nil, status.Errorf(codes.PermissionDenied, "%s needs an API key with scope %q; this key has scope %q",
-			method, need&^c.scopes, c.scopes)
+	if need := requiredScope(method); need != 0 && c.scopes&need == 0 {
+		return nil, status.Errorf(codes.PermissionDenied, "%s needs an API key with scope %s; this key has scope %q",
+			method, need.anyOf(), c.scopes)
 	}
 	return context.WithValue(ctx, callerKey{}, c), nil
 }

@@ -28,6 +28,7 @@
 // Concurrency: an API is safe for concurrent use by any number of calls;
 // it is immutable after New except for the per-caller token buckets
 // (rate.Limiter is safe for concurrent use), the map of client-certificate
-// callers (guarded by a mutex) and the shutdown signal that ends
-// WatchStats streams.
+// callers (guarded by a mutex), each caller's count of open WatchEvents
+// streams (atomic) and the shutdown signal that ends WatchStats and
+// WatchEvents streams.
 package grpcapi

@@ -23,6 +23,15 @@ func (a *API) toStatus(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, pushsvc.ErrInvalidArgument):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, pushsvc.ErrCursorExpired):
+		return status.Error(codes.FailedPrecondition, err.Error()+
+			": resync (GetPresence), then call WatchEvents again without a cursor")
+	case errors.Is(err, pushsvc.ErrWatcherTooSlow):
+		return status.Error(codes.ResourceExhausted, err.Error()+": resume with the last cursor you processed")
+	case errors.Is(err, pushsvc.ErrTooManyWatchers):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, pushsvc.ErrEventsUnsupported):
+		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, pushsvc.ErrUnavailable), errors.Is(err, pushsvc.ErrClosed):
 		// Both are worth a retry, on this node later or on another.
 		return status.Error(codes.Unavailable, err.Error())

@@ -49,7 +49,16 @@ type Options struct {
 	MaxRecvMsgBytes int
 	// Limits bound what a request may ask for, below the schema's bounds.
 	Limits Limits
+	// MaxWatchersPerKey bounds the WatchEvents streams one caller (API
+	// key or client certificate) may hold open on this node at once; past
+	// it a call gets ResourceExhausted. Default DefaultMaxWatchersPerKey.
+	// The node's own bound is pushsvc's Options.MaxWatchers.
+	MaxWatchersPerKey int
 }
+
+// DefaultMaxWatchersPerKey bounds one caller's WatchEvents streams on a
+// node: a backend needs one, a few during a redeploy.
+const DefaultMaxWatchersPerKey = 8
 
 // RateLimit is a token bucket per caller: one per API key, and one per
 // verified client certificate subject. Every call takes a token (a stream
@@ -117,6 +126,9 @@ func (o *Options) setDefaults() {
 	if o.MaxRecvMsgBytes == 0 {
 		o.MaxRecvMsgBytes = defaultMaxRecvMsgBytes
 	}
+	if o.MaxWatchersPerKey == 0 {
+		o.MaxWatchersPerKey = DefaultMaxWatchersPerKey
+	}
 	l := &o.Limits
 	setInt := func(v *int, def int) {
 		if *v == 0 {
@@ -176,6 +188,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxRecvMsgBytes < 0 {
 		bad("MaxRecvMsgBytes %d: must be > 0", o.MaxRecvMsgBytes)
+	}
+	if o.MaxWatchersPerKey < 0 {
+		bad("MaxWatchersPerKey %d: must be > 0", o.MaxWatchersPerKey)
 	}
 	l := &o.Limits
 	for _, f := range []struct {

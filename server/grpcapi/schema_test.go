@@ -41,6 +41,7 @@ func TestSchemaBounds(t *testing.T) {
 	for _, f := range []string{
 		"PushToUsersRequest.user_ids", "AddToGroupRequest.user_ids", "RemoveFromGroupRequest.user_ids",
 		"GetPresenceRequest.user_ids", "PushToGroupsRequest.exclude_user_ids", "PushToGroupsRequest.groups",
+		"WatchEventsRequest.user_ids",
 	} {
 		r := rules(f).GetRepeated()
 		want := int64(schemaMaxUserIDs)

@@ -72,19 +72,43 @@ var pushServiceCalls = []struct {
 		_, err = st.Recv()
 		return err
 	}},
+	{"WatchEvents", "admin|events", func(ctx context.Context, c pushv1.PushServiceClient) error {
+		// Nothing happens: an accepted stream waits, a refused one ends.
+		ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		st, err := c.WatchEvents(ctx, &pushv1.WatchEventsRequest{})
+		if err != nil {
+			return err
+		}
+		if _, err = st.Recv(); status.Code(err) == codes.DeadlineExceeded {
+			return nil
+		}
+		return err
+	}},
+}
+
+// allowedWith reports whether a key with scopes (as the server writes
+// them, "push+admin") may call a method needing one of need ("admin|events").
+func allowedWith(scopes, need string) bool {
+	for _, n := range strings.Split(need, "|") {
+		if strings.Contains(scopes, n) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestScopesLimitWhatAKeyMayCall(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{APIKeys: []string{"pusher:push", "ops:admin", "both:push+admin", "all"}}})
+	ts := start(t, setup{opts: grpcapi.Options{APIKeys: []string{"pusher:push", "ops:admin", "both:push+admin", "watcher:events", "all"}}})
 	for _, key := range []struct {
 		key    string
 		scopes string // what the server says the key has
-	}{{"pusher", "push"}, {"ops", "admin"}, {"both", "push+admin"}, {"all", "push+admin"}} {
+	}{{"pusher", "push"}, {"ops", "admin"}, {"both", "push+admin"}, {"watcher", "events"}, {"all", "push+admin+events"}} {
 		c := pushv1.NewPushServiceClient(dial(t, ts.addr, key.key))
 		for _, m := range pushServiceCalls {
 			t.Run(key.key+"/"+m.method, func(t *testing.T) {
 				err := m.call(testContext(t), c)
-				if strings.Contains(key.scopes, m.scope) {
+				if allowedWith(key.scopes, m.scope) {
 					if err != nil {
 						t.Errorf("key with scope %s: %v", key.scopes, err)
 					}
@@ -132,11 +156,13 @@ func TestScopesOfOtherServices(t *testing.T) {
 }
 
 // wantPermissionDenied fails the test unless err is PermissionDenied
-// naming the method, the missing scope and the key's scopes.
+// naming the method, the scopes of which it needs one ("admin|events")
+// and the key's scopes.
 func wantPermissionDenied(t *testing.T, err error, method, missing, has string) {
 	t.Helper()
 	st := status.Convert(err)
-	want := "/herald.push.v1.PushService/" + method + ` needs an API key with scope "` + missing + `"; this key has scope "` + has + `"`
+	want := "/herald.push.v1.PushService/" + method + ` needs an API key with scope "` +
+		strings.ReplaceAll(missing, "|", `" or "`) + `"; this key has scope "` + has + `"`
 	if st.Code() != codes.PermissionDenied || st.Message() != want {
 		t.Errorf("got %v %q, want PermissionDenied %q", st.Code(), st.Message(), want)
 	}

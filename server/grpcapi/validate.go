@@ -146,6 +146,8 @@ func (l *Limits) check(m proto.Message) error {
 		vs.maxBytes("reason", r.GetReason(), l.MaxReasonBytes)
 	case *pushv1.GetPresenceRequest:
 		vs.names("user_ids", r.GetUserIds(), l.MaxUserIDs, l.MaxNameBytes)
+	case *pushv1.WatchEventsRequest:
+		vs.names("user_ids", r.GetUserIds(), l.MaxUserIDs, l.MaxNameBytes)
 	case *pushv1.WatchStatsRequest:
 		if d, ok := vs.duration("interval", r.GetInterval()); ok && (d < l.MinStatsInterval || d > l.MaxStatsInterval) {
 			vs.add("interval", "duration.gte_lte", "must be greater than or equal to %s and less than or equal to %s",

@@ -1907,7 +1907,7 @@ type WatchEventsRequest struct {
 	// user. Up to 1000 ids of 1 to 256 bytes.
 	UserIds []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	// cursor resumes after this event's cursor (the last one the caller
-	// processed). Empty: from now on. At most 64 bytes.
+	// processed). Empty: from now on. At most 256 bytes.
 	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2230,8 +2230,8 @@ type UserOffline struct {
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// online_for is how long the user was online.
 	OnlineFor *durationpb.Duration `protobuf:"bytes,2,opt,name=online_for,json=onlineFor,proto3" json:"online_for,omitempty"`
-	// code is the close code of the user's last connection (0 when its node
-	// died and its connections were reaped).
+	// code is the close code of the user's last connection, as for
+	// SessionDisconnected.
 	Code          uint32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2361,7 +2361,9 @@ type SessionDisconnected struct {
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// node_id is the node that held it.
 	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	// code is the WebSocket close code (0 when its node died).
+	// code is the WebSocket close code: the server's, the client's close
+	// frame's, 1006 when the connection dropped without one, 0 when its node
+	// died and its connections were reaped.
 	Code uint32 `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
 	// reason says why it closed.
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -2662,11 +2664,11 @@ const file_herald_push_v1_push_proto_rawDesc = "" +
 	"message_id\x18\x02 \x01(\tR\tmessageId\x12\x1c\n" +
 	"\tdelivered\x18\x03 \x01(\x04R\tdelivered\x12\x12\n" +
 	"\x04code\x18\x04 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xaa\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xab\x01\n" +
 	"\x12WatchEventsRequest\x12D\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\x19.herald.push.v1.EventKindB\x13\xbaH\x10\x92\x01\r\x10\x05\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05kinds\x12-\n" +
-	"\buser_ids\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\auserIds\x12\x1f\n" +
-	"\x06cursor\x18\x03 \x01(\tB\a\xbaH\x04r\x02(@R\x06cursor\"D\n" +
+	"\buser_ids\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01(\x80\x02R\auserIds\x12 \n" +
+	"\x06cursor\x18\x03 \x01(\tB\b\xbaH\x05r\x03(\x80\x02R\x06cursor\"D\n" +
 	"\x13WatchEventsResponse\x12-\n" +
 	"\x06events\x18\x01 \x03(\v2\x15.herald.push.v1.EventR\x06events\"\xa9\x03\n" +
 	"\x05Event\x12\x16\n" +

@@ -116,7 +116,12 @@ type PushServiceClient interface {
 	// event has a cursor; a caller that reconnects with the last cursor it
 	// processed gets every event after it that is still retained (at least
 	// once: deduplicate by cursor), or FailedPrecondition when the cursor is
-	// older than the retention window. Needs scope "admin" or "events".
+	// older than the retention window or the log started over (resync with
+	// GetPresence, then watch without a cursor). The response headers arrive
+	// once the stream watches: every event after that is in it. A watcher
+	// too slow for its buffer is cut with ResourceExhausted (resume with the
+	// cursor); a draining node ends the stream with Unavailable. Needs scope
+	// "admin" or "events".
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
 
@@ -339,7 +344,12 @@ type PushServiceServer interface {
 	// event has a cursor; a caller that reconnects with the last cursor it
 	// processed gets every event after it that is still retained (at least
 	// once: deduplicate by cursor), or FailedPrecondition when the cursor is
-	// older than the retention window. Needs scope "admin" or "events".
+	// older than the retention window or the log started over (resync with
+	// GetPresence, then watch without a cursor). The response headers arrive
+	// once the stream watches: every event after that is in it. A watcher
+	// too slow for its buffer is cut with ResourceExhausted (resume with the
+	// cursor); a draining node ends the stream with Unavailable. Needs scope
+	// "admin" or "events".
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedPushServiceServer()
 }

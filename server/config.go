@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/herald-push/herald/pushsvc"
+	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/server/grpcapi"
 	"github.com/herald-push/herald/server/wsgate"
 	"net"
@@ -65,6 +66,13 @@ type Config struct {
 	MaxPayloadBytes     int     // max-payload-bytes
 	MaxUserIDs          int     // max-user-ids
 	MaxGroups           int     // max-groups
+
+	// The event log and its watchers (WatchEvents).
+	EventsRetention         int           // events-retention: events the log keeps
+	EventsMaxAge            time.Duration // events-max-age: how long it keeps one
+	EventsMaxWatchers       int           // events-max-watchers: WatchEvents streams on this node
+	EventsMaxWatchersPerKey int           // events-max-watchers-per-key
+	EventsBuffer            int           // events-buffer: events waiting for one watcher before it is cut
 }
 
 // Defaults returns the zero-configuration settings.
@@ -87,6 +95,12 @@ func Defaults() Config {
 		MaxConnectionsPerIP:      wsgate.DefaultMaxConnectionsPerIP,
 		ClientFramesPerSecond:    wsgate.DefaultClientFramesPerSecond,
 		HandshakesPerIPPerSecond: wsgate.DefaultMaxHandshakesPerIPPerSecond,
+
+		EventsRetention:         engine.DefaultEventRetention,
+		EventsMaxAge:            engine.DefaultEventMaxAge,
+		EventsMaxWatchers:       pushsvc.DefaultMaxWatchers,
+		EventsMaxWatchersPerKey: grpcapi.DefaultMaxWatchersPerKey,
+		EventsBuffer:            pushsvc.DefaultWatcherBuffer,
 	}
 }
 
@@ -101,7 +115,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWKSURL, "jwks-url", c.JWKSURL, "JWKS URL with the keys for client tokens")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "required aud claim of client tokens")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "required iss claim of client tokens")
-	fs.Func("api-key", "comma-separated API keys for gRPC callers; KEY:push, KEY:admin or KEY:push+admin limits a key to scopes (none: all)", listSetter(&c.APIKeys))
+	fs.Func("api-key", "comma-separated API keys for gRPC callers; KEY:push, KEY:admin, KEY:events or KEY:push+events limits a key to scopes (none: all)", listSetter(&c.APIKeys))
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "interval of server pings; a peer silent for 3 intervals is dropped")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "time a connection has to complete the WebSocket upgrade")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "window over which connections are closed on shutdown")
@@ -131,6 +145,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxUserIDs, "max-user-ids", c.MaxUserIDs, "user_ids per request (0: 1000, the schema's bound)")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "groups per request (0: 100, the schema's bound)")
 	fs.StringVar(&c.DevCredentials, "dev-credentials", c.DevCredentials, "file of the loopback dev mode's generated JWT secret and API key")
+	fs.IntVar(&c.EventsRetention, "events-retention", c.EventsRetention, "events the event log keeps for WatchEvents to resume from (with Redis, a sixteenth per partition)")
+	fs.DurationVar(&c.EventsMaxAge, "events-max-age", c.EventsMaxAge, "how long the event log keeps an event")
+	fs.IntVar(&c.EventsMaxWatchers, "events-max-watchers", c.EventsMaxWatchers, "WatchEvents streams this node serves at once")
+	fs.IntVar(&c.EventsMaxWatchersPerKey, "events-max-watchers-per-key", c.EventsMaxWatchersPerKey, "WatchEvents streams one API key may hold open on this node")
+	fs.IntVar(&c.EventsBuffer, "events-buffer", c.EventsBuffer, "events that may wait for one watcher; past it the watcher is cut (ResourceExhausted) and resumes from its cursor")
 }
 
 func listSetter(dst *[]string) func(string) error {
@@ -225,6 +244,15 @@ func (c *Config) Validate() error {
 	}
 	if c.GRPCRateLimit < 0 {
 		bad("grpc-rate-limit", "%v must be >= 0", c.GRPCRateLimit)
+	}
+	for flag, v := range map[string]int{"events-retention": c.EventsRetention, "events-max-watchers": c.EventsMaxWatchers,
+		"events-max-watchers-per-key": c.EventsMaxWatchersPerKey, "events-buffer": c.EventsBuffer} {
+		if v <= 0 {
+			bad(flag, "%d must be > 0", v)
+		}
+	}
+	if c.EventsMaxAge <= 0 {
+		bad("events-max-age", "%v must be > 0", c.EventsMaxAge)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls-cert", "--tls-cert and --tls-key go together")

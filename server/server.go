@@ -142,6 +142,10 @@ func (s *Server) build() error {
 		SlowPolicy:        policy,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		Logger:            s.log,
+		EventRetention:    cfg.EventsRetention,
+		EventMaxAge:       cfg.EventsMaxAge,
+		MaxWatchers:       cfg.EventsMaxWatchers,
+		WatcherBuffer:     cfg.EventsBuffer,
 	})
 	if err != nil {
 		return err
@@ -243,6 +247,9 @@ func (s *Server) engineFactory(nodeID string) func(engine.Handler) (engine.Engin
 			HistoryTTL:  s.cfg.HistoryTTL,
 			Handler:     h,
 			Logger:      s.log,
+
+			EventRetention: s.cfg.EventsRetention,
+			EventMaxAge:    s.cfg.EventsMaxAge,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: %w", err)
@@ -300,6 +307,8 @@ func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 		RateLimit:       grpcapi.RateLimit{PerSecond: s.cfg.GRPCRateLimit, Burst: s.cfg.GRPCRateBurst},
 		MaxRecvMsgBytes: s.cfg.GRPCMaxMessageBytes,
 		Limits:          grpcapi.Limits{MaxUserIDs: s.cfg.MaxUserIDs, MaxGroups: s.cfg.MaxGroups, MaxPayloadBytes: s.cfg.MaxPayloadBytes},
+
+		MaxWatchersPerKey: s.cfg.EventsMaxWatchersPerKey,
 	})
 	if err != nil {
 		return err
@@ -407,7 +416,8 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.gate.Drain(dctx, s.cfg.DrainTimeout)
 		cancel()
 
-		// WatchStats streams would hold GracefulStop for the whole grace.
+		// WatchStats and WatchEvents streams would hold GracefulStop for
+		// the whole grace.
 		s.api.Shutdown()
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()

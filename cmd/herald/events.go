@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/server"
+	"github.com/herald-push/herald/server/auth"
+)
+
+// Reconnect backoff of `herald events` after a broken stream.
+const (
+	eventsMinBackoff = 200 * time.Millisecond
+	eventsMaxBackoff = 5 * time.Second
+)
+
+// eventKinds are the names --kinds takes.
+var eventKinds = map[string]pushv1.EventKind{
+	"online":       pushv1.EventKind_EVENT_KIND_ONLINE,
+	"offline":      pushv1.EventKind_EVENT_KIND_OFFLINE,
+	"connected":    pushv1.EventKind_EVENT_KIND_CONNECTED,
+	"disconnected": pushv1.EventKind_EVENT_KIND_DISCONNECTED,
+	"undelivered":  pushv1.EventKind_EVENT_KIND_UNDELIVERED,
+}
+
+// events watches a node's WatchEvents stream and prints one line per
+// event, its cursor last, until ctx ends. When the stream breaks
+// (the node restarts or drains, the watcher was too slow) it reconnects
+// with backoff and resumes after the last cursor it printed; a cursor
+// past the log's retention ends it with an error.
+func events(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := flag.NewFlagSet("herald events", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	addr := fs.String("grpc-addr", envOr("grpc-addr", "127.0.0.1:9090"), "gRPC address of any node")
+	key := fs.String("api-key", "", "API key with scope admin or events (default: the first of $HERALD_API_KEY, else the dev credentials)")
+	devPath := fs.String("dev-credentials", os.Getenv(server.EnvName("dev-credentials")), "dev credentials file (default: the user config dir)")
+	kinds := fs.String("kinds", "", "comma-separated kinds: online, offline, connected, disconnected, undelivered (default: all)")
+	users := fs.String("users", "", "comma-separated user ids (default: every user)")
+	cursor := fs.String("cursor", "", "resume after this cursor (default: from now on)")
+	useTLS := fs.Bool("tls", false, "connect with TLS, trusting the system's roots")
+	caFile := fs.String("tls-ca", "", "connect with TLS, trusting this CA (PEM)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	req := &pushv1.WatchEventsRequest{UserIds: splitList(*users), Cursor: *cursor}
+	for _, k := range splitList(*kinds) {
+		kind, ok := eventKinds[k]
+		if !ok {
+			return fmt.Errorf("--kinds: %q is not a kind: online, offline, connected, disconnected or undelivered", k)
+		}
+		req.Kinds = append(req.Kinds, kind)
+	}
+	apiKey, err := eventsKey(*key, *devPath)
+	if err != nil {
+		return err
+	}
+	creds := insecure.NewCredentials()
+	if *useTLS || *caFile != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if *caFile != "" {
+			pem, err := os.ReadFile(*caFile)
+			if err != nil {
+				return fmt.Errorf("--tls-ca: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--tls-ca: %s holds no PEM certificate", *caFile)
+			}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(bearerKey(apiKey)))
+	if err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	defer conn.Close()
+	return watchLoop(ctx, pushv1.NewPushServiceClient(conn), req, out, errOut)
+}
+
+// watchLoop runs streams of req until ctx ends, each resuming after the
+// last cursor printed.
+func watchLoop(ctx context.Context, api pushv1.PushServiceClient, req *pushv1.WatchEventsRequest, out, errOut io.Writer) error {
+	backoff := eventsMinBackoff
+	for {
+		printed, err := watchOnce(ctx, api, req, out)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if printed {
+			backoff = eventsMinBackoff
+		}
+		switch status.Code(err) {
+		case codes.FailedPrecondition:
+			return fmt.Errorf("%v\n(the events after the cursor are gone: resync your state, then run without --cursor)", status.Convert(err).Message())
+		case codes.Unauthenticated, codes.PermissionDenied, codes.InvalidArgument, codes.Unimplemented:
+			return errors.New(status.Convert(err).Message())
+		}
+		// Full jitter: many watchers of a node that went away do not come
+		// back at once.
+		wait := rand.N(backoff) + time.Millisecond
+		from := req.GetCursor()
+		if from == "" {
+			from = "now"
+		}
+		fmt.Fprintf(errOut, "-- stream ended (%s: %s); resuming after cursor %s in %v\n",
+			status.Code(err), status.Convert(err).Message(), from, wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, eventsMaxBackoff)
+	}
+}
+
+// watchOnce runs one stream, printing its events and moving req's cursor
+// past each, until it breaks. It reports whether it printed any.
+func watchOnce(ctx context.Context, api pushv1.PushServiceClient, req *pushv1.WatchEventsRequest, out io.Writer) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := api.WatchEvents(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	printed := false
+	for {
+		res, err := st.Recv()
+		if err != nil {
+			return printed, err
+		}
+		for _, ev := range res.GetEvents() {
+			if _, err := fmt.Fprintln(out, formatEvent(ev)); err != nil {
+				return printed, status.Error(codes.Aborted, err.Error())
+			}
+			req.Cursor, printed = ev.GetCursor(), true
+		}
+	}
+}
+
+// formatEvent writes an event as one line: its time, kind and user, the
+// details as key=value, and its cursor last.
+func formatEvent(ev *pushv1.Event) string {
+	var b strings.Builder
+	b.WriteString(ev.GetAt().AsTime().UTC().Format("2006-01-02T15:04:05.000Z"))
+	kv := func(k string, v any) { fmt.Fprintf(&b, " %s=%v", k, v) }
+	word := func(s string) { b.WriteString(" " + s) }
+	switch k := ev.GetKind().(type) {
+	case *pushv1.Event_Online:
+		word("online")
+		word(k.Online.GetUserId())
+	case *pushv1.Event_Offline:
+		word("offline")
+		word(k.Offline.GetUserId())
+		kv("online_for", k.Offline.GetOnlineFor().AsDuration())
+		kv("code", k.Offline.GetCode())
+	case *pushv1.Event_Connected:
+		word("connected")
+		word(k.Connected.GetUserId())
+		kv("session", k.Connected.GetSessionId())
+		kv("on", k.Connected.GetNodeId())
+	case *pushv1.Event_Disconnected:
+		word("disconnected")
+		word(k.Disconnected.GetUserId())
+		kv("session", k.Disconnected.GetSessionId())
+		kv("on", k.Disconnected.GetNodeId())
+		kv("code", k.Disconnected.GetCode())
+		kv("reason", fmt.Sprintf("%q", k.Disconnected.GetReason()))
+		kv("duration", k.Disconnected.GetDuration().AsDuration())
+	case *pushv1.Event_Undelivered:
+		u := k.Undelivered
+		word("undelivered")
+		word(u.GetUserId())
+		kv("why", strings.ToLower(strings.TrimPrefix(u.GetReason().String(), "UNDELIVERED_REASON_")))
+		kv("message", u.GetMessageId())
+		kv("stream", u.GetStream())
+		kv("offset", u.GetOffset())
+		kv("topic", fmt.Sprintf("%q", u.GetTopic()))
+		if u.GetSessionId() != "" {
+			kv("session", u.GetSessionId())
+		}
+	default:
+		word("unknown")
+	}
+	kv("node", ev.GetNodeId())
+	kv("cursor", ev.GetCursor())
+	return b.String()
+}
+
+// eventsKey is the API key to call with: the flag, else the first key of
+// $HERALD_API_KEY (without its scopes), else the dev mode's.
+func eventsKey(flagKey, devPath string) (string, error) {
+	if flagKey != "" {
+		return flagKey, nil
+	}
+	first, _, _ := strings.Cut(os.Getenv(server.EnvName("api-key")), ",")
+	if k, _, _ := strings.Cut(strings.TrimSpace(first), ":"); k != "" {
+		return k, nil
+	}
+	if devPath == "" {
+		p, err := auth.DefaultDevCredentialsPath()
+		if err != nil {
+			return "", err
+		}
+		devPath = p
+	}
+	dev, _, err := auth.LoadOrCreateDevCredentials(devPath)
+	if err != nil {
+		return "", err
+	}
+	return dev.APIKey, nil
+}
+
+// envOr is the HERALD_ twin of flag name, or def.
+func envOr(name, def string) string {
+	if v := os.Getenv(server.EnvName(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// bearerKey sends "authorization: Bearer <key>" on every call, in
+// plaintext too (to the node the operator named, as grpcurl -plaintext
+// does).
+type bearerKey string
+
+func (k bearerKey) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(k)}, nil
+}
+
+func (bearerKey) RequireTransportSecurity() bool { return false }

@@ -116,9 +116,10 @@ func (e *Engine) EventsHead(ctx context.Context) (engine.Cursor, error) {
 // compare across partitions), so a partition's stay in order and those of
 // different users come in time order within one read; across reads, a
 // partition with a long backlog may give events older than another's
-// given before. Asking every partition for limit and keeping limit cost
-// sixteen times the transfer and parsing of what was kept: 4,300 events/s
-// read instead of 196,000.
+// given before. Reading 50,000 events in pages of 512 on a standalone
+// Redis took 11.7 s when every partition gave limit (sixteen times what
+// was kept) through a script, 0.26 s with a share each and plain commands
+// (readParts).
 func (e *Engine) ReadEvents(ctx context.Context, after, upTo engine.Cursor, limit int) ([]engine.Event, error) {
 	if e.closed() {
 		return nil, ErrClosed
@@ -170,8 +171,9 @@ type partRead struct {
 }
 
 // readParts reads every partition in one pipeline, without scripts (a
-// script returning entries cost ten times the XRANGE it ran, converting
-// them through Lua): per partition, the meta hash (its epoch drawn first
+// script returning entries cost nine times the XRANGE it ran, 180 us
+// against 20 in INFO commandstats, converting them through Lua): per
+// partition, the meta hash (its epoch drawn first
 // if it has none), then up to count entries after after[p] (from the
 // start when after is nil), none past upTo's. The meta is read before the
 // entries, and entries leave only from the head (trimming), so: entries

@@ -64,6 +64,7 @@ fuzz: ## run each fuzz target for FUZZTIME, from its committed seed corpus (test
 	$(GO) test ./pushsvc -run '^$$' -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/auth -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsgate -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/wsgate -run '^$$' -fuzz '^FuzzFrameScanner$$' -fuzztime $(FUZZTIME)
 
 .PHONY: bench
 bench: ## Go benchmarks of the hot paths, then a short pinned herald bench run on loopback

@@ -25,6 +25,9 @@ const (
 	CodeTokenExpired uint16 = 4001
 	CodeKicked       uint16 = 4002
 	CodeSlowConsumer uint16 = 4003
+	// CodeProtocolError is RFC 6455's code for a broken frame, which gws
+	// sends on its own (not one the server chooses).
+	CodeProtocolError uint16 = 1002
 )
 
 var (
@@ -42,4 +45,9 @@ var (
 	DisconnectTokenExpired = Disconnect{Code: CodeTokenExpired, Reason: "token expired", Reconnect: true}
 	// DisconnectInternal closes a connection after a server fault.
 	DisconnectInternal = Disconnect{Code: CodeInternal, Reason: "internal error", Reconnect: true}
+	// DisconnectProtocolError closes a connection that broke the
+	// WebSocket protocol (RFC 6455): an unmasked frame, a fragmented or
+	// oversize control frame, reserved bits, an unknown opcode, a
+	// continuation out of place, a bad length.
+	DisconnectProtocolError = Disconnect{Code: CodeProtocolError, Reason: "WebSocket protocol error (RFC 6455)", Reconnect: true}
 )

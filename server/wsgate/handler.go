@@ -33,8 +33,10 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 	h.g.unregister(c)
 	h.g.release(&c.ticket)
 	h.g.opts.Service.Disconnected(c.sess)
+	// Closes the server started are counted under their code where they
+	// were sent: conn.Close, or wireConn.writeClose for gws's own.
 	var ce *gws.CloseError
-	if !c.closing.Load() {
+	if !c.closing.Load() && !c.wire.ownClose() {
 		code := "abnormal"
 		if errors.As(err, &ce) {
 			code = "client"
@@ -44,12 +46,14 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 }
 
 // gws calls OnPing, OnPong and OnMessage from the connection's read loop,
-// one at a time, in the order the frames arrived.
+// one at a time, in the order the frames arrived. Every frame has been
+// counted against the frame rate already, as it was read (wireConn.Read);
+// once the connection is closing, whatever follows is ignored.
 
 // OnPing answers a protocol ping; the peer is alive.
 func (h *handler) OnPing(socket *gws.Conn, payload []byte) {
 	c := connOf(socket)
-	if !h.admit(c) {
+	if c.closing.Load() {
 		return
 	}
 	c.touch()
@@ -59,7 +63,7 @@ func (h *handler) OnPing(socket *gws.Conn, payload []byte) {
 // OnPong moves the read deadline: the peer answered our ping.
 func (h *handler) OnPong(socket *gws.Conn, _ []byte) {
 	c := connOf(socket)
-	if h.admit(c) {
+	if !c.closing.Load() {
 		c.touch()
 	}
 }
@@ -69,7 +73,7 @@ func (h *handler) OnPong(socket *gws.Conn, _ []byte) {
 func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := connOf(socket)
-	if !h.admit(c) {
+	if c.closing.Load() {
 		return
 	}
 	c.touch()
@@ -81,20 +85,4 @@ func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		h.g.opts.Logger.Debug("bad client frame", "session", c.sess.ID(), "err", err)
 		c.sess.Abort(pushsvc.DisconnectBadFrame)
 	}
-}
-
-// admit reports whether c's frame is to be handled: not once c is
-// closing, whatever follows is ignored, and not over the frame rate, which
-// closes c with 1008. Control frames count too: each ping costs a pong.
-func (h *handler) admit(c *conn) bool {
-	if c.closing.Load() {
-		return false
-	}
-	if !c.allowFrame() {
-		h.g.metrics.frameFloods.Inc()
-		h.g.opts.Logger.Debug("frame rate exceeded", "session", c.sess.ID(), "remote", c.wire.RemoteAddr())
-		c.sess.Abort(h.g.frameFlood)
-		return false
-	}
-	return true
 }

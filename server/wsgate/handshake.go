@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lxzan/gws"
+
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server/auth"
 )
@@ -95,10 +97,15 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		}
 		return
 	}
-	wire, _ := socket.NetConn().(*wireConn)
-	if wire == nil {
-		// Served on a listener not wrapped by Listener: count nothing.
-		wire = &wireConn{Conn: socket.NetConn(), svc: g.opts.Service}
+	wire, ok := socket.NetConn().(*wireConn)
+	if !ok {
+		// Served on a listener not wrapped by Listener: the frame rate
+		// could not be counted, nor the closes made right.
+		g.release(t)
+		g.metrics.handshakes.WithLabelValues("internal").Inc()
+		g.opts.Logger.Error("wsgate: the WebSocket http.Server must serve on Gateway.Listener")
+		closeSocket(socket, pushsvc.DisconnectInternal)
+		return
 	}
 	c := &conn{g: g, socket: socket, wire: wire, user: claims.UserID, ticket: *t}
 	c.corkFn, c.uncorkFn = wire.cork, c.uncork
@@ -122,7 +129,7 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		// No read loop, so no OnClose: give the slots back here.
 		g.release(t)
 		g.metrics.handshakes.WithLabelValues("internal").Inc()
-		_ = socket.WriteClose(pushsvc.CodeInternal, []byte("internal error"))
+		closeSocket(socket, pushsvc.DisconnectInternal)
 		return
 	}
 	c.sess = sess
@@ -135,11 +142,25 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		// connections before this one was registered.
 		sess.Close(pushsvc.DisconnectShutdown)
 	}
+	// From here on wire.Read counts c's frames; its Reads so far carried
+	// the HTTP request.
+	wire.owner = c
 	g.loops.Add(1)
 	go func() {
 		defer g.loops.Done()
 		socket.ReadLoop()
 	}()
+}
+
+// closeSocket closes an upgraded socket that has no session: d's
+// Disconnect frame, then the close frame, within closeTimeout.
+func closeSocket(socket *gws.Conn, d pushsvc.Disconnect) {
+	if w, ok := socket.NetConn().(*wireConn); ok {
+		w.markDisconnectSent()
+	}
+	_ = socket.SetWriteDeadline(time.Now().Add(closeTimeout))
+	_ = socket.WriteMessage(gws.OpcodeBinary, pushsvc.EncodeDisconnect(d))
+	_ = socket.WriteClose(d.Code, []byte(d.Reason))
 }
 
 func (g *Gateway) refuse(w http.ResponseWriter, code int, result, msg string, retryAfter int) {

@@ -273,9 +273,8 @@ func TestClientFrameRate(t *testing.T) {
 	for _, fl := range floods {
 		t.Run(fl.name, func(t *testing.T) {
 			mallory := tg.mustDial(t, "mallory", dialOpts{})
-			// The flood goes out in one write, so that the server has
-			// read it all when it closes: a close with unread input would
-			// reset the connection and could lose the close frame.
+			// The flood goes out in one write; cut_e2e_test.go cuts
+			// clients that keep writing frame after frame.
 			var burst []byte
 			for range 200 {
 				burst = appendMaskedFrame(burst, fl.opcode, fl.frame)

@@ -69,9 +69,10 @@ type Options struct {
 	// client IP may make, with bursts of twice that; over it the request
 	// gets 429 with Retry-After, before its token is checked. Default 20.
 	MaxHandshakesPerIPPerSecond float64
-	// ClientFramesPerSecond is the rate of frames (messages, pings and
-	// pongs) one connection may send, with bursts of twice that; over it
-	// the connection gets Disconnect and close 1008. Default 50.
+	// ClientFramesPerSecond is the rate of frames (data frames, each
+	// fragment of a message, pings, pongs) one connection may send, with
+	// bursts of twice that; over it the connection gets Disconnect and
+	// close 1008. Default 200.
 	ClientFramesPerSecond float64
 	// LimitLoopback applies the per-IP limits to loopback peers (and to
 	// peers of a non-TCP listener) too. By default they are exempt: such
@@ -125,8 +126,8 @@ func (o *Options) setDefaults() {
 // per user is generous; 1000 per IP leaves room for a large NAT. 20
 // handshakes per second per IP (bursts of 40) outpaces any reconnect
 // backoff. A client sends a ping per heartbeat and at most an ack per frame
-// it receives, so 50 frames per second (bursts of 100) holds unless it
-// receives more than 50 frames a second for seconds on end, while a
+// it receives, so 200 frames per second (bursts of 400) holds unless it
+// receives more than 200 frames a second for seconds on end, while a
 // flooding loop sends thousands.
 const (
 	DefaultMaxConnectionsPerUser       = 100

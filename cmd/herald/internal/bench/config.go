@@ -207,10 +207,10 @@ func (c *Config) Validate() error {
 		bad("workers", "%d must be in [0, 64]", c.Workers)
 	}
 	if c.Stuck < 0 || c.Stuck > 1000 {
-		errs = append(errs, fmt.Errorf("stuck %d: must be between 0 and 1000", c.Stuck))
+		bad("stuck", "%d must be in [0, 1000]", c.Stuck)
 	}
 	if c.Flood < 0 || c.Flood > 1000 {
-		errs = append(errs, fmt.Errorf("flood %d: must be between 0 and 1000", c.Flood))
+		bad("flood", "%d must be in [0, 1000]", c.Flood)
 	}
 	if c.Callers < 1 || c.Callers > 4096 {
 		bad("callers", "%d must be in [1, 4096]", c.Callers)

@@ -56,7 +56,7 @@ type run struct {
 func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error) {
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if cfg.newWorkerCmd == nil {
 		cfg.newWorkerCmd = defaultWorkerCmd

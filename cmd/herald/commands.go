@@ -9,10 +9,9 @@ import (
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // the command ran and failed
-	exitUsage   = 2 // bad command line or environment: nothing was started
-	helpCommand = "help"
+	exitOK     = 0
+	exitFailed = 1 // the command ran and failed
+	exitUsage  = 2 // bad command line or environment: nothing was started
 )
 
 // command is one subcommand. Its flags are parsed by the command itself;
@@ -50,7 +49,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", helpCommand:
+	case "-h", "-help", "--help", "help":
 		usage(out)
 		return exitOK
 	}

@@ -147,7 +147,8 @@ func listSetter(dst *[]string) func(string) error {
 
 // ApplyEnv sets every flag of fs not given on the command line from its
 // HERALD_ twin (--ws-addr from HERALD_WS_ADDR). Flags win over the
-// environment.
+// environment. A value of the wrong form is a *ValueError naming the
+// variable.
 func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -159,7 +160,7 @@ func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 		name := EnvName(f.Name)
 		if v := getenv(name); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				errs = append(errs, &ValueError{Setting: name, Value: v, Want: wantOf(f.Value, v, err)})
 			}
 		}
 	})
@@ -175,7 +176,7 @@ func EnvName(flagName string) string {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(flag, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+		errs = append(errs, &SettingError{Flag: flag, Reason: fmt.Sprintf(format, args...)})
 	}
 	for flag, addr := range map[string]string{"ws-addr": c.WSAddr, "grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

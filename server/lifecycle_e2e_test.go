@@ -69,7 +69,9 @@ func TestHalfHandshakeIsClosed(t *testing.T) {
 
 func TestTokenExpiryCloses4001(t *testing.T) {
 	env := startTestServer(t, nil)
-	tok, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 1500 * time.Millisecond})
+	// exp is whole seconds and has no leeway: 2.5 s leaves at least 1.5 s
+	// for the handshake on a loaded machine.
+	tok, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestTokenExpiryCloses4001(t *testing.T) {
 
 func TestRefreshTokenKeepsSession(t *testing.T) {
 	env := startTestServer(t, nil)
-	short, _ := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 1500 * time.Millisecond})
+	short, _ := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond}) // see TestTokenExpiryCloses4001
 	c, _, err := dialWS(t, env.wsURL, short, dialOpts{})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +107,7 @@ func TestRefreshTokenKeepsSession(t *testing.T) {
 	}
 	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "alice")}}})
 	// Past the first token's expiry the session still receives pushes.
-	timer := time.NewTimer(2500 * time.Millisecond)
+	timer := time.NewTimer(3500 * time.Millisecond)
 	<-timer.C
 	if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "still here")}); err != nil {
 		t.Fatal(err)

@@ -4,13 +4,10 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "herald:", err)
-		os.Exit(2)
-	}
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -34,7 +34,7 @@ var (
 	// ErrNotYetValid means the nbf claim is still in the future beyond the
 	// leeway.
 	ErrNotYetValid = errors.New("auth: token not valid yet")
-	// ErrExpired means the exp claim has passed by more than the leeway.
+	// ErrExpired means the exp claim has passed (exp gets no leeway).
 	// The WebSocket layer reports it apart because clients fix it by
 	// refreshing their token, not by fixing their setup.
 	ErrExpired = errors.New("auth: token expired")

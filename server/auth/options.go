@@ -11,9 +11,11 @@ import (
 	"time"
 )
 
-// DefaultLeeway is the clock skew allowed on exp and nbf when
-// Options.Leeway is zero: token issuers and Herald nodes rarely agree to the
-// second, and a token refused for two seconds of skew is a support call.
+// DefaultLeeway is the clock skew allowed on nbf when Options.Leeway is
+// zero: token issuers and Herald nodes rarely agree to the second, and a
+// brand-new token refused for two seconds of skew is a support call. exp
+// gets no leeway: a connection ends at exp, so a token past it is refused
+// (401) rather than upgraded and cut at once (4001).
 const DefaultLeeway = 30 * time.Second
 
 // MinSecretBytes is the shortest HMAC secret NewVerifier accepts. RFC 7518
@@ -42,8 +44,8 @@ type Options struct {
 	Audience string
 	// Issuer, when set, must equal the token's iss (--jwt-issuer).
 	Issuer string
-	// Leeway is the clock skew allowed on exp and nbf; zero means
-	// DefaultLeeway. Negative is an error.
+	// Leeway is the clock skew allowed on nbf (not on exp: see
+	// DefaultLeeway); zero means DefaultLeeway. Negative is an error.
 	Leeway time.Duration
 	// Now replaces time.Now, for tests. Nil means time.Now.
 	Now func() time.Time

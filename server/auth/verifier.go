@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -24,6 +25,7 @@ type Verifier struct {
 	// immutable after NewVerifier
 	sources []*source // in trial order: HMAC, PEM, JWKS
 	jwks    *jwksSource
+	now     func() time.Time
 
 	closeOnce sync.Once
 }
@@ -44,7 +46,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	v := &Verifier{}
+	v := &Verifier{now: opts.Now}
 	if len(opts.Secret) > 0 {
 		// Copy: the caller's slice must not change what we verify with.
 		secret := slices.Clone(opts.Secret)
@@ -92,7 +94,8 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 
 // newParser builds the parser of one key source. WithValidMethods is what
 // makes "alg: none" and cross-kind algorithms fail inside golang-jwt too,
-// should a token ever reach the wrong source.
+// should a token ever reach the wrong source. The leeway applies to nbf
+// here; Verify checks exp without it (see checkExpiry).
 func newParser(opts Options, methods []string) *jwt.Parser {
 	p := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
@@ -132,6 +135,9 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		}
 		c, err := s.verify(token)
 		if err == nil {
+			if err := v.checkExpiry(c); err != nil {
+				return Claims{}, err
+			}
 			return c, nil
 		}
 		last = err
@@ -153,6 +159,20 @@ func (s *source) verify(token string) (Claims, error) {
 		return Claims{}, classify(err)
 	}
 	return tc.claims(), nil
+}
+
+// checkExpiry refuses a token whose exp has passed, with no leeway. The
+// WebSocket layer closes a connection when exp passes, so a token the
+// leeway let through would be upgraded and cut a moment later with 4001,
+// where the client should have had a 401 and refreshed first. Skew between
+// the issuer's clock and ours can only shorten a token's life by the skew;
+// on nbf, where skew would refuse a brand-new token, the leeway stays.
+func (v *Verifier) checkExpiry(c Claims) error {
+	if now := v.now(); !now.Before(c.ExpiresAt) {
+		return refuse(ErrExpired, fmt.Errorf("exp %s is not after now (%s)",
+			c.ExpiresAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+	}
+	return nil
 }
 
 // classify maps a golang-jwt error to one refusal. Reasons that a new

@@ -137,23 +137,33 @@ func TestVerifyRefusals(t *testing.T) {
 	}
 }
 
+// TestVerifyLeeway: the leeway covers clock skew on nbf, where skew would
+// refuse a brand-new token; exp gets none, because the WebSocket layer ends
+// a connection at exp: a token just past it is refused (401) instead of
+// being upgraded and cut at once with 4001.
 func TestVerifyLeeway(t *testing.T) {
-	c := claims()
-	c["exp"] = t0.Unix()
-	tok := sign(t, jwt.SigningMethodHS256, testSecret, c, nil)
+	expAtT0 := claims()
+	expAtT0["exp"] = t0.Unix()
+	nbfAtT0 := claims()
+	nbfAtT0["nbf"] = t0.Unix()
 	for _, tc := range []struct {
 		name   string
+		c      jwt.MapClaims
 		leeway time.Duration
 		now    time.Time
 		want   error // nil: accepted
 	}{
-		{"before exp", 0, t0.Add(-time.Second), nil},
-		{"20s late within the default 30s", 0, t0.Add(20 * time.Second), nil},
-		{"40s late beyond the default", 0, t0.Add(40 * time.Second), auth.ErrExpired},
-		{"20s late beyond a 5s leeway", 5 * time.Second, t0.Add(20 * time.Second), auth.ErrExpired},
-		{"2m late within a 5m leeway", 5 * time.Minute, t0.Add(2 * time.Minute), nil},
+		{"a second before exp", expAtT0, 0, t0.Add(-time.Second), nil},
+		{"at exp", expAtT0, 0, t0, auth.ErrExpired},
+		{"a second past exp, within the default leeway", expAtT0, 0, t0.Add(time.Second), auth.ErrExpired},
+		{"2m past exp, within a 5m leeway", expAtT0, 5 * time.Minute, t0.Add(2 * time.Minute), auth.ErrExpired},
+		{"nbf 20s ahead, within the default leeway", nbfAtT0, 0, t0.Add(-20 * time.Second), nil},
+		{"nbf 40s ahead, beyond the default leeway", nbfAtT0, 0, t0.Add(-40 * time.Second), auth.ErrNotYetValid},
+		{"nbf 20s ahead, beyond a 5s leeway", nbfAtT0, 5 * time.Second, t0.Add(-20 * time.Second), auth.ErrNotYetValid},
+		{"nbf 2m ahead, within a 5m leeway", nbfAtT0, 5 * time.Minute, t0.Add(-2 * time.Minute), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tok := sign(t, jwt.SigningMethodHS256, testSecret, tc.c, nil)
 			v := newVerifier(t, auth.Options{Secret: testSecret, Leeway: tc.leeway, Now: at(tc.now)})
 			_, err := v.Verify(tok)
 			if tc.want == nil {

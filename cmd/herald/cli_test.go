@@ -1,0 +1,114 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestServeHelp: --help prints the flags with their HERALD_ variables to
+// stdout and exits 0 (it used to exit 2 and print to stderr).
+func TestServeHelp(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		r := runCLI(t, "serve", arg)
+		if r.code != exitOK {
+			t.Fatalf("serve %s: exit %d, want 0; stderr:\n%s", arg, r.code, r.errOut)
+		}
+		mustContain(t, "serve "+arg+" output", r.out,
+			"--heartbeat-interval duration   HERALD_HEARTBEAT_INTERVAL",
+			"--log-level level   HERALD_LOG_LEVEL",
+			"(default 25s)",
+			"HERALD_DEV_DIR",
+		)
+	}
+}
+
+// TestEveryCommandHasHelp: each command answers --help with exit 0.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, c := range commands {
+		r := runCLI(t, c.name, "--help")
+		if r.code != exitOK || !strings.Contains(r.out, "usage: herald "+c.name) {
+			t.Errorf("%s --help: exit %d, stdout:\n%s\nstderr:\n%s", c.name, r.code, r.out, r.errOut)
+		}
+	}
+	if r := runCLI(t, "--help"); r.code != exitOK || !strings.Contains(r.out, "HERALD_WS_ADDR") {
+		t.Errorf("herald --help: exit %d, stdout:\n%s", r.code, r.out)
+	}
+}
+
+// TestBadSettingsNameTheSettingAndTheForm: a bad flag or environment
+// variable stops serve before it starts anything (exit 2), and the message
+// names the setting as written, shows the value and the form expected.
+func TestBadSettingsNameTheSettingAndTheForm(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"duration without unit", nil, []string{"--heartbeat-interval", "5"},
+			`--heartbeat-interval="5": a duration with a unit, like 25s or 500ms (the unit is missing)`},
+		{"env duration without unit", map[string]string{"HERALD_HEARTBEAT_INTERVAL": "5"}, nil,
+			`HERALD_HEARTBEAT_INTERVAL="5": a duration with a unit, like 25s or 500ms (the unit is missing)`},
+		{"env duration garbage", map[string]string{"HERALD_DRAIN_TIMEOUT": "soon"}, nil,
+			`HERALD_DRAIN_TIMEOUT="soon": a duration with a unit, like 25s or 500ms`},
+		{"log level", nil, []string{"--log-level", "loud"},
+			`--log-level="loud": debug, info, warn or error`},
+		{"env log level", map[string]string{"HERALD_LOG_LEVEL": "loud"}, nil,
+			`HERALD_LOG_LEVEL="loud": debug, info, warn or error`},
+		{"int", nil, []string{"--max-connections=lots"},
+			`--max-connections="lots": a whole number, like 1000`},
+		{"env int", map[string]string{"HERALD_HISTORY_SIZE": "1k"}, nil,
+			`HERALD_HISTORY_SIZE="1k": a whole number, like 1000`},
+		{"env bool", map[string]string{"HERALD_PPROF": "yes"}, nil,
+			`HERALD_PPROF="yes": true or false`},
+		{"float", nil, []string{"--client-frames-per-second", "fast"},
+			`--client-frames-per-second="fast": a number, like 200 or 0.5`},
+		{"bool flag with a value", nil, []string{"--compression=maybe"},
+			`--compression="maybe": true or false`},
+		{"range checked at validation", nil, []string{"--history-size", "-1"},
+			`--history-size: -1 must be >= 0`},
+		{"env range checked at validation", map[string]string{"HERALD_HISTORY_SIZE": "-1"}, nil,
+			`HERALD_HISTORY_SIZE: -1 must be >= 0`},
+		{"flag wins over env", map[string]string{"HERALD_HISTORY_SIZE": "10"}, []string{"--history-size", "-2"},
+			`--history-size: -2 must be >= 0`},
+		{"stray argument", nil, []string{"now"}, `unexpected arguments: ["now"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			r := runCLI(t, append([]string{"serve"}, tc.args...)...)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", r.code, exitUsage, r.errOut)
+			}
+			mustContain(t, "stderr", r.errOut, "herald serve: "+tc.want, "herald serve --help")
+		})
+	}
+}
+
+// TestUnknownCommand exits 2 with the command list.
+func TestUnknownCommand(t *testing.T) {
+	r := runCLI(t, "srve")
+	if r.code != exitUsage {
+		t.Fatalf("exit %d, want 2", r.code)
+	}
+	mustContain(t, "stderr", r.errOut, `unknown command "srve"`, "serve ")
+}
+
+// TestBenchAPIKeyFromList: bench calls with a key of HERALD_API_KEY
+// without its scopes (it used to send "KEY:push" as the key), preferring
+// one with every scope since it also reads GetStats.
+func TestBenchAPIKeyFromList(t *testing.T) {
+	for list, want := range map[string]string{
+		"":                         "",
+		"k1":                       "k1",
+		" k1 , k2":                 "k1",
+		"k1:push,k2":               "k2",
+		"k1:push,k2:admin":         "k1",
+		"k1:push,k2:push+admin,k3": "k2",
+	} {
+		if got := benchAPIKey(list); got != want {
+			t.Errorf("benchAPIKey(%q) = %q, want %q", list, got, want)
+		}
+	}
+}

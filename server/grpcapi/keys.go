@@ -63,6 +63,8 @@ var methodScopes = map[string]Scope{
 	pushv1.PushService_GetPresence_FullMethodName:      ScopeAdmin,
 	pushv1.PushService_GetStats_FullMethodName:         ScopeAdmin,
 	pushv1.PushService_WatchStats_FullMethodName:       ScopeAdmin,
+	pushv1.PushService_PushStream_FullMethodName:       ScopePush,
+	pushv1.PushService_WatchEvents_FullMethodName:      ScopeAdmin,
 
 	reflectionpb.ServerReflection_ServerReflectionInfo_FullMethodName: 0,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo":  0,

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"strings"
@@ -175,7 +176,7 @@ func (g *gaps) hold(stream string, f *fill, p *clientv1.Push, now time.Time) {
 			break // a duplicate
 		}
 		i, found := slices.BinarySearchFunc(f.held, p.GetOffset(), func(h *clientv1.Push, off uint64) int {
-			return cmpOffset(h.GetOffset(), off)
+			return cmp.Compare(h.GetOffset(), off)
 		})
 		if !found {
 			f.held = slices.Insert(f.held, i, p)
@@ -187,16 +188,6 @@ func (g *gaps) hold(stream string, f *fill, p *clientv1.Push, now time.Time) {
 		return
 	}
 	g.drain(stream, f, now)
-}
-
-func cmpOffset(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // drain delivers the held pushes that nothing can come before any more,

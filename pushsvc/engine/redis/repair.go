@@ -51,7 +51,10 @@ import (
 // followed stream (all of its history, at most HistorySize, for one that
 // got more than that since the anchor), within 5 CommandTimeouts; what it
 // could not read is swept again on the next pong, and a live publication
-// of a stream still waiting is caught up first, alone.
+// of a stream still waiting is caught up first, alone. Measured on 2 shared
+// cores with a local Redis, 10,000 followed streams not tracked take the
+// dispatcher 67 ms when none missed anything, 147 ms when each missed 10
+// pushes (BenchmarkCatchUpFollowed).
 
 // clockSkew bounds how far apart the nodes' clocks may be: publication
 // times come from the publishing node's clock, anchors from this one's.

@@ -62,7 +62,7 @@ func New(opts Options) (*Service, error) {
 			})
 		}
 	}
-	e, err := newEngine(engine.Handler{Deliver: s.deliver, Control: s.control})
+	e, err := newEngine(engine.Handler{Deliver: s.deliver, Control: s.control, Streams: s.hub.streams})
 	if err != nil {
 		return nil, fmt.Errorf("pushsvc: engine: %w", err)
 	}

@@ -27,7 +27,7 @@ type Control struct {
 }
 
 // Handler is what a node gives its engine: the callbacks that act on the
-// node's own sessions. Both are called from the engine's receiving
+// node's own sessions. They are called from the engine's receiving
 // goroutine, in the order the engine received the messages, and must not
 // block.
 type Handler struct {
@@ -37,6 +37,12 @@ type Handler struct {
 	// Control applies an instruction and reports how many sessions it
 	// touched (closed, for DisconnectUser).
 	Control func(c Control) int
+	// Streams lists the streams the node's sessions follow now: their
+	// users' streams, their groups' streams, and the broadcast stream
+	// when there is a session. An engine that can miss publications (a
+	// subscription that was down) catches these streams up. Optional:
+	// without it, only streams delivered to a session before are.
+	Streams func() []string
 }
 
 // Conn is one connection as the cluster's presence registry holds it.

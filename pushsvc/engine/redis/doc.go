@@ -56,7 +56,8 @@
 // streams of a failed master's slots fail. Each subscription resubscribes
 // with jittered backoff by itself; once resubscribed, the node fetches
 // from history what it missed of the streams of that subscription's
-// partitions it has sessions for (see repair.go). Healthy reports whether
+// partitions its sessions follow, those it had delivered nothing of
+// included (see repair.go). Healthy reports whether
 // every subscription is confirmed and the heartbeat reaches Redis. A
 // cluster master that restarts empty makes every node write its presence
 // records again (keeper.go).
@@ -70,7 +71,7 @@
 //   - one reader (read) per subscription owns its PubSub, and hands what
 //     it receives, in order, to a bounded queue;
 //   - the dispatcher (dispatch) owns rxState and the subscriptions'
-//     confirmed state; it alone calls Handler.Deliver and Handler.Control,
+//     confirmed state and anchors; it alone calls the Handler's callbacks,
 //     in the order each subscription received them, and never waits on
 //     the network except to repair a gap;
 //   - the replier (sendReplies) sends the counts the receiver queued in

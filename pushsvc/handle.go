@@ -68,7 +68,7 @@ func (s *Session) resume(ctx context.Context, r *clientv1.Resume) {
 		name := pos.GetStream()
 		sr := &clientv1.StreamResult{Stream: name}
 		if s.follows(name) {
-			pubs, cur, ok, err := s.svc.engine.Since(ctx, name, engine.Position{Offset: pos.GetOffset(), Epoch: pos.GetEpoch()})
+			pubs, cur, ok, err := s.svc.engine.Since(ctx, name, engine.Position{Offset: pos.GetOffset(), Epoch: pos.GetEpoch()}, -1)
 			sr.Offset, sr.Epoch = cur.Offset, cur.Epoch
 			if err == nil && ok {
 				sr.Recovered = true

@@ -63,11 +63,15 @@ type Engine interface {
 	// means the push may not have been published: the caller must not
 	// report it as delivered.
 	Publish(ctx context.Context, stream string, m Message) (*Publication, int, error)
-	// Since returns the publications of stream after pos, oldest first, and
-	// the stream's current position. ok is false when the pushes after pos
-	// cannot all be returned: the epoch changed, or history was trimmed or
-	// expired past pos.
-	Since(ctx context.Context, stream string, pos Position) (pubs []*Publication, cur Position, ok bool, err error)
+	// Since returns the publications of stream after pos, oldest first, at
+	// most limit of them (all when limit is negative, none when it is 0),
+	// and the stream's current position. ok is false when the pushes after
+	// pos cannot all be returned: the epoch changed, or history was
+	// trimmed or expired past pos. With a limit, ok still answers for all
+	// of them, of which pubs are the first: a caller pages through a long
+	// gap by asking again after the last one it got, and learns from ok
+	// whether history still covers the rest.
+	Since(ctx context.Context, stream string, pos Position, limit int) (pubs []*Publication, cur Position, ok bool, err error)
 	// Claim records an idempotency key for ttl. When the key was already
 	// claimed it returns the first claim's value and false.
 	Claim(ctx context.Context, key, value string, ttl time.Duration) (first string, ok bool, err error)

@@ -14,6 +14,6 @@
 // held across Transport calls at all. Fan-out copies the target sessions
 // under a shard lock and enqueues outside it; enqueue never blocks: a
 // session over its byte or count budget is closed (or drops its oldest
-// frames) at once. Each session has at most one flush scheduled or running
+// pushes) at once. Each session has at most one flush scheduled or running
 // on its transport's writer at a time.
 package pushsvc

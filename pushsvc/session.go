@@ -1,6 +1,7 @@
 package pushsvc
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -102,7 +103,6 @@ func (s *Session) ID() string { return s.id }
 // was queued.
 func (s *Session) enqueue(o *Outbound) bool {
 	size := len(o.data)
-	opts := &s.svc.opts
 	s.mu.Lock()
 	if s.closing != nil {
 		s.mu.Unlock()
@@ -112,17 +112,10 @@ func (s *Session) enqueue(o *Outbound) bool {
 		s.mu.Unlock()
 		return true // the client has it from the replay
 	}
-	// A queue always takes one frame when empty, however big, so that a
-	// frame bigger than the budget cannot wedge a session.
-	for s.pendingLocked() > 0 && (s.pendingLocked() >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
-		if opts.SlowPolicy != SlowDropOldest {
-			s.abortLocked(DisconnectSlowConsumer)
-			s.mu.Unlock()
-			s.svc.stats.slowConsumers.Add(1)
-			s.finishAbort(DisconnectSlowConsumer)
-			return false
-		}
-		s.dropOldestLocked()
+	if !s.makeRoomLocked(size) {
+		s.mu.Unlock()
+		s.slowConsumer()
+		return false
 	}
 	if s.holding && o.push != nil {
 		s.held = append(s.held, o)
@@ -139,6 +132,30 @@ func (s *Session) enqueue(o *Outbound) bool {
 		s.t.Schedule(s.flushFn)
 	}
 	return true
+}
+
+// makeRoomLocked applies the slow-consumer policy until a frame of size
+// fits: drop-oldest drops the oldest waiting pushes; otherwise, or when no
+// push is left to drop (other frames are never dropped), the session is
+// aborted and makeRoomLocked reports false. A queue always takes one frame
+// when empty, however big, so that a frame bigger than the budget cannot
+// wedge a session.
+func (s *Session) makeRoomLocked(size int) bool {
+	opts := &s.svc.opts
+	for s.pendingLocked() > 0 && (s.pendingLocked() >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
+		if opts.SlowPolicy == SlowDropOldest && s.dropOldestLocked() {
+			continue
+		}
+		s.abortLocked(DisconnectSlowConsumer)
+		return false
+	}
+	return true
+}
+
+// slowConsumer closes a session that makeRoomLocked aborted.
+func (s *Session) slowConsumer() {
+	s.svc.stats.slowConsumers.Add(1)
+	s.finishAbort(DisconnectSlowConsumer)
 }
 
 // belowFloorLocked reports whether p is covered by a replay, forgetting
@@ -161,18 +178,27 @@ func (s *Session) belowFloorLocked(p *engine.Publication) bool {
 // pendingLocked counts the frames waiting: queued and held.
 func (s *Session) pendingLocked() int { return len(s.queue) + len(s.held) }
 
-// dropOldestLocked drops the oldest waiting frame, queued before held.
-func (s *Session) dropOldestLocked() {
-	if len(s.queue) > 0 {
+// dropOldestLocked drops the oldest waiting push, queued before held. Other
+// frames (Welcome, ResumeResult, Pong, Error) are never dropped: the client
+// could not tell they were lost. It reports false when no push waits.
+func (s *Session) dropOldestLocked() bool {
+	switch i := slices.IndexFunc(s.queue, func(o *Outbound) bool { return o.push != nil }); {
+	case i == 0:
 		s.queueBytes -= len(s.queue[0].data)
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
-	} else {
+	case i > 0:
+		s.queueBytes -= len(s.queue[i].data)
+		s.queue = slices.Delete(s.queue, i, i+1)
+	case len(s.held) > 0: // held holds pushes only
 		s.queueBytes -= len(s.held[0].data)
 		s.held[0] = nil
 		s.held = s.held[1:]
+	default:
+		return false
 	}
 	s.svc.stats.drops.Add(1)
+	return true
 }
 
 func (s *Session) dropQueueLocked() {

@@ -36,6 +36,7 @@ type Service struct {
 	hub      *hub
 	stats    counters
 	started  time.Time
+	replays  *replayGroup // goroutines replaying Resumes; stopped by Close
 
 	closeOnce sync.Once
 }
@@ -46,7 +47,7 @@ func New(opts Options) (*Service, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, hub: newHub(), started: opts.Now()}
+	s := &Service{opts: opts, hub: newHub(), started: opts.Now(), replays: newReplayGroup()}
 	newEngine := opts.NewEngine
 	if newEngine == nil {
 		newEngine = func(h engine.Handler) (engine.Engine, error) {
@@ -75,10 +76,12 @@ func New(opts Options) (*Service, error) {
 // NodeID returns the node's id.
 func (s *Service) NodeID() string { return s.opts.NodeID }
 
-// Close releases the engine. Sessions are closed by their transports.
+// Close stops the replays of Resumes still running and releases the
+// engine. Sessions are closed by their transports.
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.replays.stop()
 		if s.presence != nil {
 			close(s.presence.stop)
 			<-s.presence.stopped

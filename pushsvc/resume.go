@@ -224,6 +224,7 @@ func (s *Session) advanceResume(rp *resumeState) replayStep {
 // ResumeResult. The replays it leaves in rp.streams.
 func (s *Session) answer(rp *resumeState, names []string, positions []engine.Position) {
 	res := make([]*clientv1.StreamResult, len(names))
+	looked := make([]bool, len(names)) // the streams the session follows
 	var followed []*replayStream
 	for i, name := range names {
 		sr := &clientv1.StreamResult{Stream: name}
@@ -231,6 +232,7 @@ func (s *Session) answer(rp *resumeState, names []string, positions []engine.Pos
 		if !s.follows(name) {
 			continue
 		}
+		looked[i] = true
 		pos := positions[i]
 		_, cur, ok, err := s.svc.engine.Since(rp.ctx, name, pos, 0)
 		sr.Offset, sr.Epoch = cur.Offset, cur.Epoch
@@ -246,16 +248,20 @@ func (s *Session) answer(rp *resumeState, names []string, positions []engine.Pos
 		s.mu.Unlock()
 		return
 	}
-	for _, sr := range res {
-		if !sr.Recovered {
-			// Its held pushes follow the result, which points just
-			// before them: only what was published while the client was
-			// away needs a resync.
+	for i, sr := range res {
+		if sr.Recovered {
+			continue
+		}
+		// Its held pushes follow the result, which points just before
+		// them: only what was published while the client was away needs a
+		// resync. (A stream the session does not follow has none; not
+		// looking saves a scan of held per name.)
+		if looked[i] {
 			if first := firstHeld(s.held, sr.Stream, sr.Epoch); first > 0 {
 				sr.Offset = first - 1
 			}
-			s.unholdLocked(rp, sr.Stream)
 		}
+		s.unholdLocked(rp, sr.Stream)
 	}
 	for _, st := range followed {
 		if st.next.Offset >= st.to.Offset {

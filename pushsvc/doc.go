@@ -14,8 +14,15 @@
 // a Transport except Session.mu never being held across Transport calls at
 // all. Fan-out copies the target sessions under a shard lock and enqueues
 // outside it; enqueue never blocks: a session over its byte or count budget
-// is closed (or drops its oldest frames) at once. Each session has at most
+// is closed (or drops its oldest pushes) at once. Each session has at most
 // one flush scheduled or running on its transport's writer at a time. With
 // a cluster, one goroutine, owned by the Service and stopped by Close,
 // writes the presence changes and the stats to it.
+//
+// A session answers one Resume at a time (resume.go): on the goroutine
+// that called HandleFrame, until the replay must wait for the writer to
+// drain; from there on one goroutine of the Service's replay group pages
+// it out, woken by the flush. Those goroutines end with their replay or
+// their session, and Service.Close stops and awaits them. No lock is held
+// across an engine call.
 package pushsvc

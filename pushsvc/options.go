@@ -17,7 +17,9 @@ const (
 	// history when it comes back. The default.
 	SlowDisconnect SlowPolicy = iota
 	// SlowDropOldest drops the oldest queued pushes to make room; the
-	// client sees a gap in offsets.
+	// client sees a gap in offsets. Other frames (Welcome, ResumeResult,
+	// Pong, Error) are never dropped: when no push is left to drop, the
+	// session is closed with 4003 as with SlowDisconnect.
 	SlowDropOldest
 )
 

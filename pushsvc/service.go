@@ -39,6 +39,7 @@ type Service struct {
 	groupsWarn *rateLimitedWarn
 	stats      counters
 	started    time.Time
+	replays    *replayGroup // goroutines replaying Resumes; stopped by Close
 
 	closeOnce sync.Once
 }
@@ -49,7 +50,7 @@ func New(opts Options) (*Service, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, hub: newHub(), started: opts.Now()}
+	s := &Service{opts: opts, hub: newHub(), started: opts.Now(), replays: newReplayGroup()}
 	s.groupsWarn = newRateLimitedWarn(opts.Logger, "group membership unavailable at connect: serving the connection with its token groups")
 	newEngine := opts.NewEngine
 	if newEngine == nil {
@@ -79,10 +80,12 @@ func New(opts Options) (*Service, error) {
 // NodeID returns the node's id.
 func (s *Service) NodeID() string { return s.opts.NodeID }
 
-// Close releases the engine. Sessions are closed by their transports.
+// Close stops the replays of Resumes still running and releases the
+// engine. Sessions are closed by their transports.
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.replays.stop()
 		if s.presence != nil {
 			close(s.presence.stop)
 			<-s.presence.stopped

@@ -1,6 +1,7 @@
 package pushsvc
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -72,18 +73,20 @@ type Session struct {
 	// hub shard lock.
 	groups map[string]struct{}
 
-	mu         sync.Mutex // guards the queue and the close state below
+	mu         sync.Mutex // guards the queue, the close and resume state below
 	queue      []*Outbound
-	spare      []*Outbound // the previous queue's array, reused
-	queueBytes int
-	scheduled  bool        // a flush is scheduled or running
-	closing    *Disconnect // set once a close was asked for
-	aborted    bool        // queued frames are dropped, not written
-	closeSent  bool        // Transport.Close was called
-	removed    bool        // unregistered from the hub
-	holding    bool        // pushes go to held until the resume is done
-	held       []*Outbound // pushes that arrived while holding
-	holdTimer  *time.Timer // releases the hold when no Resume comes
+	spare      []*Outbound  // the previous queue's array, reused
+	queueBytes int          // bytes queued and held
+	inflight   int          // bytes the running flush took and has not written yet
+	scheduled  bool         // a flush is scheduled or running
+	closing    *Disconnect  // set once a close was asked for
+	aborted    bool         // queued frames are dropped, not written
+	closeSent  bool         // Transport.Close was called
+	removed    bool         // unregistered from the hub
+	holding    bool         // every push goes to held until the first Resume is answered
+	held       []*Outbound  // pushes waiting for a Resume's answer or replay (holdsLocked)
+	holdTimer  *time.Timer  // releases the hold when no Resume comes
+	rp         *resumeState // the Resume being answered or replayed; nil when none
 	// floors are, per resumed stream, the position the replay covered: a
 	// live push at or below it is a duplicate, which an engine whose
 	// fan-out lags its history (Redis pub/sub) can deliver after the
@@ -102,7 +105,6 @@ func (s *Session) ID() string { return s.id }
 // was queued.
 func (s *Session) enqueue(o *Outbound) bool {
 	size := len(o.data)
-	opts := &s.svc.opts
 	s.mu.Lock()
 	if s.closing != nil {
 		s.mu.Unlock()
@@ -112,19 +114,12 @@ func (s *Session) enqueue(o *Outbound) bool {
 		s.mu.Unlock()
 		return true // the client has it from the replay
 	}
-	// A queue always takes one frame when empty, however big, so that a
-	// frame bigger than the budget cannot wedge a session.
-	for s.pendingLocked() > 0 && (s.pendingLocked() >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
-		if opts.SlowPolicy != SlowDropOldest {
-			s.abortLocked(DisconnectSlowConsumer)
-			s.mu.Unlock()
-			s.svc.stats.slowConsumers.Add(1)
-			s.finishAbort(DisconnectSlowConsumer)
-			return false
-		}
-		s.dropOldestLocked()
+	if !s.makeRoomLocked(size) {
+		s.mu.Unlock()
+		s.slowConsumer()
+		return false
 	}
-	if s.holding && o.push != nil {
+	if o.push != nil && s.holdsLocked(o.pub.Stream) {
 		s.held = append(s.held, o)
 		s.queueBytes += size
 		s.mu.Unlock()
@@ -139,6 +134,56 @@ func (s *Session) enqueue(o *Outbound) bool {
 		s.t.Schedule(s.flushFn)
 	}
 	return true
+}
+
+// queueControlLocked queues a frame that is not a push, as enqueue does.
+// It reports false when the session was aborted as a slow consumer: the
+// caller unlocks and calls slowConsumer.
+func (s *Session) queueControlLocked(o *Outbound) bool {
+	if !s.makeRoomLocked(len(o.data)) {
+		return false
+	}
+	s.queue = append(s.queue, o)
+	s.queueBytes += len(o.data)
+	return true
+}
+
+// makeRoomLocked applies the slow-consumer policy until a frame of size
+// fits: drop-oldest drops the oldest waiting pushes; otherwise, or when no
+// push is left to drop (other frames are never dropped), the session is
+// aborted and makeRoomLocked reports false. A queue always takes one frame
+// when empty, however big, so that a frame bigger than the budget cannot
+// wedge a session.
+func (s *Session) makeRoomLocked(size int) bool {
+	opts := &s.svc.opts
+	for s.pendingLocked() > 0 && (s.pendingLocked() >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
+		if opts.SlowPolicy == SlowDropOldest && s.dropOldestLocked() {
+			continue
+		}
+		s.abortLocked(DisconnectSlowConsumer)
+		return false
+	}
+	return true
+}
+
+// slowConsumer closes a session that makeRoomLocked aborted.
+func (s *Session) slowConsumer() {
+	s.svc.stats.slowConsumers.Add(1)
+	s.finishAbort(DisconnectSlowConsumer)
+}
+
+// holdsLocked reports whether a live push of stream waits in held: until
+// the first Resume of a resume=1 connection is answered, and while a
+// Resume naming stream is answered or replayed.
+func (s *Session) holdsLocked(stream string) bool {
+	if s.holding {
+		return true
+	}
+	if s.rp == nil {
+		return false
+	}
+	_, ok := s.rp.hold[stream]
+	return ok
 }
 
 // belowFloorLocked reports whether p is covered by a replay, forgetting
@@ -161,18 +206,27 @@ func (s *Session) belowFloorLocked(p *engine.Publication) bool {
 // pendingLocked counts the frames waiting: queued and held.
 func (s *Session) pendingLocked() int { return len(s.queue) + len(s.held) }
 
-// dropOldestLocked drops the oldest waiting frame, queued before held.
-func (s *Session) dropOldestLocked() {
-	if len(s.queue) > 0 {
+// dropOldestLocked drops the oldest waiting push, queued before held. Other
+// frames (Welcome, ResumeResult, Pong, Error) are never dropped: the client
+// could not tell they were lost. It reports false when no push waits.
+func (s *Session) dropOldestLocked() bool {
+	switch i := slices.IndexFunc(s.queue, func(o *Outbound) bool { return o.push != nil }); {
+	case i == 0:
 		s.queueBytes -= len(s.queue[0].data)
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
-	} else {
+	case i > 0:
+		s.queueBytes -= len(s.queue[i].data)
+		s.queue = slices.Delete(s.queue, i, i+1)
+	case len(s.held) > 0: // held holds pushes only
 		s.queueBytes -= len(s.held[0].data)
 		s.held[0] = nil
 		s.held = s.held[1:]
+	default:
+		return false
 	}
 	s.svc.stats.drops.Add(1)
+	return true
 }
 
 func (s *Session) dropQueueLocked() {
@@ -184,6 +238,7 @@ func (s *Session) dropQueueLocked() {
 	clear(s.held)
 	s.held = nil
 	s.queueBytes = 0
+	s.stopResumeLocked()
 }
 
 // flush runs on the transport's writer: it takes everything queued, writes
@@ -196,6 +251,7 @@ func (s *Session) flush() {
 	s.queue, s.spare = s.spare[:0], nil
 	for _, o := range items {
 		s.queueBytes -= len(o.data)
+		s.inflight += len(o.data)
 	}
 	aborted := s.aborted
 	s.mu.Unlock()
@@ -206,6 +262,7 @@ func (s *Session) flush() {
 	}
 
 	s.mu.Lock()
+	s.inflight = 0
 	if rest := items[n:]; len(rest) > 0 && !s.aborted {
 		// What follows a shared write goes back to the head of the
 		// queue, for the flush scheduled below: it runs after the shared
@@ -219,6 +276,7 @@ func (s *Session) flush() {
 	}
 	clear(items)
 	s.spare = items[:0]
+	s.wakeReplayLocked()
 	if len(s.queue) > 0 && !s.aborted {
 		s.mu.Unlock()
 		s.t.Schedule(s.flushFn)
@@ -312,19 +370,24 @@ func (s *Session) runEnd(items []*Outbound, i int) (int, int) {
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// releaseLocked ends a hold: held pushes join the queue. It reports
-// whether the caller must schedule a flush.
+// releaseLocked moves the held pushes that nothing holds any longer to the
+// queue, in order. It reports whether the caller must schedule a flush.
 func (s *Session) releaseLocked() bool {
-	if !s.holding {
-		return false
+	if len(s.held) > 0 {
+		kept := s.held[:0]
+		for _, o := range s.held {
+			if s.holdsLocked(o.pub.Stream) {
+				kept = append(kept, o)
+			} else {
+				s.queue = append(s.queue, o)
+			}
+		}
+		clear(s.held[len(kept):])
+		s.held = kept
+		if len(kept) == 0 {
+			s.held = nil
+		}
 	}
-	s.holding = false
-	if s.holdTimer != nil {
-		s.holdTimer.Stop()
-		s.holdTimer = nil
-	}
-	s.queue = append(s.queue, s.held...)
-	s.held = nil
 	return s.scheduleLocked()
 }
 
@@ -338,9 +401,20 @@ func (s *Session) scheduleLocked() bool {
 	return true
 }
 
-// releaseHold ends a hold that no Resume ended in time.
+// releaseHold ends a resume=1 hold that no Resume ended: ResumeWait
+// passed, or the first frame was not a Resume. The pushes of streams a
+// Resume names stay held for it.
 func (s *Session) releaseHold() {
 	s.mu.Lock()
+	if !s.holding {
+		s.mu.Unlock()
+		return
+	}
+	s.holding = false
+	if s.holdTimer != nil {
+		s.holdTimer.Stop()
+		s.holdTimer = nil
+	}
 	start := s.releaseLocked()
 	s.mu.Unlock()
 	if start {
@@ -357,6 +431,7 @@ func (s *Session) Close(d Disconnect) {
 		return
 	}
 	s.closing = &d
+	s.stopResumeLocked()
 	if s.scheduled {
 		// The running flush closes when the queue is empty.
 		s.mu.Unlock()

@@ -78,11 +78,15 @@ type Engine interface {
 	// stream returns ErrDuplicate and a Publication that holds only the
 	// first publication's Stream, Offset and Epoch beside m.
 	Publish(ctx context.Context, stream string, m Message) (*Publication, int, error)
-	// Since returns the publications of stream after pos, oldest first, and
-	// the stream's current position. ok is false when the pushes after pos
-	// cannot all be returned: the epoch changed, or history was trimmed or
-	// expired past pos.
-	Since(ctx context.Context, stream string, pos Position) (pubs []*Publication, cur Position, ok bool, err error)
+	// Since returns the publications of stream after pos, oldest first, at
+	// most limit of them (all when limit is negative, none when it is 0),
+	// and the stream's current position. ok is false when the pushes after
+	// pos cannot all be returned: the epoch changed, or history was
+	// trimmed or expired past pos. With a limit, ok still answers for all
+	// of them, of which pubs are the first: a caller pages through a long
+	// gap by asking again after the last one it got, and learns from ok
+	// whether history still covers the rest.
+	Since(ctx context.Context, stream string, pos Position, limit int) (pubs []*Publication, cur Position, ok bool, err error)
 	// Close releases the engine's resources.
 	Close() error
 }

@@ -121,7 +121,7 @@ func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*eng
 }
 
 // Since implements engine.Engine.
-func (e *Engine) Since(_ context.Context, name string, pos engine.Position) ([]*engine.Publication, engine.Position, bool, error) {
+func (e *Engine) Since(_ context.Context, name string, pos engine.Position, limit int) ([]*engine.Publication, engine.Position, bool, error) {
 	sh := e.shard(name)
 	sh.mu.Lock()
 	s := sh.streams[name]
@@ -153,8 +153,15 @@ func (e *Engine) Since(_ context.Context, name string, pos engine.Position) ([]*
 	if missed > s.n {
 		return nil, cur, false, nil
 	}
-	out := make([]*engine.Publication, 0, missed)
-	for i := s.n - missed; i < s.n; i++ {
+	n := missed
+	if limit >= 0 && limit < n {
+		n = limit
+	}
+	if n == 0 {
+		return nil, cur, true, nil
+	}
+	out := make([]*engine.Publication, 0, n)
+	for i := s.n - missed; i < s.n-missed+n; i++ {
 		out = append(out, s.history[(s.head+i)%len(s.history)])
 	}
 	return out, cur, true, nil

@@ -111,7 +111,7 @@ func TestLostPublishReplyRetried(t *testing.T) {
 	// Redis ran the command once it resumed.
 	var ran *engine.Publication
 	eventually(t, 10*time.Second, "the lost publish to reach history", func() bool {
-		pubs, _, _, err := a.Since(ctx, "user:l", engine.Position{})
+		pubs, _, _, err := a.Since(ctx, "user:l", engine.Position{}, -1)
 		if err != nil {
 			return false
 		}

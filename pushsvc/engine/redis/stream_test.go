@@ -149,26 +149,33 @@ func TestSinceMirrorsMemory(t *testing.T) {
 				if st.since == nil {
 					continue
 				}
-				var answers []string
-				for k, e := range engines {
-					pos := engine.Position{Offset: st.since.offset, Epoch: st.since.epoch}
-					if pos.Epoch == "cur" {
-						pos.Epoch = epochs[k]
+				// Every limit gives the same ok and position; pubs are the
+				// first limit of the whole answer.
+				for _, limit := range []int{-1, 0, 1, 2} {
+					var answers []string
+					for k, e := range engines {
+						pos := engine.Position{Offset: st.since.offset, Epoch: st.since.epoch}
+						if pos.Epoch == "cur" {
+							pos.Epoch = epochs[k]
+						}
+						pubs, cur, ok, err := e.Since(ctx, stream, pos, limit)
+						if err != nil {
+							t.Fatalf("step %d: %v", si, err)
+						}
+						if cur.Epoch != epochs[k] {
+							t.Errorf("step %d engine %d: current epoch %q, want %q", si, k, cur.Epoch, epochs[k])
+						}
+						if limit >= 0 && len(pubs) > limit {
+							t.Errorf("step %d engine %d: %d publications past limit %d", si, k, len(pubs), limit)
+						}
+						answers = append(answers, fmt.Sprintf("ok=%v offsets=%v cur=%d", ok, offsets(pubs), cur.Offset))
+						if ok != st.since.want {
+							t.Errorf("step %d (%+v) engine %d limit %d: ok = %v, want %v", si, *st.since, k, limit, ok, st.since.want)
+						}
 					}
-					pubs, cur, ok, err := e.Since(ctx, stream, pos)
-					if err != nil {
-						t.Fatalf("step %d: %v", si, err)
+					if answers[0] != answers[1] {
+						t.Errorf("step %d (%+v) limit %d: memory %s, redis %s", si, *st.since, limit, answers[0], answers[1])
 					}
-					if cur.Epoch != epochs[k] {
-						t.Errorf("step %d engine %d: current epoch %q, want %q", si, k, cur.Epoch, epochs[k])
-					}
-					answers = append(answers, fmt.Sprintf("ok=%v offsets=%v cur=%d", ok, offsets(pubs), cur.Offset))
-					if ok != st.since.want {
-						t.Errorf("step %d (%+v) engine %d: ok = %v, want %v", si, *st.since, k, ok, st.since.want)
-					}
-				}
-				if answers[0] != answers[1] {
-					t.Errorf("step %d (%+v): memory %s, redis %s", si, *st.since, answers[0], answers[1])
 				}
 			}
 		})
@@ -181,7 +188,7 @@ func TestSinceReturnsWholePublications(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	m := engine.Message{ID: "id", Topic: "t", Payload: []byte("hello"), TTL: time.Second * 30, Exclude: []string{"bob"}, Local: 42}
 	p, _ := publish(t, ctx, a, "group:g", m)
-	pubs, cur, ok, err := a.Since(ctx, "group:g", engine.Position{Epoch: p.Epoch})
+	pubs, cur, ok, err := a.Since(ctx, "group:g", engine.Position{Epoch: p.Epoch}, -1)
 	if err != nil || !ok || len(pubs) != 1 || cur != (engine.Position{Offset: 1, Epoch: p.Epoch}) {
 		t.Fatalf("Since = %v, %+v, %v, %v", pubs, cur, ok, err)
 	}
@@ -203,19 +210,19 @@ func TestIdleStreamStartsANewEpoch(t *testing.T) {
 	publish(t, ctx, a, "user:idle", engine.Message{ID: "2"})
 	// Redis expires the stream's keys on its own clock.
 	eventually(t, 5*time.Second, "the idle stream's keys to expire", func() bool {
-		_, cur, _, err := a.Since(ctx, "user:idle", engine.Position{})
+		_, cur, _, err := a.Since(ctx, "user:idle", engine.Position{}, -1)
 		return err == nil && cur.Offset == 0
 	})
 	p3, _ := publish(t, ctx, a, "user:idle", engine.Message{ID: "3"})
 	if p3.Offset != 1 || p3.Epoch == p1.Epoch {
 		t.Errorf("after idling: offset %d epoch %s; want offset 1 in a new epoch (was %s)", p3.Offset, p3.Epoch, p1.Epoch)
 	}
-	pubs, _, ok, err := a.Since(ctx, "user:idle", engine.Position{})
+	pubs, _, ok, err := a.Since(ctx, "user:idle", engine.Position{}, -1)
 	if err != nil || !ok || !slices.Equal(offsets(pubs), []uint64{1}) || pubs[0].ID != "3" {
 		t.Errorf("new epoch's history: %v %v %v", positions(pubs), ok, err)
 	}
 	// A client of the old epoch learns that its history is gone.
-	if _, _, ok, _ := a.Since(ctx, "user:idle", engine.Position{Offset: 2, Epoch: p1.Epoch}); ok {
+	if _, _, ok, _ := a.Since(ctx, "user:idle", engine.Position{Offset: 2, Epoch: p1.Epoch}, -1); ok {
 		t.Error("Since from the old epoch: ok")
 	}
 }

@@ -59,6 +59,10 @@ deps: ## install what the tests need and Go cannot fetch: Debian's redis-server 
 test: deps ## run every test with the race detector (installs redis-server first if missing)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
+.PHONY: readme
+readme: ## rewrite README.md's settings and limits tables from the settings list (server/settings_*.go)
+	$(GO) test ./server -count=1 -run '^TestREADMESettingsTables$$' -update
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME, from its committed seed corpus (testdata/fuzz)
 	$(GO) test ./pushsvc -run '^$$' -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME)

@@ -54,7 +54,7 @@ func New(opts Options) (*Service, error) {
 	s.groupsWarn = newRateLimitedWarn(opts.Logger, "group membership unavailable at connect: serving the connection with its token groups")
 	newEngine := opts.NewEngine
 	if newEngine == nil {
-		newEngine = func(h engine.Handler) (engine.Engine, error) {
+		newEngine = func(_ string, h engine.Handler) (engine.Engine, error) {
 			return memory.New(memory.Options{
 				HistorySize: opts.HistorySize,
 				HistoryTTL:  opts.HistoryTTL,
@@ -63,7 +63,7 @@ func New(opts Options) (*Service, error) {
 			})
 		}
 	}
-	e, err := newEngine(engine.Handler{Deliver: s.deliver, Control: s.control, Streams: s.hub.streams})
+	e, err := newEngine(opts.NodeID, engine.Handler{Deliver: s.deliver, Control: s.control, Streams: s.hub.streams})
 	if err != nil {
 		return nil, fmt.Errorf("pushsvc: engine: %w", err)
 	}
@@ -113,7 +113,7 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	// The Welcome goes first in the queue, but nothing is written before
 	// the session is in the hub: a client that has its Welcome receives
 	// every push published after it.
-	welcome := welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt)
+	welcome := welcomeFrame(sess, sess.connectedAt)
 	sess.queue = append(sess.queue, welcome)
 	sess.queueBytes = len(welcome.data)
 	sess.scheduled = true

@@ -100,7 +100,9 @@ export interface ClientOptions {
   refreshToken?: boolean;
   /**
    * refreshBeforeMs is how long before the token expires the refresh is
-   * sent (at most a fifth of the token's remaining life). Default 30000.
+   * sent (at most a fifth of the token's remaining life). Default 120000:
+   * Chrome wakes timers of a page hidden for five minutes once a minute,
+   * so a refresh can run up to a minute late.
    */
   refreshBeforeMs?: number;
   /** gapTimeoutMs bounds the wait for a gap's ResumeResult and replay. Default 5000. */
@@ -153,7 +155,7 @@ export const defaults = {
   handshakeTimeoutMs: 10_000,
   heartbeatIntervalMs: 25_000,
   probeTimeoutMs: 5_000,
-  refreshBeforeMs: 30_000,
+  refreshBeforeMs: 120_000,
   gapTimeoutMs: 5_000,
   gapBufferSize: 1_000,
   closeTimeoutMs: 2_000,

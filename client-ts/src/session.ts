@@ -73,6 +73,7 @@ export class Session {
   private closeCode?: number;
   private closeReason?: string;
   private disconnect?: Disconnect; // the server's last word
+  private transportError?: string; // the WebSocket's error event, where it tells
 
   private welcomedAt?: number;
   private heartbeatMs: number;
@@ -127,7 +128,11 @@ export class Session {
     ws.onopen = () => this.opened();
     ws.onmessage = (ev: { data: unknown }) => this.message(ev.data);
     ws.onclose = (ev: { code?: number; reason?: string }) => this.closed(ev.code, ev.reason);
-    ws.onerror = noop; // a close event follows
+    // A close event follows; Node's ws says why (say "Unexpected server
+    // response: 401"), browsers never do.
+    ws.onerror = (ev: { message?: unknown; error?: unknown }) => {
+      if (typeof ev?.message === "string" && ev.message !== "") this.transportError = ev.message;
+    };
     this.timer(o.handshakeTimeoutMs, () => {
       if (this.welcomedAt === undefined) {
         this.fail(new HeraldError("handshake_timeout", `no Welcome from ${o.where} within ${o.handshakeTimeoutMs}ms`));
@@ -414,9 +419,8 @@ export class Session {
     if (this.fault) {
       o.error = this.fault;
     } else if (o.code === undefined || o.code === codeAbnormal) {
-      o.error = welcomed
-        ? new HeraldError("connection_lost", `connection to ${where} lost`)
-        : new HeraldError("connection_lost", `cannot connect to ${where} (network, or handshake refused)`);
+      const why = this.transportError ? `: ${this.transportError}` : welcomed ? "" : " (network, or handshake refused)";
+      o.error = new HeraldError("connection_lost", welcomed ? `connection to ${where} lost${why}` : `cannot connect to ${where}${why}`);
     } else {
       o.error = new HeraldError("closed_by_server", `closed by server: ${o.code}${o.reason ? ` ${o.reason}` : ""}`);
     }

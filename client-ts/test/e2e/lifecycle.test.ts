@@ -154,3 +154,20 @@ test("receipts: autoAck acknowledges, and PushToUsers reports it", async (t) => 
     [["bob", true]],
   );
 });
+
+test("a refused handshake is retried, and in Node the error says why", async (t) => {
+  const creds = newCreds();
+  const h = await Herald.start(t, creds);
+  let calls = 0;
+  const rec = startClient(t, {
+    url: h.url,
+    WebSocket,
+    minBackoffMs: 10,
+    maxBackoffMs: 50,
+    token: () => (++calls === 1 ? mint("not the server's secret", "alice") : mint(creds.secret, "alice")),
+  });
+  await until(() => rec.client.state === "connected", "connected with the second token");
+  const r = rec.last("reconnecting")!;
+  assert.equal(r.error?.code, "connection_lost");
+  assert.match(r.error!.message, /401/);
+});

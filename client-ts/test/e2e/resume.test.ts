@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
+import { fromBinary } from "@bufbuild/protobuf";
 import WebSocket from "ws";
+import { ClientFrameSchema, ServerFrameSchema } from "../../src/gen/herald/client/v1/client_pb.js";
 import { pushAPI, type API } from "../harness/api.js";
 import { Herald, newCreds, Redis } from "../harness/herald.js";
 import { mint } from "../harness/jwt.js";
@@ -35,7 +37,24 @@ test("a server killed and restarted mid-stream loses no push and repeats none (R
   let a = await Herald.start(t, creds, ["--redis-url", redis.url]);
   const b = await Herald.start(t, creds, ["--redis-url", redis.url]); // the backend pushes here
   const api = pushAPI(t, b.grpc, creds.apiKey);
-  const rec = startClient(t, { url: a.url, WebSocket, minBackoffMs: 10, maxBackoffMs: 200, token: () => mint(creds.secret, "alice") });
+  // Record, per connection, the kinds of frames sent and received in
+  // order, to see the resume happen at connect.
+  const timelines: string[][] = [];
+  class Spy extends WebSocket {
+    constructor(url: string, protocols?: string | string[], options?: WebSocket.ClientOptions) {
+      super(url, protocols, options);
+      const tl: string[] = [];
+      timelines.push(tl);
+      this.on("message", (data: ArrayBuffer) => tl.push(`got ${fromBinary(ServerFrameSchema, new Uint8Array(data)).kind.case}`));
+      const send = this.send.bind(this);
+      this.send = ((data: Uint8Array, ...rest: never[]) => {
+        const f = fromBinary(ClientFrameSchema, data);
+        tl.push(f.kind.case === "resume" ? `sent resume ${f.kind.value.streams.map((s) => `${s.stream}@${s.offset}`)}` : `sent ${f.kind.case}`);
+        return send(data, ...rest);
+      }) as typeof this.send;
+    }
+  }
+  const rec = startClient(t, { url: a.url, WebSocket: Spy, minBackoffMs: 10, maxBackoffMs: 200, token: () => mint(creds.secret, "alice") });
   await until(() => rec.client.state === "connected", "connected");
 
   const n = 300;
@@ -54,6 +73,12 @@ test("a server killed and restarted mid-stream loses no push and repeats none (R
   assert.deepEqual(rec.payloads(), range(n));
   assert.ok(rec.count("connected") >= 2, "it reconnected");
   assert.deepEqual(rec.failed, []);
+  // The connection after the restart sent a Resume from where the first
+  // one stopped before any push came: the connect-time resume, not a gap
+  // filled later.
+  const last = timelines.at(-1)!.filter((e) => e !== "got welcome");
+  assert.match(last[0] ?? "", /^sent resume user:alice@1[0-4][0-9]$/, last.slice(0, 3).join(", "));
+  assert.equal(timelines.flat().filter((e) => e.startsWith("sent resume")).length, 1);
 });
 
 test("a stream the restarted server cannot replay is reported (in-memory engine: a new epoch)", async (t) => {

@@ -99,16 +99,16 @@ export class HeraldClient {
   /** start connects in the background and stays connected until close(). */
   start(): void {
     if (this.closing) throw new HeraldError("closed", "start after close");
-    if (this.started) throw new Error("herald: start: already started");
+    if (this.started) throw new HeraldError("started", "start: already started");
     this.started = true;
     this.closed = this.run();
   }
 
   /**
    * close stops reconnecting, closes the connection with 1000 and resolves
-   * when the client has stopped: no timer, listener or socket of the
-   * client is left. The final "state" event (closed) comes first. Safe to
-   * call more than once, and from a listener.
+   * when the client has stopped: no timer, socket or window listener of
+   * the client is left. The final "state" event (closed) comes first. Safe
+   * to call more than once, and from a listener.
    */
   close(): Promise<void> {
     if (!this.closing) {

@@ -3,8 +3,10 @@
  * reports (in a StateChange, or thrown by a method) are HeraldErrors.
  */
 export type HeraldErrorCode =
-  /** close() was called; methods throw it afterwards. */
+  /** close() was called, or the server ended the client for good; methods throw it afterwards. */
   | "closed"
+  /** start() was called twice. */
+  | "started"
   /** The server closed the connection and said not to reconnect (DisconnectUser with reconnect: false, code 4002). */
   | "disconnected"
   /** ack() or refreshToken() while no connection is up. */

@@ -21,7 +21,7 @@ import { after, now, type Cancel } from "./timers.js";
 const OPEN = 1;
 
 /** Close codes the client reads (DESIGN.md and the README have the table). */
-export const codeNormal = 1000;
+const codeNormal = 1000;
 const codeAbnormal = 1006;
 const codeKickedUser = 4002;
 

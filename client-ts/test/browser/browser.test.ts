@@ -21,7 +21,7 @@ function recordSends(): void {
 }
 
 test("in Chromium: pushes to the user, a group and broadcast arrive, deflate is negotiated, only binary is sent", async (t) => {
-  const f = await setup(t, ["--heartbeat-interval", "200ms"]);
+  const f = await setup(t, ["--heartbeat-interval", "500ms"]);
   const page = await openPage(t, f, recordSends);
   await page.evaluate(
     (url) => (window as unknown as H).harness.start(url, "alice", { autoAck: true }, { groups: "news", ttlMs: 2_000 }),
@@ -53,7 +53,7 @@ test("in Chromium: pushes to the user, a group and broadcast arrive, deflate is 
   assert.equal(conn.compressed, true, "permessage-deflate negotiated");
   assert.match(conn.userAgent, /Chrome/);
 
-  // Past the 2 s token, with a 200 ms heartbeat: Pings, Acks and
+  // Past the 2 s token, with a 500 ms heartbeat: Pings, Acks and
   // RefreshTokens have gone out, on the same connection.
   await new Promise((r) => setTimeout(r, 3_000));
   const sent = await page.evaluate(() => (window as unknown as { sent: string[] }).sent);

@@ -108,14 +108,14 @@ test("a refresh with a bad token is answered with an error event; the connection
 
 test("Pings keep an idle connection up; a frozen server is detected and the client comes back", async (t) => {
   const creds = newCreds();
-  const h = await Herald.start(t, creds, ["--heartbeat-interval", "300ms"]);
+  const h = await Herald.start(t, creds, ["--heartbeat-interval", "500ms"]);
   const api = pushAPI(t, h.grpc, creds.apiKey);
   const rec = startClient(t, { url: h.url, WebSocket, handshakeTimeoutMs: 1_000, minBackoffMs: 10, maxBackoffMs: 100, token: () => mint(creds.secret, "alice") });
   await until(() => rec.client.state === "connected", "connected");
-  assert.equal(Number(rec.last("connected")!.welcome!.heartbeatInterval!.nanos), 300_000_000);
+  assert.equal(Number(rec.last("connected")!.welcome!.heartbeatInterval!.nanos), 500_000_000);
   // Idle for ten intervals: the server's protocol pings are invisible to a
   // WebSocket-API client; its own Pings and the Pongs keep it up.
-  await new Promise((r) => setTimeout(r, 3_000));
+  await new Promise((r) => setTimeout(r, 5_000));
   assert.equal(rec.count("reconnecting"), 0);
 
   h.signal("SIGSTOP"); // the process freezes; its sockets stay open

@@ -171,3 +171,18 @@ test("a refused handshake is retried, and in Node the error says why", async (t)
   assert.equal(r.error?.code, "connection_lost");
   assert.match(r.error!.message, /401/);
 });
+
+test("a draining server's reconnect_after replaces the backoff", async (t) => {
+  const creds = newCreds();
+  const h = await Herald.start(t, creds, ["--drain-timeout", "1s"]);
+  // A backoff delay would be about a minute.
+  const rec = startClient(t, { url: h.url, WebSocket, minBackoffMs: 60_000, random: () => 0.999, token: () => mint(creds.secret, "alice") });
+  await until(() => rec.client.state === "connected", "connected");
+  h.signal("SIGTERM");
+  await until(() => rec.count("reconnecting") === 1, "reconnecting");
+  const r = rec.last("reconnecting")!;
+  assert.equal(r.code, 1001);
+  assert.equal(r.reason, "server shutting down");
+  assert.ok(r.delayMs! < 10_000, `delay ${r.delayMs} ms is the server's reconnect_after, not the backoff's`);
+  assert.equal(await h.exited, 0);
+});

@@ -83,7 +83,8 @@ test: deps ## run every test: Go with the race detector, then the TypeScript SDK
 .PHONY: test-ts
 test-ts: deps-node ## the TypeScript SDK's tests: unit, protocol, against a real herald, and in headless Chromium
 	$(GO) build -o $(TS)/build/herald ./cmd/herald
-	cd $(TS) && node_modules/.bin/tsc -p tsconfig.json --noEmit && node_modules/.bin/tsc -p tsconfig.test.json
+	cd $(TS) && rm -rf build/src build/test build/example build/bench && \
+	  node_modules/.bin/tsc -p tsconfig.json --noEmit && node_modules/.bin/tsc -p tsconfig.test.json
 	cd $(TS) && HERALD_BIN=$(CURDIR)/$(TS)/build/herald CHROMIUM=$(CHROMIUM) node --test --test-concurrency=1 --test-timeout=300000 \
 	  build/test/unit/*.test.js build/test/protocol/*.test.js build/test/e2e/*.test.js build/test/browser/*.test.js
 

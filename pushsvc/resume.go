@@ -24,8 +24,10 @@ import (
 //     the next page is read when the writer has drained the queue to a
 //     quarter of it. Replayed pushes never take a session over half its
 //     budget: the other half is room for the live pushes that arrive
-//     meanwhile. A long gap is replayed in full, as far as history still
-//     holds it.
+//     meanwhile; but when the queue is empty the next replayed push goes
+//     whatever its size and whatever waits in held, since held waits for
+//     this very replay. A long gap is replayed in full, as far as history
+//     still holds it.
 //
 // While a stream is named by a Resume that is not fully replayed, its live
 // pushes wait in held (within the budget, as a resume=1 hold does), and go
@@ -33,10 +35,11 @@ import (
 // replay to live is exact, for the first Resume of a resume=1 connection
 // and for a Resume in mid-connection alike. Should history lose the rest
 // of a gap while it is paged (trimmed by new pushes, expired, a new
-// epoch), or should the held live pushes take over half the budget, so
-// that the replay cannot go on, the stream gets a second StreamResult,
-// recovered:false, from the position after which the client receives
-// every push. Pushes queued before a Resume in mid-connection arrived
+// epoch), so that the replay cannot go on, the stream gets a second
+// StreamResult, recovered:false, from the position after which the client
+// receives every push. Live pushes that overflow the whole budget while
+// they wait make the session a slow consumer, as they would without a
+// replay (4003, or drop-oldest). Pushes queued before a Resume in mid-connection arrived
 // (not held) may precede its answer and replay; the client drops what it
 // already has by offset.
 
@@ -340,10 +343,11 @@ func (s *Session) replayPage(rp *resumeState, st *replayStream, from engine.Posi
 		s.mu.Unlock()
 		return stepWait
 	default:
-		// Nothing is queued, yet it does not fit: held live pushes take
-		// the replay's half of the budget, and wait for this very replay.
+		// Nothing is queued and history gave nothing to queue, yet the
+		// stream is not replayed to its end: a history that answers
+		// recovered but holds nothing more.
 		step := s.finishPageLocked(s.abandonLocked(rp, st, cur, false))
-		s.svc.opts.Logger.Debug("resume replay cut short: held pushes fill the send budget", "session", s.id, "stream", st.name, "at", st.next.Offset, "to", st.to.Offset)
+		s.svc.opts.Logger.Debug("resume replay cut short: history returned nothing", "session", s.id, "stream", st.name, "at", st.next.Offset, "to", st.to.Offset)
 		return step
 	}
 }
@@ -440,11 +444,14 @@ func (s *Session) pageLimitLocked(rp *resumeState) int {
 }
 
 // fitsLocked reports whether a replayed frame of size fits in the replay's
-// half of the budget. Like enqueue, an idle session takes one frame
-// however big, so that a push bigger than that cannot stall a replay.
+// half of the budget. Like enqueue, an idle writer takes one frame however
+// big, so that a push bigger than half the budget cannot stall a replay;
+// and held live pushes do not count for that, since they wait for this
+// very replay: counting them gave the replay up as soon as one push bigger
+// than a quarter of the budget arrived during it.
 func (s *Session) fitsLocked(size int) bool {
 	opts := &s.svc.opts
-	if s.pendingLocked() == 0 && s.inflight == 0 {
+	if len(s.queue) == 0 && s.inflight == 0 {
 		return true
 	}
 	return 2*(s.pendingLocked()+1) <= opts.SendQueueLen && 2*(s.queueBytes+s.inflight+size) <= opts.SendQueueBytes

@@ -445,12 +445,15 @@ func TestReplayAbandonedWhenHistoryExpires(t *testing.T) {
 	}
 }
 
-// TestReplayAbandonedWhenHeldFillsBudget: live pushes held for a replay in
-// mid-connection take the replay's half of the budget, so its next push
-// cannot fit and nothing queued will drain to make room. The stream is
-// answered recovered:false from just before the held pushes, which then
-// go out.
-func TestReplayAbandonedWhenHeldFillsBudget(t *testing.T) {
+// TestReplayGoesOnWhileLivePushesWait: live pushes held for a replay in
+// mid-connection take the replay's half of the budget. They wait for this
+// very replay, so they must not stall it: once the writer is idle the
+// next replayed push goes whatever is held, and the stream is recovered,
+// with every push once and in order. (Counting the held pushes gave the
+// replay up as soon as a push bigger than a quarter of the budget was
+// held, which a slow consumer cut with 4003 on a small budget hit on its
+// very first Resume.)
+func TestReplayGoesOnWhileLivePushesWait(t *testing.T) {
 	svc, ce := newCountingService(t, Options{SendQueueBytes: 16 << 10})
 	payload := make([]byte, 2048) // 3 frames fit in half the budget, 4 do not
 	var epoch string
@@ -476,16 +479,54 @@ func TestReplayAbandonedWhenHeldFillsBudget(t *testing.T) {
 		}
 	}
 	close(release)
-	drainChecked(t, s, ft, func() bool { return len(resumeResults(t, ft)) == 2 && len(ft.pushes(t)) == 6 })
+	drainChecked(t, s, ft, func() bool { return len(ft.pushes(t)) == 13 })
 	waitResumeIdle(t, s)
-	late := resumeResults(t, ft)[1].GetStreams()[0]
-	if late.GetRecovered() || late.GetOffset() != 10 {
-		t.Errorf("late result %v, want not recovered at 10", late)
+	results := resumeResults(t, ft)
+	if len(results) != 1 || !results[0].GetStreams()[0].GetRecovered() {
+		t.Errorf("results %v, want one, recovered", results)
 	}
-	if offs := fmt.Sprint(offsetsOf(ft.pushes(t), "user:alice")); offs != "[1 2 3 11 12 13]" {
-		t.Errorf("offsets %s, want the first page then the held pushes", offs)
+	if offs := fmt.Sprint(offsetsOf(ft.pushes(t), "user:alice")); offs != "[1 2 3 4 5 6 7 8 9 10 11 12 13]" {
+		t.Errorf("offsets %s, want the replay then the held pushes", offs)
 	}
 	if len(ft.closes()) != 0 {
 		t.Errorf("closed: %v", ft.closes())
 	}
+}
+
+// TestLivePushesOverflowingAReplayMakeASlowConsumer: live pushes that
+// arrive faster than a replay drains, past the whole send budget, make
+// the session a slow consumer (4003), as they would without a replay.
+func TestLivePushesOverflowingAReplayMakeASlowConsumer(t *testing.T) {
+	svc, ce := newCountingService(t, Options{SendQueueBytes: 16 << 10})
+	payload := make([]byte, 2048)
+	var epoch string
+	for range 10 {
+		r, _ := svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "t", Payload: payload})
+		epoch = r.Streams[0].Epoch
+	}
+	s, ft := connect(t, svc, "alice")
+	ft.run()
+	if err := s.HandleFrame(ctx(t), resumeFrame(t, &clientv1.StreamPosition{Stream: "user:alice", Epoch: epoch})); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := ce.holdNextSince()
+	ft.run()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replay never asked for its next page")
+	}
+	for range 10 {
+		_, _ = svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "live", Payload: payload})
+	}
+	close(release)
+	eventually(t, 10*time.Second, "a 4003 close", func() bool {
+		for _, d := range ft.closes() {
+			if d.Code == CodeSlowConsumer {
+				return true
+			}
+		}
+		return false
+	})
+	// The replay goroutine ends with its session: checkLeaks says so.
 }

@@ -61,7 +61,7 @@ type StreamOffset struct {
 func (s *Service) PushToUsers(ctx context.Context, users []string, m Message) (Result, error) {
 	streams := make([]string, len(users))
 	for i, u := range users {
-		streams[i] = UserStream(u)
+		streams[i] = engine.UserStream(u)
 	}
 	return s.publish(ctx, streams, nil, m, "users")
 }
@@ -72,14 +72,14 @@ func (s *Service) PushToUsers(ctx context.Context, users []string, m Message) (R
 func (s *Service) PushToGroups(ctx context.Context, groups, exclude []string, m Message) (Result, error) {
 	streams := make([]string, len(groups))
 	for i, g := range groups {
-		streams[i] = GroupStream(g)
+		streams[i] = engine.GroupStream(g)
 	}
 	return s.publish(ctx, streams, exclude, m, "groups")
 }
 
 // Broadcast pushes m to every session.
 func (s *Service) Broadcast(ctx context.Context, m Message) (Result, error) {
-	return s.publish(ctx, []string{BroadcastStream}, nil, m, "broadcast")
+	return s.publish(ctx, []string{engine.BroadcastStream}, nil, m, "broadcast")
 }
 
 // publish places the message in each stream. With a caller's id, each

@@ -483,13 +483,13 @@ func firstHeld(held []*Outbound, stream, epoch string) uint64 {
 
 // follows reports whether the session receives stream name.
 func (s *Session) follows(name string) bool {
-	switch {
-	case name == BroadcastStream:
+	if name == engine.BroadcastStream {
 		return true
-	case name == UserStream(s.user):
-		return true
-	case len(name) > len(groupStreamPrefix) && name[:len(groupStreamPrefix)] == groupStreamPrefix:
-		g := name[len(groupStreamPrefix):]
+	}
+	if user, ok := engine.StreamUser(name); ok {
+		return user == s.user
+	}
+	if g, ok := engine.StreamGroup(name); ok && g != "" {
 		us := s.svc.hub.userShard(s.user)
 		us.mu.RLock()
 		_, ok := s.groups[g]

@@ -4,27 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
 )
-
-// Stream name prefixes and the broadcast stream.
-const (
-	userStreamPrefix  = "user:"
-	groupStreamPrefix = "group:"
-	// BroadcastStream is the stream of pushes to everyone.
-	BroadcastStream = "broadcast"
-)
-
-// UserStream names the stream of pushes to one user.
-func UserStream(user string) string { return userStreamPrefix + user }
-
-// GroupStream names the stream of pushes to one group.
-func GroupStream(group string) string { return groupStreamPrefix + group }
 
 // Service is the push service of one node.
 type Service struct {
@@ -58,12 +43,12 @@ func New(opts Options) (*Service, error) {
 			return memory.New(memory.Options{
 				HistorySize: opts.HistorySize,
 				HistoryTTL:  opts.HistoryTTL,
-				Deliver:     h.Deliver,
+				Handler:     h,
 				Now:         opts.Now,
 			})
 		}
 	}
-	e, err := newEngine(engine.Handler{Deliver: s.deliver, Control: s.control, Streams: s.hub.streams})
+	e, err := newEngine(&node{svc: s})
 	if err != nil {
 		return nil, fmt.Errorf("pushsvc: engine: %w", err)
 	}
@@ -173,49 +158,6 @@ func (s *Service) Disconnected(sess *Session) {
 		s.presence.removed(sess)
 	}
 }
-
-// deliver is the engine's callback: it queues p to this node's sessions of
-// p's stream and reports how many took it. The frame is encoded once.
-func (s *Service) deliver(p *engine.Publication) int {
-	targets := sessionSlices.Get().(*[]*Session)
-	defer func() {
-		clear(*targets)
-		*targets = (*targets)[:0]
-		sessionSlices.Put(targets)
-	}()
-	switch {
-	case p.Stream == BroadcastStream:
-		*targets = s.hub.allSessions(*targets)
-	case strings.HasPrefix(p.Stream, userStreamPrefix):
-		*targets = s.hub.userSessions(*targets, p.Stream[len(userStreamPrefix):])
-	case strings.HasPrefix(p.Stream, groupStreamPrefix):
-		*targets = s.hub.groupSessions(*targets, p.Stream[len(groupStreamPrefix):], p.Exclude)
-	}
-	if len(*targets) == 0 {
-		return 0
-	}
-	o := encodePush(p)
-	o.shared = len(*targets) > 1
-	r, _ := p.Local.(*receipt)
-	n := 0
-	for _, sess := range *targets {
-		idx := 0
-		if r != nil {
-			// The wait goes first: the Ack may come back before enqueue
-			// returns.
-			idx = r.expect(sess, p)
-		}
-		if sess.enqueue(o) {
-			n++
-		} else if r != nil {
-			r.cancel(sess, idx)
-		}
-	}
-	s.stats.deliveries.Add(uint64(n))
-	return n
-}
-
-var sessionSlices = sync.Pool{New: func() any { s := make([]*Session, 0, 64); return &s }}
 
 // errUnavailable wraps an engine failure for callers.
 func errUnavailable(err error) error {

@@ -22,8 +22,9 @@ type Options struct {
 	HistorySize int
 	// HistoryTTL is how long a publication stays in history. Must be > 0.
 	HistoryTTL time.Duration
-	// Deliver receives every publication. Required.
-	Deliver engine.Deliver
+	// Handler receives every publication (Handler.Deliver), called with
+	// the stream's lock held. Required.
+	Handler engine.Handler
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -59,8 +60,8 @@ var _ engine.Engine = (*Engine)(nil)
 
 // New starts an in-memory engine.
 func New(opts Options) (*Engine, error) {
-	if opts.Deliver == nil {
-		return nil, errors.New("memory: Deliver is required")
+	if opts.Handler == nil {
+		return nil, errors.New("memory: Handler is required")
 	}
 	if opts.HistorySize < 0 {
 		return nil, fmt.Errorf("memory: history size %d: must be >= 0", opts.HistorySize)
@@ -117,7 +118,7 @@ func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*eng
 	if m.Idempotent {
 		s.ids.record(m.ID, p.Offset, now)
 	}
-	return p, e.opts.Deliver(p), nil
+	return p, e.opts.Handler.Deliver(p), nil
 }
 
 // Since implements engine.Engine.

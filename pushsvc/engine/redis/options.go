@@ -29,8 +29,8 @@ type Options struct {
 	// HistoryTTL is how long a publication stays in history, and how long
 	// an idle stream keeps its epoch and offset. Must be >= 1ms.
 	HistoryTTL time.Duration
-	// Handler acts on this node's sessions. Deliver and Control are
-	// required.
+	// Handler acts on this node's sessions: the dispatcher goroutine
+	// calls it with what the node receives. Required.
 	Handler engine.Handler
 	// NodeTTL bounds how long the connections and stats of a node that
 	// stopped heartbeating stay visible. The node heartbeats every
@@ -112,11 +112,8 @@ func (o *Options) validate() (*goredis.Options, error) {
 	if o.HistoryTTL < time.Millisecond {
 		errs = append(errs, fmt.Errorf("HistoryTTL %v: must be >= 1ms", o.HistoryTTL))
 	}
-	if o.Handler.Deliver == nil {
-		errs = append(errs, errors.New("Handler.Deliver: required"))
-	}
-	if o.Handler.Control == nil {
-		errs = append(errs, errors.New("Handler.Control: required"))
+	if o.Handler == nil {
+		errs = append(errs, errors.New("Handler: required"))
 	}
 	if o.NodeTTL < minNodeTTL {
 		errs = append(errs, fmt.Errorf("NodeTTL %v: must be >= %v", o.NodeTTL, minNodeTTL))

@@ -258,9 +258,6 @@ func (e *Engine) sweep(partitions []int, since time.Time) {
 // followed returns the streams of the given partitions that sessions here
 // follow, from Handler.Streams.
 func (e *Engine) followed(in *[numPartitions]bool) map[string]struct{} {
-	if e.opts.Handler.Streams == nil {
-		return nil
-	}
 	all := e.opts.Handler.Streams()
 	out := make(map[string]struct{}, len(all))
 	for _, name := range all {

@@ -395,6 +395,15 @@ func (h *hub) allSessions(dst []*Session) []*Session {
 	return dst
 }
 
+// receives reports whether s receives group g's pushes.
+func (h *hub) receives(s *Session, g string) bool {
+	us := h.userShard(s.user)
+	us.mu.RLock()
+	_, ok := s.groups[g]
+	us.mu.RUnlock()
+	return ok
+}
+
 // sessionGroups returns the groups s receives, sorted.
 func (h *hub) sessionGroups(s *Session) []string {
 	us := h.userShard(s.user)

@@ -62,13 +62,10 @@ func newPresenceQueue(s *Service) *presenceQueue {
 // groups changed). A session that has left is not registered again.
 func (q *presenceQueue) changed(sess *Session) {
 	q.mu.Lock()
-	// Under q.mu: Disconnected sets removed before it calls q.removed,
+	// Under q.mu: Disconnected removes sess before it calls q.removed,
 	// so a change noted late, by a Control racing the disconnect, cannot
 	// overwrite the removal.
-	sess.mu.Lock()
-	removed := sess.removed
-	sess.mu.Unlock()
-	if removed {
+	if sess.removed() {
 		q.mu.Unlock()
 		return
 	}

@@ -82,7 +82,7 @@ func newCountingService(t *testing.T, opts Options) (*Service, *countingEngine) 
 func queued(s *Session) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queueBytes + s.inflight
+	return s.q.bytes + s.q.inflight
 }
 
 // drainChecked runs ft's writer until done reports true, failing as soon

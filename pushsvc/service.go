@@ -86,28 +86,13 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	if info.UserID == "" {
 		return nil, fmt.Errorf("%w: empty user id", ErrInvalidArgument)
 	}
-	sess := &Session{
-		svc:         s,
-		id:          newID(),
-		user:        info.UserID,
-		info:        info,
-		t:           t,
-		connectedAt: s.opts.Now(),
-	}
-	sess.flushFn = sess.flush
+	sess := newSession(s, info, t)
 	// The Welcome goes first in the queue, but nothing is written before
 	// the session is in the hub: a client that has its Welcome receives
-	// every push published after it.
-	welcome := welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt)
-	sess.queue = append(sess.queue, welcome)
-	sess.queueBytes = len(welcome.data)
-	sess.scheduled = true
-	if info.AwaitResume {
-		// Before the session is in the hub: no live push can slip ahead
-		// of the replay.
-		sess.holding = true
-		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
-	}
+	// every push published after it. A resume=1 session holds its pushes
+	// from before it is in the hub: no live push can slip ahead of the
+	// replay.
+	//
 	// With a cluster, the session joins the hub before its user's stored
 	// groups are read, so that no membership change made meanwhile is lost
 	// or undone (hub.endRead says why).
@@ -129,7 +114,7 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	if s.presence != nil {
 		s.presence.changed(sess)
 	}
-	t.Schedule(sess.flushFn)
+	t.Schedule(&sess.w)
 	s.stats.connects.Add(1)
 	return sess, nil
 }
@@ -137,23 +122,9 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 // Disconnected unregisters a session whose transport has closed. It is
 // safe to call more than once.
 func (s *Service) Disconnected(sess *Session) {
-	sess.mu.Lock()
-	if sess.removed {
-		sess.mu.Unlock()
+	if !sess.remove() {
 		return
 	}
-	sess.removed = true
-	if sess.closing == nil {
-		d := Disconnect{Code: CodeNormal, Reason: "connection closed"}
-		sess.closing = &d
-	}
-	sess.aborted, sess.closeSent = true, true
-	sess.holding = false
-	if sess.holdTimer != nil {
-		sess.holdTimer.Stop()
-	}
-	sess.dropQueueLocked()
-	sess.mu.Unlock()
 	if s.hub.remove(sess) && s.presence != nil {
 		s.presence.removed(sess)
 	}

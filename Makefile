@@ -36,6 +36,7 @@ lint: ## buf lint (STANDARD), gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags lockcheck ./pushsvc/...
 	$(STATICCHECK) $(PKGS)
 
 .PHONY: breaking
@@ -58,6 +59,15 @@ deps: ## install what the tests need and Go cannot fetch: Debian's redis-server 
 .PHONY: test
 test: deps ## run every test with the race detector (installs redis-server first if missing)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+# The packages whose code takes the push path's ranked locks, or drives
+# them through real servers: the tests there run with the lock order
+# checked (pushsvc/internal/lockorder).
+LOCKCHECK_PKGS := ./pushsvc/ ./pushsvc/engine/memory/ ./pushsvc/internal/... ./server/...
+
+.PHONY: test-lockcheck
+test-lockcheck: deps ## run the push path's tests with its lock order checked (-tags lockcheck; about 30s)
+	$(GO) test -tags lockcheck -count=1 -timeout 10m $(LOCKCHECK_PKGS)
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME, from its committed seed corpus (testdata/fuzz)

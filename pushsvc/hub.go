@@ -3,14 +3,16 @@ package pushsvc
 import (
 	"hash/maphash"
 	"slices"
-	"sync"
 	"sync/atomic"
+
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 const hubShards = 64
 
-// hub indexes sessions by user and by group. Lock order: a user shard, then
-// a group shard; never two shards of one kind at once.
+// hub indexes sessions by user and by group, each in 64 shards with a
+// lock each. A user shard is taken before a group shard, never two of a
+// kind at once (the whole order: internal/lockorder).
 type hub struct {
 	seed   maphash.Seed
 	users  [hubShards]userShard
@@ -28,7 +30,7 @@ type hub struct {
 }
 
 type userShard struct {
-	mu    sync.RWMutex // guards users and every userEntry and Session.groups of them
+	mu    lockorder.RWMutex[lockorder.UserShard] // guards users and every userEntry and Session.groups of them
 	users map[string]*userEntry
 }
 
@@ -57,7 +59,7 @@ type groupRead struct {
 }
 
 type groupShard struct {
-	mu     sync.RWMutex // guards groups and every groupEntry in it
+	mu     lockorder.RWMutex[lockorder.GroupShard] // guards groups and every groupEntry in it
 	groups map[string]*groupEntry
 }
 

@@ -2,10 +2,10 @@ package pushsvc
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 // presenceRetry is how long the presence writer waits after a failure.
@@ -25,7 +25,7 @@ const presenceRetry = time.Second
 // connect and disconnect was queued: 50,000 connect/disconnect pairs
 // during an outage left 100,000 updates.
 type presenceQueue struct {
-	mu      sync.Mutex // guards pending
+	mu      lockorder.Mutex[lockorder.PresenceQueue] // guards pending
 	pending map[*Session]*presenceEntry
 	wake    chan struct{} // one token: pending changed
 	stop    chan struct{}

@@ -2,11 +2,11 @@ package pushsvc
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 // Session is one client connection registered with the hub.
@@ -38,7 +38,7 @@ type Session struct {
 	// hub shard lock; read through hub.receives.
 	groups map[string]struct{}
 
-	mu          sync.Mutex // guards the state and the fields below
+	mu          lockorder.Mutex[lockorder.Session] // guards the state and the fields below
 	life        lifecycle
 	writerState writerState
 	resumePhase resumePhase
@@ -53,8 +53,8 @@ type Session struct {
 	// replay. A floor goes once the stream has moved past it; nil when none.
 	floors map[string]engine.Position
 
-	waitMu sync.Mutex // guards waits
-	waits  []ackWait  // receipts waiting for this session's Ack
+	waitMu lockorder.Mutex[lockorder.SessionWaits] // guards waits
+	waits  []ackWait                               // receipts waiting for this session's Ack
 }
 
 // lifecycle is where a session is in its life.

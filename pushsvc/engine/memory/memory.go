@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 const shardCount = 64
@@ -40,13 +40,13 @@ type Engine struct {
 }
 
 type shard struct {
-	mu      sync.Mutex // guards streams
+	mu      lockorder.Mutex[lockorder.EngineShard] // guards streams
 	streams map[string]*stream
 }
 
 // stream is one stream's position and history.
 type stream struct {
-	mu      sync.Mutex // guards the fields below and delivery order
+	mu      lockorder.Mutex[lockorder.EngineStream] // guards the fields below and delivery order
 	epoch   string
 	offset  uint64
 	last    time.Time             // time of the last publication

@@ -12,22 +12,24 @@ type Disconnect struct {
 	ReconnectAfter time.Duration
 }
 
-// The close codes of the contract, and the Disconnects the server sends.
+// The close codes of the contract (DESIGN.md), defined here once for the
+// server and its tests. They are untyped, so that they compare with a
+// close frame's uint16 and a Disconnect frame's uint32 alike.
 const (
-	CodeNormal       uint16 = 1000
-	CodeGoingAway    uint16 = 1001
-	CodeTextFrame    uint16 = 1003
-	CodeBadFrame     uint16 = 1007
-	CodePolicy       uint16 = 1008
-	CodeTooBig       uint16 = 1009
-	CodeInternal     uint16 = 1011
-	CodeTryLater     uint16 = 1013
-	CodeTokenExpired uint16 = 4001
-	CodeKicked       uint16 = 4002
-	CodeSlowConsumer uint16 = 4003
+	CodeNormal       = 1000
+	CodeGoingAway    = 1001
+	CodeTextFrame    = 1003
+	CodeBadFrame     = 1007
+	CodePolicy       = 1008
+	CodeTooBig       = 1009
+	CodeInternal     = 1011
+	CodeTryLater     = 1013
+	CodeTokenExpired = 4001
+	CodeKicked       = 4002
+	CodeSlowConsumer = 4003
 	// CodeProtocolError is RFC 6455's code for a broken frame, which gws
 	// sends on its own (not one the server chooses).
-	CodeProtocolError uint16 = 1002
+	CodeProtocolError = 1002
 )
 
 var (

@@ -20,14 +20,20 @@ func UserStream(user string) string { return userStreamPrefix + user }
 // GroupStream names the stream of pushes to one group: "group:<name>".
 func GroupStream(group string) string { return groupStreamPrefix + group }
 
-// StreamUser returns the user of a user stream; ok is false for any other
-// stream.
+// StreamUser returns the user of a user stream; "" and false for any
+// other stream.
 func StreamUser(stream string) (user string, ok bool) {
-	return strings.CutPrefix(stream, userStreamPrefix)
+	if user, ok = strings.CutPrefix(stream, userStreamPrefix); !ok {
+		return "", false
+	}
+	return user, true
 }
 
-// StreamGroup returns the group of a group stream; ok is false for any
+// StreamGroup returns the group of a group stream; "" and false for any
 // other stream.
 func StreamGroup(stream string) (group string, ok bool) {
-	return strings.CutPrefix(stream, groupStreamPrefix)
+	if group, ok = strings.CutPrefix(stream, groupStreamPrefix); !ok {
+		return "", false
+	}
+	return group, true
 }

@@ -11,8 +11,7 @@ import (
 const hubShards = 64
 
 // hub indexes sessions by user and by group, each in 64 shards with a
-// lock each. A user shard is taken before a group shard, never two of a
-// kind at once (the whole order: internal/lockorder).
+// lock each, taken in the order internal/lockorder gives.
 type hub struct {
 	seed   maphash.Seed
 	users  [hubShards]userShard

@@ -20,52 +20,42 @@ type Mutex[R Rank] struct{ mu sync.Mutex }
 
 // Lock locks m, or panics when the goroutine holds a lock of R's rank or
 // a later one.
-func (m *Mutex[R]) Lock() {
-	var r R
-	acquire(r)
-	m.mu.Lock()
-	held.add(r)
-}
+func (m *Mutex[R]) Lock() { take[R](m.mu.Lock) }
 
 // Unlock unlocks m.
-func (m *Mutex[R]) Unlock() {
-	var r R
-	held.remove(r)
-	m.mu.Unlock()
-}
+func (m *Mutex[R]) Unlock() { release[R](m.mu.Unlock) }
 
 // RWMutex is a sync.RWMutex of rank R whose Lock and RLock check the
 // order.
 type RWMutex[R Rank] struct{ mu sync.RWMutex }
 
 // Lock locks m for writing, checking the order as Mutex.Lock does.
-func (m *RWMutex[R]) Lock() {
-	var r R
-	acquire(r)
-	m.mu.Lock()
-	held.add(r)
-}
+func (m *RWMutex[R]) Lock() { take[R](m.mu.Lock) }
 
 // Unlock unlocks m for writing.
-func (m *RWMutex[R]) Unlock() {
-	var r R
-	held.remove(r)
-	m.mu.Unlock()
-}
+func (m *RWMutex[R]) Unlock() { release[R](m.mu.Unlock) }
 
 // RLock locks m for reading, checking the order as Mutex.Lock does.
-func (m *RWMutex[R]) RLock() {
+func (m *RWMutex[R]) RLock() { take[R](m.mu.RLock) }
+
+// RUnlock unlocks m for reading.
+func (m *RWMutex[R]) RUnlock() { release[R](m.mu.RUnlock) }
+
+// take checks that the goroutine may take a lock of rank R, takes it with
+// lock, and records it.
+func take[R Rank](lock func()) {
 	var r R
 	acquire(r)
-	m.mu.RLock()
+	lock()
 	held.add(r)
 }
 
-// RUnlock unlocks m for reading.
-func (m *RWMutex[R]) RUnlock() {
+// release forgets a lock of rank R the goroutine holds and releases it
+// with unlock.
+func release[R Rank](unlock func()) {
 	var r R
 	held.remove(r)
-	m.mu.RUnlock()
+	unlock()
 }
 
 // held is the ranks each goroutine holds, in the order it took them.

@@ -42,7 +42,10 @@ type Session struct {
 	life        lifecycle
 	writerState writerState
 	resumePhase resumePhase
-	reason      Disconnect // why it closes: set when it leaves lifeOpen
+	// reason says why it closes: set when it leaves lifeOpen. A pointer:
+	// a value would make every open session 32 bytes bigger, past the
+	// 384-byte size class it fits in.
+	reason *Disconnect
 
 	q         sendQueue    // frames waiting, held and being written (queue.go)
 	holdTimer *time.Timer  // ends resumeAwaiting when no Resume comes; nil otherwise
@@ -257,7 +260,7 @@ func (s *Session) drainedLocked() (Disconnect, bool) {
 		return Disconnect{}, false
 	}
 	s.setLifeLocked(lifeClosed)
-	return s.reason, true
+	return *s.reason, true
 }
 
 // remove marks the session as out of the hub, its transport gone, and
@@ -282,7 +285,7 @@ func (s *Session) remove() bool {
 // replayed.
 func (s *Session) leaveOpenLocked(d Disconnect, next lifecycle) {
 	s.setLifeLocked(next)
-	s.reason = d
+	s.reason = &d
 	s.stopHoldTimerLocked()
 	if s.rp != nil {
 		s.rp.cancel()

@@ -1,6 +1,9 @@
 package pushsvc
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Disconnect says why the server closes a connection: the close code, a
 // reason for humans, and whether and when the client should reconnect. The
@@ -53,3 +56,24 @@ var (
 	// continuation out of place, a bad length.
 	DisconnectProtocolError = Disconnect{Code: CodeProtocolError, Reason: "WebSocket protocol error (RFC 6455)", Reconnect: true}
 )
+
+// DisconnectUser closes every session of user, on every node, with 4002
+// and reports how many there were.
+func (s *Service) DisconnectUser(ctx context.Context, user, reason string, reconnect bool) (int, error) {
+	if reason == "" {
+		reason = "disconnected by the server"
+	}
+	if s.cluster != nil {
+		n, err := s.cluster.Disconnect(ctx, user, reason, reconnect)
+		return n, errUnavailable(err)
+	}
+	return s.disconnectLocal(user, reason, reconnect), nil
+}
+
+func (s *Service) disconnectLocal(user, reason string, reconnect bool) int {
+	sessions := s.hub.userSessions(nil, user)
+	for _, sess := range sessions {
+		sess.Close(Disconnect{Code: CodeKicked, Reason: reason, Reconnect: reconnect})
+	}
+	return len(sessions)
+}

@@ -44,27 +44,6 @@ func (s *Service) GroupMembers(ctx context.Context, group string) ([]string, err
 	return mergeSorted(stored, local), nil
 }
 
-// DisconnectUser closes every session of user, on every node, with 4002
-// and reports how many there were.
-func (s *Service) DisconnectUser(ctx context.Context, user, reason string, reconnect bool) (int, error) {
-	if reason == "" {
-		reason = "disconnected by the server"
-	}
-	if s.cluster != nil {
-		n, err := s.cluster.Disconnect(ctx, user, reason, reconnect)
-		return n, errUnavailable(err)
-	}
-	return s.disconnectLocal(user, reason, reconnect), nil
-}
-
-func (s *Service) disconnectLocal(user, reason string, reconnect bool) int {
-	sessions := s.hub.userSessions(nil, user)
-	for _, sess := range sessions {
-		sess.Close(Disconnect{Code: CodeKicked, Reason: reason, Reconnect: reconnect})
-	}
-	return len(sessions)
-}
-
 // mergeSorted merges two sorted lists, dropping repeats.
 func mergeSorted(a, b []string) []string {
 	out := make([]string, 0, len(a)+len(b))

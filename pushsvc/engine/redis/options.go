@@ -113,7 +113,7 @@ func (o *Options) validate() (*goredis.Options, error) {
 		errs = append(errs, fmt.Errorf("HistoryTTL %v: must be >= 1ms", o.HistoryTTL))
 	}
 	if o.Handler == nil {
-		errs = append(errs, errors.New("Handler: required"))
+		errs = append(errs, errors.New("Options.Handler: required"))
 	}
 	if o.NodeTTL < minNodeTTL {
 		errs = append(errs, fmt.Errorf("NodeTTL %v: must be >= %v", o.NodeTTL, minNodeTTL))

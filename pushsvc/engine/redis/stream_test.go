@@ -242,7 +242,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"node with space", func(o *redis.Options) { o.NodeID = "a b" }, "NodeID \"a b\""},
 		{"negative history", func(o *redis.Options) { o.HistorySize = -1 }, "HistorySize -1"},
 		{"no history TTL", func(o *redis.Options) { o.HistoryTTL = 0 }, "HistoryTTL 0s"},
-		{"no Handler", func(o *redis.Options) { o.Handler = nil }, "Handler: required"},
+		{"no Handler", func(o *redis.Options) { o.Handler = nil }, "Options.Handler: required"},
 		{"tiny node TTL", func(o *redis.Options) { o.NodeTTL = time.Millisecond }, "NodeTTL 1ms"},
 		{"negative reply timeout", func(o *redis.Options) { o.ReplyTimeout = -1 }, "ReplyTimeout"},
 	}

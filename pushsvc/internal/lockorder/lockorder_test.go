@@ -31,16 +31,22 @@ func TestInOrderPasses(t *testing.T) {
 		group  RWMutex[GroupShard]
 		sess   Mutex[Session]
 	)
+	n := 0 // what the locks guard
 	stream.Lock()
 	user.RLock()
 	group.Lock()
 	user.RUnlock() // not LIFO: allowed
 	sess.Lock()
+	n++
 	sess.Unlock()
 	group.Unlock()
 	user.Lock()
+	n++
 	user.Unlock()
 	stream.Unlock()
+	if n != 2 {
+		t.Fatal("a critical section did not run")
+	}
 }
 
 // TestViolationsPanic: a lock taken under a later one, or under one of its
@@ -68,12 +74,17 @@ func TestViolationsPanic(t *testing.T) {
 func TestGoroutinesAreApart(t *testing.T) {
 	var sess Mutex[Session]
 	var user RWMutex[UserShard]
+	n := 0 // what user guards
 	sess.Lock()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		user.Lock()
+		n++
 		user.Unlock()
 	})
 	wg.Wait()
 	sess.Unlock()
+	if n != 1 {
+		t.Fatal("the other goroutine's critical section did not run")
+	}
 }

@@ -66,7 +66,7 @@ test: deps ## run every test with the race detector (installs redis-server first
 LOCKCHECK_PKGS := ./pushsvc/ ./pushsvc/engine/memory/ ./pushsvc/internal/... ./server/...
 
 .PHONY: test-lockcheck
-test-lockcheck: deps ## run the push path's tests with its lock order checked (-tags lockcheck; about 30s)
+test-lockcheck: deps ## run the push path's tests with its lock order checked (-tags lockcheck; 30-60s on 2 cores)
 	$(GO) test -tags lockcheck -count=1 -timeout 10m $(LOCKCHECK_PKGS)
 
 .PHONY: fuzz

@@ -22,7 +22,7 @@ func (discardTransport) Close(Disconnect)                 {}
 // BenchmarkBroadcast10k measures one broadcast to 10,000 sessions: the
 // encode (once), the hub walk and 10,000 enqueues and flushes.
 func BenchmarkBroadcast10k(b *testing.B) {
-	svc, err := New(Options{HistorySize: -1})
+	svc, err := New(Options{HistorySize: engine.NoHistory})
 	if err != nil {
 		b.Fatal(err)
 	}

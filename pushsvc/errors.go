@@ -12,4 +12,8 @@ var (
 	ErrUnavailable = errors.New("pushsvc: unavailable")
 	// ErrInvalidArgument means a request was malformed.
 	ErrInvalidArgument = errors.New("pushsvc: invalid argument")
+
+	// errBadSnapshot means a node's stats snapshot in the cluster is not
+	// a herald.cluster.v1.NodeStats.
+	errBadSnapshot = errors.New("pushsvc: not a stats snapshot")
 )

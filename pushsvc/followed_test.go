@@ -14,7 +14,7 @@ import (
 // groups, and broadcast while there is a session.
 func TestEngineLearnsFollowedStreams(t *testing.T) {
 	var h engine.Handler
-	svc := newTestService(t, Options{NewEngine: func(hh engine.Handler) (engine.Engine, error) {
+	svc := newTestService(t, Options{NewEngine: func(_ string, hh engine.Handler) (engine.Engine, error) {
 		h = hh
 		return memory.New(memory.Options{HistorySize: 10, HistoryTTL: time.Minute, Handler: hh})
 	}})

@@ -66,13 +66,13 @@ func newRedisService(t *testing.T, url string, log *slog.Logger, hook func(*hook
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	rs := &redisService{controls: make(chan engine.Control, 16)}
-	svc := newTestService(t, Options{NodeID: "n1", Logger: log, NewEngine: func(h engine.Handler) (engine.Engine, error) {
+	svc := newTestService(t, Options{NodeID: "n1", Logger: log, NewEngine: func(nodeID string, h engine.Handler) (engine.Engine, error) {
 		h = controlSpy{Handler: h, controls: rs.controls}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		e, err := redis.New(ctx, redis.Options{
 			URL:            url,
-			NodeID:         "n1",
+			NodeID:         nodeID,
 			HistorySize:    100,
 			HistoryTTL:     time.Minute,
 			Handler:        h,

@@ -69,7 +69,7 @@ func newCountingService(t *testing.T, opts Options) (*Service, *countingEngine) 
 		ttl = time.Hour
 	}
 	ce := &countingEngine{}
-	opts.NewEngine = func(h engine.Handler) (engine.Engine, error) {
+	opts.NewEngine = func(_ string, h engine.Handler) (engine.Engine, error) {
 		m, err := memory.New(memory.Options{HistorySize: 1000, HistoryTTL: ttl, Handler: h, Now: opts.Now})
 		ce.Engine = m
 		return ce, err

@@ -26,6 +26,10 @@ type Service struct {
 	started    time.Time
 	replays    *replayGroup // goroutines replaying Resumes; stopped by Close
 
+	// snapshotWarn (immutable after New) logs, rate-limited, the stats
+	// snapshots of other nodes that cannot be read: at every GetStats.
+	snapshotWarn *rateLimitedWarn
+
 	closeOnce sync.Once
 }
 
@@ -37,9 +41,10 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, hub: newHub(), started: opts.Now(), replays: newReplayGroup()}
 	s.groupsWarn = newRateLimitedWarn(opts.Logger, "group membership unavailable at connect: serving the connection with its token groups")
+	s.snapshotWarn = newRateLimitedWarn(opts.Logger, "stats of a node left out: its snapshot cannot be read")
 	newEngine := opts.NewEngine
 	if newEngine == nil {
-		newEngine = func(h engine.Handler) (engine.Engine, error) {
+		newEngine = func(_ string, h engine.Handler) (engine.Engine, error) {
 			return memory.New(memory.Options{
 				HistorySize: opts.HistorySize,
 				HistoryTTL:  opts.HistoryTTL,
@@ -48,7 +53,7 @@ func New(opts Options) (*Service, error) {
 			})
 		}
 	}
-	e, err := newEngine(&node{svc: s})
+	e, err := newEngine(opts.NodeID, &node{svc: s})
 	if err != nil {
 		return nil, fmt.Errorf("pushsvc: engine: %w", err)
 	}

@@ -172,7 +172,7 @@ func TestBroadcastAndStats(t *testing.T) {
 		}
 	}
 	st := svc.Stats(ctx(t))
-	if st.Connections != 5 || st.Users != 3 || st.Deliveries != 5 || st.PushCalls["broadcast"] != 1 {
+	if st.Connections != 5 || st.Users != 3 || st.Deliveries != 5 || st.PushCallsBroadcast != 1 {
 		t.Errorf("stats = %+v", st)
 	}
 	for _, s := range sessions {

@@ -156,7 +156,7 @@ func newSession(s *Service, info SessionInfo, t Transport) *Session {
 		writerState: writerScheduled,
 	}
 	sess.w.s = sess
-	sess.q.push(welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt))
+	sess.q.push(welcomeFrame(sess, sess.connectedAt))
 	if info.AwaitResume {
 		sess.resumePhase = resumeAwaiting
 		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)

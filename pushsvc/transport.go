@@ -54,6 +54,9 @@ type SessionInfo struct {
 	Compressed bool
 	// TokenExpiry is when the token expires; zero when it does not.
 	TokenExpiry time.Time
+	// HeartbeatInterval is how often the transport checks that the client
+	// is there; the Welcome frame tells the client. Zero: not told.
+	HeartbeatInterval time.Duration
 	// OnRefresh, when set, checks a RefreshToken frame's token; an error is
 	// reported to the client in an Error frame.
 	OnRefresh func(token string) error

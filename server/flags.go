@@ -60,6 +60,33 @@ func BlameEnv(err error, fromEnv map[string]bool) {
 	}
 }
 
+// EnvName is the environment twin of a flag.
+func EnvName(flagName string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ApplyEnv sets every flag of fs not given on the command line from its
+// HERALD_ twin (--ws-addr from HERALD_WS_ADDR). Flags win over the
+// environment. A value of the wrong form is a *ValueError naming the
+// variable.
+func ApplyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		name := EnvName(f.Name)
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, &ValueError{Setting: name, Value: v, Want: wantOf(f.Value, v, err)})
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
 // ParseFlags parses args into fs as fs.Parse does, with two differences: a
 // value of the wrong form comes back as a *ValueError, and fs prints
 // nothing (no message, no usage), so the caller decides what to print.

@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,68 +120,28 @@ func (s *Server) build() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	historySize := cfg.HistorySize
-	if historySize == 0 {
-		historySize = -1 // 0 on the command line keeps none; pushsvc reads 0 as "default"
-	}
-	nodeID := cfg.NodeID
-	if nodeID == "" {
-		nodeID = "node-" + randomID()
-	}
-	policy, _ := slowPolicy(cfg.SlowPolicy) // checked by Validate
-	svc, err := pushsvc.New(pushsvc.Options{
-		NodeID:            nodeID,
-		NewEngine:         s.engineFactory(nodeID),
-		HistorySize:       historySize,
-		HistoryTTL:        cfg.HistoryTTL,
-		SendQueueBytes:    cfg.SendQueueBytes,
-		MaxBatchBytes:     cfg.MaxBatchBytes,
-		SlowPolicy:        policy,
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		Logger:            s.log,
-	})
+	o := cfg.options()
+	o.svc.NewEngine = s.engineFactory(o.redis)
+	o.svc.Logger = s.log
+	svc, err := pushsvc.New(o.svc)
 	if err != nil {
 		return err
 	}
 	s.svc = svc
 	reg.MustRegister(newStatsCollector(svc))
 
-	var pem []byte
 	if cfg.JWTPublicKey != "" {
-		if pem, err = os.ReadFile(cfg.JWTPublicKey); err != nil {
+		if o.auth.PublicKeyPEM, err = os.ReadFile(cfg.JWTPublicKey); err != nil {
 			return fmt.Errorf("--jwt-public-key: %w", err)
 		}
 	}
-	s.verifier, err = auth.NewVerifier(context.Background(), auth.Options{
-		Secret:       []byte(cfg.JWTSecret),
-		PublicKeyPEM: pem,
-		JWKSURL:      cfg.JWKSURL,
-		Audience:     cfg.JWTAudience,
-		Issuer:       cfg.JWTIssuer,
-	})
-	if err != nil {
+	o.auth.Logger = s.log
+	if s.verifier, err = auth.NewVerifier(context.Background(), o.auth); err != nil {
 		return err
 	}
 
-	s.gate, err = wsgate.New(wsgate.Options{
-		Service:            svc,
-		Verifier:           s.verifier,
-		HeartbeatInterval:  cfg.HeartbeatInterval,
-		HandshakeTimeout:   cfg.HandshakeTimeout,
-		MaxFrameBytes:      cfg.MaxFrameBytes,
-		DisableCompression: !cfg.Compression,
-		MaxConnections:     cfg.MaxConnections,
-		AllowedOrigins:     cfg.AllowedOrigins,
-		// On the command line 0 means no limit; wsgate reads 0 as its
-		// default and a negative value as none.
-		MaxConnectionsPerUser:       noLimitIfZero(cfg.MaxConnectionsPerUser),
-		MaxConnectionsPerIP:         noLimitIfZero(cfg.MaxConnectionsPerIP),
-		MaxHandshakesPerIPPerSecond: noLimitIfZero(cfg.HandshakesPerIPPerSecond),
-		ClientFramesPerSecond:       noLimitIfZero(cfg.ClientFramesPerSecond),
-		Registerer:                  reg,
-		Logger:                      s.log,
-	})
-	if err != nil {
+	o.ws.Service, o.ws.Verifier, o.ws.Registerer, o.ws.Logger = svc, s.verifier, reg, s.log
+	if s.gate, err = wsgate.New(o.ws); err != nil {
 		return err
 	}
 
@@ -194,7 +151,7 @@ func (s *Server) build() error {
 			return err
 		}
 	}
-	if err := s.buildGRPC(reg, grpcTLS); err != nil {
+	if err := s.buildGRPC(o.grpc, reg, grpcTLS); err != nil {
 		return err
 	}
 
@@ -227,34 +184,22 @@ func (s *Server) build() error {
 	return nil
 }
 
-// engineFactory returns the Redis engine's constructor with --redis-url,
+// engineFactory returns the Redis engine's constructor with a URL in ro,
 // and nil (pushsvc's in-memory default) without.
-func (s *Server) engineFactory(nodeID string) func(engine.Handler) (engine.Engine, error) {
-	if s.cfg.RedisURL == "" {
+func (s *Server) engineFactory(ro redis.Options) func(string, engine.Handler) (engine.Engine, error) {
+	if ro.URL == "" {
 		return nil
 	}
-	return func(h engine.Handler) (engine.Engine, error) {
+	return func(nodeID string, h engine.Handler) (engine.Engine, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 		defer cancel()
-		e, err := redis.New(ctx, redis.Options{
-			URL:         s.cfg.RedisURL,
-			NodeID:      nodeID,
-			HistorySize: max(s.cfg.HistorySize, 0),
-			HistoryTTL:  s.cfg.HistoryTTL,
-			Handler:     h,
-			Logger:      s.log,
-		})
+		ro.NodeID, ro.Handler, ro.Logger = nodeID, h, s.log
+		e, err := redis.New(ctx, ro)
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
 		return e, nil
 	}
-}
-
-func randomID() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }
 
 // tlsConfigs loads the certificate (kept reloadable) and the client CA.
@@ -291,16 +236,9 @@ func (s *Server) ReloadTLS() error {
 	return s.certs.Reload()
 }
 
-func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
-	api, err := grpcapi.New(grpcapi.Options{
-		Service:         s.svc,
-		APIKeys:         s.cfg.APIKeys,
-		Logger:          s.log,
-		Registry:        reg,
-		RateLimit:       grpcapi.RateLimit{PerSecond: s.cfg.GRPCRateLimit, Burst: s.cfg.GRPCRateBurst},
-		MaxRecvMsgBytes: s.cfg.GRPCMaxMessageBytes,
-		Limits:          grpcapi.Limits{MaxUserIDs: s.cfg.MaxUserIDs, MaxGroups: s.cfg.MaxGroups, MaxPayloadBytes: s.cfg.MaxPayloadBytes},
-	})
+func (s *Server) buildGRPC(o grpcapi.Options, reg *prometheus.Registry, tlsCfg *tls.Config) error {
+	o.Service, o.Logger, o.Registry = s.svc, s.log, reg
+	api, err := grpcapi.New(o)
 	if err != nil {
 		return err
 	}
@@ -320,14 +258,6 @@ func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	reflection.Register(s.grpc)
 	api.InitializeMetrics(s.grpc)
 	return nil
-}
-
-// noLimitIfZero maps a flag's 0 ("no limit") to wsgate's negative.
-func noLimitIfZero[T int | float64](v T) T {
-	if v == 0 {
-		return -1
-	}
-	return v
 }
 
 func listen(flag, addr string) (net.Listener, error) {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"flag"
 	"strings"
 	"testing"
+
+	"github.com/herald-push/herald/server"
 )
 
 // TestServeHelp: --help prints the flags with their HERALD_ variables to
@@ -20,6 +23,16 @@ func TestServeHelp(t *testing.T) {
 			"HERALD_DEV_DIR",
 		)
 	}
+	// Every setting, with its variable beside it.
+	r := runCLI(t, "serve", "--help")
+	cfg := server.Defaults()
+	fs := newFlagSet("serve")
+	cfg.RegisterFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(r.out, "  --"+f.Name+" ") || !strings.Contains(r.out, "   "+server.EnvName(f.Name)+"\n") {
+			t.Errorf("serve --help lacks --%s with %s", f.Name, server.EnvName(f.Name))
+		}
+	})
 }
 
 // TestEveryCommandHasHelp: each command answers --help with exit 0.
@@ -72,6 +85,26 @@ func TestBadSettingsNameTheSettingAndTheForm(t *testing.T) {
 		{"flag wins over env", map[string]string{"HERALD_HISTORY_SIZE": "10"}, []string{"--history-size", "-2"},
 			`--history-size: -2 must be >= 0`},
 		{"stray argument", nil, []string{"now"}, `unexpected arguments: ["now"]`},
+		// What a package would refuse, the command line refuses first,
+		// naming the flag rather than a Go field.
+		{"over the schema's bound", nil, []string{"--max-user-ids", "5000"},
+			`--max-user-ids: 5000 must be at most 1000, the bound in push.proto`},
+		{"rate past what a limit takes", nil, []string{"--handshakes-per-ip-per-second", "inf"},
+			`--handshakes-per-ip-per-second: +Inf must be at most 1e+06 (0: no limit)`},
+		{"env rate not a number", map[string]string{"HERALD_CLIENT_FRAMES_PER_SECOND": "NaN"}, nil,
+			`HERALD_CLIENT_FRAMES_PER_SECOND: NaN must be >= 0 (0: no limit)`},
+		{"short secret, not shown", nil, []string{"--jwt-secret", "hunter2"},
+			"--jwt-secret: 7 bytes is too short; use at least 32 random bytes"},
+		{"not a public key", nil, []string{"--jwt-public-key", "../../go.mod"},
+			`--jwt-public-key: "../../go.mod" is not a public key: no PEM block found`},
+		{"bad origin", nil, []string{"--allowed-origins", "https://ok.example.com,app.example.com"},
+			`--allowed-origins: entry 2: "app.example.com": must be scheme://host[:port]`},
+		{"unknown policy", nil, []string{"--slow-consumer-policy", "drop"},
+			`--slow-consumer-policy: "drop" must be disconnect or drop-oldest`},
+		{"node id Redis cannot take", nil, []string{"--redis-url", "redis://127.0.0.1:1", "--node-id", "push 1"},
+			`--node-id: "push 1" with --redis-url: at most 200 bytes, no spaces or control characters`},
+		{"missing file", nil, []string{"--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"},
+			`--tls-cert: "/nonexistent/c.pem" cannot be opened: no such file or directory`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -82,6 +115,9 @@ func TestBadSettingsNameTheSettingAndTheForm(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", r.code, exitUsage, r.errOut)
 			}
 			mustContain(t, "stderr", r.errOut, "herald serve: "+tc.want, "herald serve --help")
+			if strings.Contains(r.errOut, "hunter2") {
+				t.Errorf("the secret is in the message:\n%s", r.errOut)
+			}
 		})
 	}
 }

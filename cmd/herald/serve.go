@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -29,13 +28,6 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	cfg := server.Defaults()
 	fs := newFlagSet("serve")
 	cfg.RegisterFlags(fs)
-	level := slog.LevelInfo
-	fs.Func("log-level", "log `level`: debug, info, warn or error (default info)", func(v string) error {
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return errors.New("debug, info, warn or error")
-		}
-		return nil
-	})
 	if helped, err := parseArgs(fs, args, serveHelp, out); helped || err != nil {
 		return err
 	}
@@ -50,7 +42,7 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 		server.BlameEnv(err, fromEnv)
 		return usageError{err}
 	}
-	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	raiseFileLimit(log)
 
 	srv, err := server.New(cfg, log)

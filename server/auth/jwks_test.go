@@ -138,8 +138,8 @@ func TestJWKSStartFailures(t *testing.T) {
 				v.Close()
 				t.Fatal("accepted")
 			}
-			if !strings.HasPrefix(err.Error(), "jwks-url:") {
-				t.Fatalf("err = %q; want it to name jwks-url", err)
+			if !strings.HasPrefix(err.Error(), "auth: Options.JWKSURL:") {
+				t.Fatalf("err = %q; want it to name Options.JWKSURL", err)
 			}
 		})
 	}

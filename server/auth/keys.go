@@ -29,6 +29,13 @@ var (
 	jwksMethods = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 
+// CheckPublicKeyPEM reports why data is not a public key NewVerifier
+// accepts as Options.PublicKeyPEM, or nil.
+func CheckPublicKeyPEM(data []byte) error {
+	_, _, err := parsePublicKeyPEM(data)
+	return err
+}
+
 // parsePublicKeyPEM reads the first PEM block of data as a public key and
 // returns it with the algorithms it may verify. Private keys are refused
 // rather than silently reduced to their public half: a private key in a

@@ -26,23 +26,22 @@ const MinSecretBytes = 32
 // Options configure a Verifier. At least one of Secret, PublicKeyPEM and
 // JWKSURL must be set; all the others are optional.
 type Options struct {
-	// Secret is the HMAC key for HS256, HS384 and HS512 tokens
-	// (--jwt-secret). At least MinSecretBytes long.
+	// Secret is the HMAC key for HS256, HS384 and HS512 tokens. At least
+	// MinSecretBytes long.
 	Secret []byte
 	// PublicKeyPEM is one RSA (2048 bits or more), ECDSA (P-256, P-384,
 	// P-521) or Ed25519 public key, as a PUBLIC KEY, RSA PUBLIC KEY or
-	// CERTIFICATE PEM block (the contents of --jwt-public-key). It accepts
-	// RS256/384/512, the ES algorithm of its curve, or EdDSA respectively.
+	// CERTIFICATE PEM block. It accepts RS256/384/512, the ES algorithm of
+	// its curve, or EdDSA respectively.
 	PublicKeyPEM []byte
 	// JWKSURL is an https URL (plain http only to a loopback host) serving
-	// a JWK Set (--jwks-url). Keys are fetched at NewVerifier, refreshed
-	// every 15 minutes, and refetched (at most once a minute) when a token
-	// names an unknown kid.
+	// a JWK Set. Keys are fetched at NewVerifier, refreshed every 15
+	// minutes, and refetched (at most once a minute) when a token names an
+	// unknown kid.
 	JWKSURL string
-	// Audience, when set, must be one of the token's aud values
-	// (--jwt-audience).
+	// Audience, when set, must be one of the token's aud values.
 	Audience string
-	// Issuer, when set, must equal the token's iss (--jwt-issuer).
+	// Issuer, when set, must equal the token's iss.
 	Issuer string
 	// Leeway is the clock skew allowed on nbf (not on exp: see
 	// DefaultLeeway); zero means DefaultLeeway. Negative is an error.
@@ -68,36 +67,48 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// validate checks o and names the setting in every error. It does not
-// parse the PEM key; newPEMSource does, with the same naming.
+// validate checks o; every error names the field. It does not parse the
+// PEM key; NewVerifier does, with the same naming.
 func (o Options) validate() error {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("auth: Options."+format, args...)) }
 	if len(o.Secret) == 0 && len(o.PublicKeyPEM) == 0 && o.JWKSURL == "" {
-		errs = append(errs, errors.New("jwt-secret: no client-token key configured: set jwt-secret, jwt-public-key or jwks-url"))
+		bad("Secret: no client-token key configured: set Secret, PublicKeyPEM or JWKSURL")
 	}
-	if n := len(o.Secret); n > 0 && n < MinSecretBytes {
-		errs = append(errs, fmt.Errorf("jwt-secret: %d bytes is too short; use at least %d random bytes (e.g. `openssl rand -hex 32`)", n, MinSecretBytes))
+	if len(o.Secret) > 0 {
+		if err := CheckSecret(o.Secret); err != nil {
+			bad("Secret: %w", err)
+		}
 	}
 	// Configuring the public key as the secret as well would recreate the
 	// very confusion attack the separate parsers prevent.
 	if len(o.Secret) > 0 && len(o.PublicKeyPEM) > 0 && bytes.Equal(bytes.TrimSpace(o.Secret), bytes.TrimSpace(o.PublicKeyPEM)) {
-		errs = append(errs, errors.New("jwt-secret: must not be the public key given as jwt-public-key"))
+		bad("Secret: must not be the public key given as PublicKeyPEM")
 	}
 	if o.JWKSURL != "" {
-		if err := checkJWKSURL(o.JWKSURL); err != nil {
-			errs = append(errs, fmt.Errorf("jwks-url: %w", err))
+		if err := CheckJWKSURL(o.JWKSURL); err != nil {
+			bad("JWKSURL: %w", err)
 		}
 	}
 	if o.Leeway < 0 {
-		errs = append(errs, fmt.Errorf("leeway: %v must not be negative", o.Leeway))
+		bad("Leeway %v: must not be negative", o.Leeway)
 	}
 	return errors.Join(errs...)
 }
 
-// checkJWKSURL accepts https URLs, and plain http only to a loopback host:
+// CheckSecret refuses an HMAC secret shorter than MinSecretBytes. It does
+// not quote the secret.
+func CheckSecret(secret []byte) error {
+	if n := len(secret); n < MinSecretBytes {
+		return fmt.Errorf("%d bytes is too short; use at least %d random bytes (e.g. `openssl rand -hex 32`)", n, MinSecretBytes)
+	}
+	return nil
+}
+
+// CheckJWKSURL accepts https URLs, and plain http only to a loopback host:
 // keys fetched in the clear could be swapped by anyone on the path, which
 // would let them mint tokens for any user.
-func checkJWKSURL(raw string) error {
+func CheckJWKSURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return err

@@ -39,17 +39,17 @@ func TestNewVerifierRefusesBadOptions(t *testing.T) {
 		opts    auth.Options
 		setting string // the error must start with it
 	}{
-		{"no key source", auth.Options{}, "jwt-secret:"},
-		{"short secret", auth.Options{Secret: []byte("hunter2")}, "jwt-secret:"},
-		{"secret is the public key", auth.Options{Secret: rsaPEM, PublicKeyPEM: rsaPEM}, "jwt-secret:"},
-		{"not PEM", auth.Options{PublicKeyPEM: []byte("ssh-ed25519 AAAA")}, "jwt-public-key:"},
-		{"private key", auth.Options{PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})}, "jwt-public-key:"},
-		{"RSA 1024", auth.Options{PublicKeyPEM: pemOf(t, &small.PublicKey)}, "jwt-public-key:"},
-		{"P-224", auth.Options{PublicKeyPEM: pemOf(t, &p224.PublicKey)}, "jwt-public-key:"},
-		{"jwks http to a remote host", auth.Options{JWKSURL: "http://id.example/jwks.json"}, "jwks-url:"},
-		{"jwks ftp", auth.Options{JWKSURL: "ftp://id.example/jwks.json"}, "jwks-url:"},
-		{"jwks no host", auth.Options{JWKSURL: "https:///jwks.json"}, "jwks-url:"},
-		{"negative leeway", auth.Options{Secret: testSecret, Leeway: -time.Second}, "leeway:"},
+		{"no key source", auth.Options{}, "auth: Options.Secret:"},
+		{"short secret", auth.Options{Secret: []byte("hunter2")}, "auth: Options.Secret:"},
+		{"secret is the public key", auth.Options{Secret: rsaPEM, PublicKeyPEM: rsaPEM}, "auth: Options.Secret:"},
+		{"not PEM", auth.Options{PublicKeyPEM: []byte("ssh-ed25519 AAAA")}, "auth: Options.PublicKeyPEM:"},
+		{"private key", auth.Options{PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})}, "auth: Options.PublicKeyPEM:"},
+		{"RSA 1024", auth.Options{PublicKeyPEM: pemOf(t, &small.PublicKey)}, "auth: Options.PublicKeyPEM:"},
+		{"P-224", auth.Options{PublicKeyPEM: pemOf(t, &p224.PublicKey)}, "auth: Options.PublicKeyPEM:"},
+		{"jwks http to a remote host", auth.Options{JWKSURL: "http://id.example/jwks.json"}, "auth: Options.JWKSURL:"},
+		{"jwks ftp", auth.Options{JWKSURL: "ftp://id.example/jwks.json"}, "auth: Options.JWKSURL:"},
+		{"jwks no host", auth.Options{JWKSURL: "https:///jwks.json"}, "auth: Options.JWKSURL:"},
+		{"negative leeway", auth.Options{Secret: testSecret, Leeway: -time.Second}, "auth: Options.Leeway "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := auth.NewVerifier(context.Background(), tc.opts)

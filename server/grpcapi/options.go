@@ -42,10 +42,10 @@ type Options struct {
 	// RateLimit is each caller's request budget.
 	RateLimit RateLimit
 	// MaxRecvMsgBytes bounds a request message; gRPC refuses a larger one
-	// with ResourceExhausted before decoding it. Default 1 MiB: the
-	// largest request the schema allows is about 350 KiB (1000 user ids
-	// of 256 bytes and a 64 KiB payload), so a smaller setting refuses
-	// some valid requests.
+	// with ResourceExhausted before decoding it. Default
+	// DefaultMaxRecvMsgBytes (1 MiB): the largest request the schema
+	// allows is about 350 KiB (1000 user ids of 256 bytes and a 64 KiB
+	// payload), so a smaller setting refuses some valid requests.
 	MaxRecvMsgBytes int
 	// Limits bound what a request may ask for, below the schema's bounds.
 	Limits Limits
@@ -56,9 +56,8 @@ type Options struct {
 // once, when it starts); a call that finds the bucket empty is refused
 // with ResourceExhausted. Zero means the default named on each field.
 type RateLimit struct {
-	// PerSecond is the refill rate in calls per second. Default 50,000,
-	// above the 30,000 calls/s the load generator's users scenario reaches
-	// with one key; math.Inf(1) turns rate limiting off.
+	// PerSecond is the refill rate in calls per second. Default
+	// DefaultRateLimit; math.Inf(1) turns rate limiting off.
 	PerSecond float64
 	// Burst is how many calls may come at once after a quiet spell.
 	// Default twice PerSecond (at least 1).
@@ -68,19 +67,31 @@ type RateLimit struct {
 // enabled reports whether r limits anything.
 func (r RateLimit) enabled() bool { return !math.IsInf(r.PerSecond, 1) }
 
-// defaultMaxRecvMsgBytes is the default Options.MaxRecvMsgBytes.
-const defaultMaxRecvMsgBytes = 1 << 20
+// Defaults of Options.
+const (
+	// DefaultRateLimit is RateLimit.PerSecond's default: above the 30,000
+	// calls/s the load generator's users scenario reaches with one key.
+	DefaultRateLimit = 50_000
+	// DefaultMaxRecvMsgBytes is MaxRecvMsgBytes's default.
+	DefaultMaxRecvMsgBytes = 1 << 20
+	// DefaultMaxUserIDs, DefaultMaxGroups and DefaultMaxPayloadBytes are
+	// the defaults of the Limits of the same names: the schema's bounds,
+	// which are also the most they may be.
+	DefaultMaxUserIDs      = schemaMaxUserIDs
+	DefaultMaxGroups       = schemaMaxGroups
+	DefaultMaxPayloadBytes = schemaMaxPayloadBytes
+)
 
 // Limits bound the size of requests. push.proto's validation rules set
 // the hard bounds, which every request is checked against first; a limit
 // here may tighten its bound, never loosen it (New refuses that). Zero
 // means the default named on each field, which is the schema's bound.
 type Limits struct {
-	// MaxUserIDs bounds user_ids and exclude_user_ids. Default 1000.
+	// MaxUserIDs bounds user_ids and exclude_user_ids. Default DefaultMaxUserIDs.
 	MaxUserIDs int
-	// MaxGroups bounds PushToGroups.groups. Default 100.
+	// MaxGroups bounds PushToGroups.groups. Default DefaultMaxGroups.
 	MaxGroups int
-	// MaxPayloadBytes bounds message.payload. Default 64 KiB.
+	// MaxPayloadBytes bounds message.payload. Default DefaultMaxPayloadBytes.
 	MaxPayloadBytes int
 	// MaxTopicBytes bounds message.topic. Default 256.
 	MaxTopicBytes int
@@ -109,13 +120,13 @@ func (o *Options) setDefaults() {
 		o.Metrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	}
 	if o.RateLimit.PerSecond == 0 {
-		o.RateLimit.PerSecond = 50_000
+		o.RateLimit.PerSecond = DefaultRateLimit
 	}
 	if o.RateLimit.Burst == 0 && o.RateLimit.enabled() {
 		o.RateLimit.Burst = int(max(1, min(2*o.RateLimit.PerSecond, math.MaxInt32)))
 	}
 	if o.MaxRecvMsgBytes == 0 {
-		o.MaxRecvMsgBytes = defaultMaxRecvMsgBytes
+		o.MaxRecvMsgBytes = DefaultMaxRecvMsgBytes
 	}
 	l := &o.Limits
 	setInt := func(v *int, def int) {
@@ -144,7 +155,7 @@ func (o *Options) setDefaults() {
 // validate checks options after setDefaults; its errors name the field.
 func (o *Options) validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("grpcapi: "+format, args...)) }
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("grpcapi: Options."+format, args...)) }
 	if o.Service == nil {
 		bad("Service: required")
 	}

@@ -117,7 +117,9 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		UserAgent:   r.UserAgent(),
 		Compressed:  !g.opts.DisableCompression && offersDeflate(r),
 		TokenExpiry: claims.ExpiresAt,
-		OnRefresh:   c.refresh,
+		// The Welcome tells the interval this gateway pings at.
+		HeartbeatInterval: g.opts.HeartbeatInterval,
+		OnRefresh:         c.refresh,
 		// ?resume=1 announces a Resume as the first frame: live pushes
 		// wait for it, so that replay and live traffic meet exactly.
 		AwaitResume: r.URL.Query().Get("resume") == "1",

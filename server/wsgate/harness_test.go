@@ -65,13 +65,6 @@ func startGate(t *testing.T, mutate func(*Options)) *testGate {
 	return startGateOn(t, mutate, false)
 }
 
-// startGateTLS is startGate serving wss:// with a self-signed certificate
-// that the test's clients trust.
-func startGateTLS(t *testing.T, mutate func(*Options)) *testGate {
-	t.Helper()
-	return startGateOn(t, mutate, true)
-}
-
 func startGateOn(t *testing.T, mutate func(*Options), withTLS bool) *testGate {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -69,8 +69,10 @@ func TestBadAllowedOriginsRefusedAtNew(t *testing.T) {
 		_, err := New(Options{Service: newTestService(t), Verifier: &fakeVerifier{}, AllowedOrigins: []string{"https://ok.example.com", bad}})
 		if err == nil {
 			t.Errorf("%q accepted", bad)
-		} else if got := err.Error(); !contains(got, "allowed-origins") || !contains(got, fmt.Sprintf("%q", bad)) {
-			t.Errorf("%q: error %q does not name allowed-origins and the entry", bad, got)
+		} else if got := err.Error(); !contains(got, "wsgate: Options.AllowedOrigins: ") || !contains(got, fmt.Sprintf("%q", bad)) {
+			t.Errorf("%q: error %q does not name AllowedOrigins and the entry", bad, got)
+		} else if CheckOrigin(bad) == nil {
+			t.Errorf("CheckOrigin(%q) accepted what New refuses", bad)
 		}
 	}
 }

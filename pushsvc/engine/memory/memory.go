@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
-	"fmt"
 	"hash/maphash"
 	"time"
 
@@ -14,20 +12,6 @@ import (
 )
 
 const shardCount = 64
-
-// Options configure the in-memory engine.
-type Options struct {
-	// HistorySize is how many publications each stream keeps. Zero keeps
-	// none: resume then recovers nothing that was missed.
-	HistorySize int
-	// HistoryTTL is how long a publication stays in history. Must be > 0.
-	HistoryTTL time.Duration
-	// Handler receives every publication (Handler.Deliver), called with
-	// the stream's lock held. Required.
-	Handler engine.Handler
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-}
 
 // Engine is the in-memory engine.
 type Engine struct {
@@ -60,17 +44,9 @@ var _ engine.Engine = (*Engine)(nil)
 
 // New starts an in-memory engine.
 func New(opts Options) (*Engine, error) {
-	if opts.Handler == nil {
-		return nil, errors.New("memory: Handler is required")
-	}
-	if opts.HistorySize < 0 {
-		return nil, fmt.Errorf("memory: history size %d: must be >= 0", opts.HistorySize)
-	}
-	if opts.HistoryTTL <= 0 {
-		return nil, fmt.Errorf("memory: history ttl %v: must be > 0", opts.HistoryTTL)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	e := &Engine{
 		opts: opts,
@@ -180,10 +156,10 @@ func (e *Engine) Close() error {
 }
 
 // appendLocked adds p to the ring, growing it up to limit entries, then
-// dropping the oldest. Growing on demand keeps a stream that saw one push
+// dropping the oldest; a limit of 0 or less (NoHistory) keeps nothing. Growing on demand keeps a stream that saw one push
 // at a few slots, not limit: most user streams are short.
 func (s *stream) appendLocked(p *engine.Publication, limit int) {
-	if limit == 0 {
+	if limit <= 0 {
 		return
 	}
 	if s.n == len(s.history) {

@@ -66,14 +66,14 @@ func checkServer(info string) (cluster bool, err error) {
 // URL's node (more seeds may be given as addr=host:port query parameters).
 func (o *Options) clusterOptions(ro *goredis.Options) (*goredis.ClusterOptions, error) {
 	if ro.Network == "unix" {
-		return nil, errors.New("redis: options: URL: a Redis Cluster needs a redis:// or rediss:// address")
+		return nil, errors.New("redis: Options.URL: a Redis Cluster needs a redis:// or rediss:// address")
 	}
 	if ro.DB != 0 {
-		return nil, fmt.Errorf("redis: options: URL: database %d: a Redis Cluster has database 0 only", ro.DB)
+		return nil, fmt.Errorf("redis: Options.URL: database %d: a Redis Cluster has database 0 only", ro.DB)
 	}
 	co, err := goredis.ParseClusterURL(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis: options: URL: %w", err)
+		return nil, fmt.Errorf("redis: Options.URL: %w", err)
 	}
 	// As for a standalone Redis (clientOptions): fail fast, never retry.
 	co.MaxRetries = -1

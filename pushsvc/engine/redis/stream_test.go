@@ -119,7 +119,7 @@ func TestSinceMirrorsMemory(t *testing.T) {
 			pub(time.Hour),
 			{advance: 61 * time.Second, since: &sinceCall{offset: 0, epoch: "cur", want: false}},
 		}},
-		{"no history", 0, time.Minute, []sinceStep{
+		{"no history", engine.NoHistory, time.Minute, []sinceStep{
 			pub(0), pub(0), since(2, "cur", true), since(1, "cur", false), since(0, "", false),
 		}},
 	}
@@ -230,19 +230,18 @@ func TestIdleStreamStartsANewEpoch(t *testing.T) {
 
 func TestNewValidatesOptions(t *testing.T) {
 	h := enginetest.Handler{}
-	good := redis.Options{URL: "redis://127.0.0.1:1", NodeID: "n", HistoryTTL: time.Minute, Handler: h}
+	good := redis.Options{URL: "redis://127.0.0.1:1", NodeID: "n", Handler: h} // zero HistorySize and HistoryTTL: the defaults
 	cases := []struct {
 		name string
 		mod  func(*redis.Options)
 		want string
 	}{
-		{"no URL", func(o *redis.Options) { o.URL = "" }, "URL: required"},
+		{"no URL", func(o *redis.Options) { o.URL = "" }, "redis: Options.URL: required"},
 		{"bad scheme", func(o *redis.Options) { o.URL = "http://x" }, "URL: "},
 		{"no node", func(o *redis.Options) { o.NodeID = "" }, "NodeID: required"},
 		{"node with space", func(o *redis.Options) { o.NodeID = "a b" }, "NodeID \"a b\""},
-		{"negative history", func(o *redis.Options) { o.HistorySize = -1 }, "HistorySize -1"},
-		{"no history TTL", func(o *redis.Options) { o.HistoryTTL = 0 }, "HistoryTTL 0s"},
-		{"no Handler", func(o *redis.Options) { o.Handler = nil }, "Options.Handler: required"},
+		{"history TTL under 1ms", func(o *redis.Options) { o.HistoryTTL = time.Microsecond }, "redis: Options.HistoryTTL 1µs: must be >= 1ms"},
+		{"no Handler", func(o *redis.Options) { o.Handler = nil }, "redis: Options.Handler: required"},
 		{"tiny node TTL", func(o *redis.Options) { o.NodeTTL = time.Millisecond }, "NodeTTL 1ms"},
 		{"negative reply timeout", func(o *redis.Options) { o.ReplyTimeout = -1 }, "ReplyTimeout"},
 	}

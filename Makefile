@@ -40,6 +40,7 @@ lint: ## buf lint (STANDARD), gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags lockcheck ./pushsvc/...
 	$(STATICCHECK) $(PKGS)
 
 .PHONY: breaking
@@ -116,6 +117,15 @@ bench-ts: deps-node ## the TypeScript SDK's figures: bundle size, pushes/s in on
 .PHONY: readme
 readme: ## rewrite README.md's settings and limits tables from the settings list (server/settings_*.go)
 	$(GO) test ./server -count=1 -run '^TestREADMESettingsTables$$' -update
+
+# The packages whose code takes the push path's ranked locks, or drives
+# them through real servers: the tests there run with the lock order
+# checked (pushsvc/internal/lockorder).
+LOCKCHECK_PKGS := ./pushsvc/ ./pushsvc/engine/memory/ ./pushsvc/internal/... ./server/...
+
+.PHONY: test-lockcheck
+test-lockcheck: deps ## run the push path's tests with its lock order checked (-tags lockcheck; 30-60s on 2 cores)
+	$(GO) test -tags lockcheck -count=1 -timeout 10m $(LOCKCHECK_PKGS)
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME, from its committed seed corpus (testdata/fuzz)

@@ -71,8 +71,10 @@ func (s *Service) connOf(sess *Session) engine.Conn {
 	}
 }
 
-// control applies a cluster-wide instruction to this node's sessions.
-func (s *Service) control(c engine.Control) int {
+// Control applies a cluster-wide instruction to this node's sessions
+// (engine.Handler).
+func (n *node) Control(c engine.Control) int {
+	s := n.svc
 	switch c.Kind {
 	case engine.MembersAdded:
 		for _, u := range c.Users {

@@ -1,9 +1,14 @@
 package pushsvc
 
+import "github.com/herald-push/herald/pushsvc/engine"
+
+// Streams lists the streams this node's sessions follow (engine.Handler).
+func (n *node) Streams() []string { return n.svc.hub.streams() }
+
 // streams lists the streams this node's sessions follow: the stream of
 // each user with a session here, of each group with a session here, and
-// the broadcast stream when there is any session. It is the engine's
-// Handler.Streams: an engine that missed publications catches these up.
+// the broadcast stream when there is any session: an engine that missed
+// publications catches these up.
 func (h *hub) streams() []string {
 	var out []string
 	for i := range h.users {
@@ -11,7 +16,7 @@ func (h *hub) streams() []string {
 		us.mu.RLock()
 		for user, u := range us.users {
 			if len(u.sessions) > 0 {
-				out = append(out, UserStream(user))
+				out = append(out, engine.UserStream(user))
 			}
 		}
 		us.mu.RUnlock()
@@ -19,13 +24,13 @@ func (h *hub) streams() []string {
 	if len(out) == 0 {
 		return nil
 	}
-	out = append(out, BroadcastStream)
+	out = append(out, engine.BroadcastStream)
 	for i := range h.groups {
 		gs := &h.groups[i]
 		gs.mu.RLock()
 		for g, e := range gs.groups {
 			if len(e.sessions) > 0 {
-				out = append(out, GroupStream(g))
+				out = append(out, engine.GroupStream(g))
 			}
 		}
 		gs.mu.RUnlock()

@@ -32,7 +32,7 @@ func newFakeClusterService(t *testing.T) (*Service, *fakeCluster) {
 	t.Helper()
 	fc := &fakeCluster{groups: make(map[string]map[string]bool), read: make(chan struct{}, 1), release: make(chan struct{}, 1)}
 	svc := newTestService(t, Options{NewEngine: func(_ string, h engine.Handler) (engine.Engine, error) {
-		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: time.Minute, Deliver: h.Deliver})
+		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: time.Minute, Handler: h})
 		if err != nil {
 			return nil, err
 		}

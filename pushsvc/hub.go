@@ -3,14 +3,15 @@ package pushsvc
 import (
 	"hash/maphash"
 	"slices"
-	"sync"
 	"sync/atomic"
+
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 const hubShards = 64
 
-// hub indexes sessions by user and by group. Lock order: a user shard, then
-// a group shard; never two shards of one kind at once.
+// hub indexes sessions by user and by group, each in 64 shards with a
+// lock each, taken in the order internal/lockorder gives.
 type hub struct {
 	seed   maphash.Seed
 	users  [hubShards]userShard
@@ -28,7 +29,7 @@ type hub struct {
 }
 
 type userShard struct {
-	mu    sync.RWMutex // guards users and every userEntry and Session.groups of them
+	mu    lockorder.RWMutex[lockorder.UserShard] // guards users and every userEntry and Session.groups of them
 	users map[string]*userEntry
 }
 
@@ -57,7 +58,7 @@ type groupRead struct {
 }
 
 type groupShard struct {
-	mu     sync.RWMutex // guards groups and every groupEntry in it
+	mu     lockorder.RWMutex[lockorder.GroupShard] // guards groups and every groupEntry in it
 	groups map[string]*groupEntry
 }
 
@@ -393,6 +394,15 @@ func (h *hub) allSessions(dst []*Session) []*Session {
 		us.mu.RUnlock()
 	}
 	return dst
+}
+
+// receives reports whether s receives group g's pushes.
+func (h *hub) receives(s *Session, g string) bool {
+	us := h.userShard(s.user)
+	us.mu.RLock()
+	_, ok := s.groups[g]
+	us.mu.RUnlock()
+	return ok
 }
 
 // sessionGroups returns the groups s receives, sorted.

@@ -39,7 +39,7 @@ func newFlakyService(t *testing.T, failCalls ...int) *Service {
 		fail[n] = true
 	}
 	return newTestService(t, Options{NewEngine: func(_ string, h engine.Handler) (engine.Engine, error) {
-		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: 5 * time.Minute, Deliver: h.Deliver})
+		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: 5 * time.Minute, Handler: h})
 		if err != nil {
 			return nil, err
 		}

@@ -39,7 +39,7 @@ func TestNewEngineGetsTheNodeID(t *testing.T) {
 	var got string
 	svc := newTestService(t, Options{NewEngine: func(nodeID string, h engine.Handler) (engine.Engine, error) {
 		got = nodeID
-		return memory.New(memory.Options{Deliver: h.Deliver})
+		return memory.New(memory.Options{Handler: h})
 	}})
 	if got == "" || got != svc.NodeID() {
 		t.Errorf("engine got node %q, service is %q", got, svc.NodeID())

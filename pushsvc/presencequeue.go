@@ -2,10 +2,10 @@ package pushsvc
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 // presenceRetry is how long the presence writer waits after a failure.
@@ -25,7 +25,7 @@ const presenceRetry = time.Second
 // connect and disconnect was queued: 50,000 connect/disconnect pairs
 // during an outage left 100,000 updates.
 type presenceQueue struct {
-	mu      sync.Mutex // guards pending
+	mu      lockorder.Mutex[lockorder.PresenceQueue] // guards pending
 	pending map[*Session]*presenceEntry
 	wake    chan struct{} // one token: pending changed
 	stop    chan struct{}
@@ -62,13 +62,10 @@ func newPresenceQueue(s *Service) *presenceQueue {
 // groups changed). A session that has left is not registered again.
 func (q *presenceQueue) changed(sess *Session) {
 	q.mu.Lock()
-	// Under q.mu: Disconnected sets removed before it calls q.removed,
+	// Under q.mu: Disconnected removes sess before it calls q.removed,
 	// so a change noted late, by a Control racing the disconnect, cannot
 	// overwrite the removal.
-	sess.mu.Lock()
-	removed := sess.removed
-	sess.mu.Unlock()
-	if removed {
+	if sess.removed() {
 		q.mu.Unlock()
 		return
 	}

@@ -67,15 +67,7 @@ func newRedisService(t *testing.T, url string, log *slog.Logger, hook func(*hook
 	}
 	rs := &redisService{controls: make(chan engine.Control, 16)}
 	svc := newTestService(t, Options{NodeID: "n1", Logger: log, NewEngine: func(nodeID string, h engine.Handler) (engine.Engine, error) {
-		control := h.Control
-		h.Control = func(c engine.Control) int {
-			n := control(c)
-			select {
-			case rs.controls <- c:
-			default:
-			}
-			return n
-		}
+		h = controlSpy{Handler: h, controls: rs.controls}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		e, err := redis.New(ctx, redis.Options{
@@ -98,6 +90,21 @@ func newRedisService(t *testing.T, url string, log *slog.Logger, hook func(*hook
 	}})
 	rs.Service = svc
 	return rs
+}
+
+// controlSpy passes each Control on to its Handler, then to controls.
+type controlSpy struct {
+	engine.Handler
+	controls chan engine.Control
+}
+
+func (c controlSpy) Control(ctl engine.Control) int {
+	n := c.Handler.Control(ctl)
+	select {
+	case c.controls <- ctl:
+	default:
+	}
+	return n
 }
 
 // eventually polls cond until it holds or timeout passes.

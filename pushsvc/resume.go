@@ -96,14 +96,11 @@ func (s *Session) newResumeState() *resumeState {
 // waiting, and answered now unless another is being answered or replayed.
 func (s *Session) resume(r *clientv1.Resume) {
 	s.mu.Lock()
-	if s.closing != nil {
+	if !s.acceptsLocked() {
 		s.mu.Unlock()
 		return
 	}
-	if s.rp == nil {
-		s.rp = s.newResumeState()
-	}
-	rp := s.rp
+	rp := s.beginResumeLocked()
 	rp.asked = true
 	var over []*clientv1.StreamResult
 	for _, sp := range r.GetStreams() {
@@ -121,11 +118,6 @@ func (s *Session) resume(r *clientv1.Resume) {
 		rp.pending = append(rp.pending, pos)
 		// Held from now: a live push must not overtake the replay.
 		rp.hold[name] = struct{}{}
-	}
-	if s.holdTimer != nil {
-		// The resume=1 hold now ends when this Resume is answered.
-		s.holdTimer.Stop()
-		s.holdTimer = nil
 	}
 	run := !rp.busy
 	rp.busy = true
@@ -191,16 +183,14 @@ func (s *Session) runResumes(rp *resumeState, onWorker bool) {
 // advanceResume answers the waiting Resume or queues a page of the replay.
 func (s *Session) advanceResume(rp *resumeState) replayStep {
 	s.mu.Lock()
-	if s.closing != nil {
+	if !s.acceptsLocked() {
 		s.mu.Unlock()
 		return stepDone
 	}
 	if len(rp.streams) == 0 {
 		if !rp.asked {
 			rp.busy = false
-			if s.rp == rp {
-				s.rp = nil
-			}
+			s.endResumeLocked(rp)
 			s.mu.Unlock()
 			rp.cancel()
 			return stepDone
@@ -247,7 +237,7 @@ func (s *Session) answer(rp *resumeState, names []string, positions []engine.Pos
 	}
 
 	s.mu.Lock()
-	if s.closing != nil {
+	if !s.acceptsLocked() {
 		s.mu.Unlock()
 		return
 	}
@@ -260,7 +250,7 @@ func (s *Session) answer(rp *resumeState, names []string, positions []engine.Pos
 		// resync. (A stream the session does not follow has none; not
 		// looking saves a scan of held per name.)
 		if looked[i] {
-			if first := firstHeld(s.held, sr.Stream, sr.Epoch); first > 0 {
+			if first := s.q.firstHeld(sr.Stream, sr.Epoch); first > 0 {
 				sr.Offset = first - 1
 			}
 		}
@@ -280,11 +270,11 @@ func (s *Session) answer(rp *resumeState, names []string, positions []engine.Pos
 	}
 	// The resume=1 hold ends here: the held pushes of streams not being
 	// replayed go out after the result.
-	s.holding = false
+	s.endHoldLocked()
 	start := s.releaseLocked()
 	s.mu.Unlock()
 	if start {
-		s.t.Schedule(s.flushFn)
+		s.t.Schedule(&s.w)
 	}
 }
 
@@ -305,7 +295,7 @@ func (s *Session) replayPage(rp *resumeState, st *replayStream, from engine.Posi
 	}
 
 	s.mu.Lock()
-	if s.closing != nil {
+	if !s.acceptsLocked() {
 		s.mu.Unlock()
 		return stepDone
 	}
@@ -325,8 +315,7 @@ func (s *Session) replayPage(rp *resumeState, st *replayStream, from engine.Posi
 			if !s.fitsLocked(len(o.data)) {
 				break
 			}
-			s.queue = append(s.queue, o)
-			s.queueBytes += len(o.data)
+			s.q.push(o)
 		}
 		st.next.Offset = p.Offset
 	}
@@ -337,7 +326,7 @@ func (s *Session) replayPage(rp *resumeState, st *replayStream, from engine.Posi
 		return s.finishPageLocked(true)
 	case st.next.Offset > from.Offset:
 		return s.finishPageLocked(true)
-	case len(s.queue) > 0 || s.inflight > 0:
+	case len(s.q.frames) > 0 || s.q.inflight > 0:
 		// Not even the first one fit: try again when the writer is done.
 		rp.waiting = true
 		s.mu.Unlock()
@@ -364,7 +353,7 @@ func (s *Session) finishPageLocked(ok bool) replayStep {
 	start := s.releaseLocked()
 	s.mu.Unlock()
 	if start {
-		s.t.Schedule(s.flushFn)
+		s.t.Schedule(&s.w)
 	}
 	return stepMore
 }
@@ -372,7 +361,7 @@ func (s *Session) finishPageLocked(ok bool) replayStep {
 // endReplayLocked ends st's replay, fully queued: held pushes it carried
 // are dropped, and later live ones are released.
 func (s *Session) endReplayLocked(rp *resumeState, st *replayStream) {
-	s.dropHeldLocked(st.name, st.to)
+	s.q.dropHeld(st.name, st.to)
 	if s.floors == nil {
 		s.floors = make(map[string]engine.Position)
 	}
@@ -388,12 +377,12 @@ func (s *Session) endReplayLocked(rp *resumeState, st *replayStream) {
 // session.
 func (s *Session) abandonLocked(rp *resumeState, st *replayStream, cur engine.Position, curKnown bool) bool {
 	rp.streams = rp.streams[1:]
-	s.dropHeldLocked(st.name, st.next) // the replay carried these
+	s.q.dropHeld(st.name, st.next) // the replay carried these
 	pos := st.to
 	if curKnown && cur.Epoch != st.to.Epoch {
 		pos = cur // history restarted
 	}
-	if first := firstHeld(s.held, st.name, pos.Epoch); first > 0 {
+	if first := s.q.firstHeld(st.name, pos.Epoch); first > 0 {
 		pos.Offset = first - 1
 	}
 	s.unholdLocked(rp, st.name)
@@ -409,29 +398,14 @@ func (s *Session) unholdLocked(rp *resumeState, name string) {
 	}
 }
 
-// dropHeldLocked drops held pushes of stream at or below upTo: a replay
-// carried them.
-func (s *Session) dropHeldLocked(stream string, upTo engine.Position) {
-	kept := s.held[:0]
-	for _, o := range s.held {
-		if o.pub.Stream == stream && o.pub.Epoch == upTo.Epoch && o.pub.Offset <= upTo.Offset {
-			s.queueBytes -= len(o.data)
-			continue
-		}
-		kept = append(kept, o)
-	}
-	clear(s.held[len(kept):])
-	s.held = kept
-}
-
 // roomForPageLocked reports whether the writer has drained enough for the
 // next page: to a quarter of the budget, or entirely.
 func (s *Session) roomForPageLocked() bool {
 	opts := &s.svc.opts
-	if len(s.queue) == 0 && s.inflight == 0 {
+	if len(s.q.frames) == 0 && s.q.inflight == 0 {
 		return true
 	}
-	return 4*(s.queueBytes+s.inflight) <= opts.SendQueueBytes && 4*s.pendingLocked() <= opts.SendQueueLen
+	return 4*(s.q.bytes+s.q.inflight) <= opts.SendQueueBytes && 4*s.q.pending() <= opts.SendQueueLen
 }
 
 // pageLimitLocked sizes the next page to the room left in the replay's
@@ -439,8 +413,8 @@ func (s *Session) roomForPageLocked() bool {
 // little more than will be queued.
 func (s *Session) pageLimitLocked(rp *resumeState) int {
 	opts := &s.svc.opts
-	n := (opts.SendQueueBytes/2 - s.queueBytes - s.inflight) / rp.est
-	return max(min(n, opts.SendQueueLen/2-s.pendingLocked(), maxReplayPage), 1)
+	n := (opts.SendQueueBytes/2 - s.q.bytes - s.q.inflight) / rp.est
+	return max(min(n, opts.SendQueueLen/2-s.q.pending(), maxReplayPage), 1)
 }
 
 // fitsLocked reports whether a replayed frame of size fits in the replay's
@@ -451,10 +425,10 @@ func (s *Session) pageLimitLocked(rp *resumeState) int {
 // than a quarter of the budget arrived during it.
 func (s *Session) fitsLocked(size int) bool {
 	opts := &s.svc.opts
-	if len(s.queue) == 0 && s.inflight == 0 {
+	if len(s.q.frames) == 0 && s.q.inflight == 0 {
 		return true
 	}
-	return 2*(s.pendingLocked()+1) <= opts.SendQueueLen && 2*(s.queueBytes+s.inflight+size) <= opts.SendQueueBytes
+	return 2*(s.q.pending()+1) <= opts.SendQueueLen && 2*(s.q.bytes+s.q.inflight+size) <= opts.SendQueueBytes
 }
 
 // wakeReplayLocked tells a replay waiting for room that there is some.
@@ -469,39 +443,16 @@ func (s *Session) wakeReplayLocked() {
 	}
 }
 
-// stopResumeLocked ends the session's Resume work: it is closing.
-func (s *Session) stopResumeLocked() {
-	if s.rp != nil {
-		s.rp.cancel()
-	}
-}
-
-// firstHeld returns the lowest offset of a held push of stream in epoch,
-// or 0 when none is held.
-func firstHeld(held []*Outbound, stream, epoch string) uint64 {
-	var first uint64
-	for _, o := range held {
-		if o.pub.Stream == stream && o.pub.Epoch == epoch && (first == 0 || o.pub.Offset < first) {
-			first = o.pub.Offset
-		}
-	}
-	return first
-}
-
 // follows reports whether the session receives stream name.
 func (s *Session) follows(name string) bool {
-	switch {
-	case name == BroadcastStream:
+	if name == engine.BroadcastStream {
 		return true
-	case name == UserStream(s.user):
-		return true
-	case len(name) > len(groupStreamPrefix) && name[:len(groupStreamPrefix)] == groupStreamPrefix:
-		g := name[len(groupStreamPrefix):]
-		us := s.svc.hub.userShard(s.user)
-		us.mu.RLock()
-		_, ok := s.groups[g]
-		us.mu.RUnlock()
-		return ok
+	}
+	if user, ok := engine.StreamUser(name); ok {
+		return user == s.user
+	}
+	if g, ok := engine.StreamGroup(name); ok && g != "" {
+		return s.svc.hub.receives(s, g)
 	}
 	return false
 }

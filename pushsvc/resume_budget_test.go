@@ -70,7 +70,7 @@ func newCountingService(t *testing.T, opts Options) (*Service, *countingEngine) 
 	}
 	ce := &countingEngine{}
 	opts.NewEngine = func(_ string, h engine.Handler) (engine.Engine, error) {
-		m, err := memory.New(memory.Options{HistorySize: 1000, HistoryTTL: ttl, Deliver: h.Deliver, Now: opts.Now})
+		m, err := memory.New(memory.Options{HistorySize: 1000, HistoryTTL: ttl, Handler: h, Now: opts.Now})
 		ce.Engine = m
 		return ce, err
 	}
@@ -82,7 +82,7 @@ func newCountingService(t *testing.T, opts Options) (*Service, *countingEngine) 
 func queued(s *Session) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queueBytes + s.inflight
+	return s.q.bytes + s.q.inflight
 }
 
 // drainChecked runs ft's writer until done reports true, failing as soon
@@ -196,7 +196,7 @@ func TestResumeAttackIsBounded(t *testing.T) {
 	for i := range 2000 {
 		// The whole history, and now and then another position: the
 		// last one given, 0, counts.
-		pos := &clientv1.StreamPosition{Stream: BroadcastStream, Epoch: epoch}
+		pos := &clientv1.StreamPosition{Stream: engine.BroadcastStream, Epoch: epoch}
 		if i%100 == 50 {
 			pos.Offset = uint64(i / 2)
 		}
@@ -226,12 +226,12 @@ func TestResumeAttackIsBounded(t *testing.T) {
 	if calls > 8 {
 		t.Errorf("%d engine calls for one stream's replay", calls)
 	}
-	assertRange(t, "broadcast", offsetsOf(ft.pushes(t), BroadcastStream), 1, 1000)
+	assertRange(t, "broadcast", offsetsOf(ft.pushes(t), engine.BroadcastStream), 1, 1000)
 	rrs := resumeResults(t, ft)
 	if len(rrs) != 1 {
 		t.Fatalf("%d ResumeResults, want 1", len(rrs))
 	}
-	want := map[string]bool{BroadcastStream: true, "user:bob": false}
+	want := map[string]bool{engine.BroadcastStream: true, "user:bob": false}
 	for i := range 10 {
 		want[fmt.Sprint("group:g", i)] = false
 	}
@@ -263,7 +263,7 @@ func TestResumeFramesInARowDoNotMultiply(t *testing.T) {
 	}
 	s, ft := connect(t, svc, "alice")
 	ft.run()
-	frame := resumeFrame(t, &clientv1.StreamPosition{Stream: BroadcastStream, Epoch: epoch})
+	frame := resumeFrame(t, &clientv1.StreamPosition{Stream: engine.BroadcastStream, Epoch: epoch})
 	for i := range 200 {
 		if err := s.HandleFrame(ctx(t), frame); err != nil {
 			t.Fatal(err)
@@ -277,7 +277,7 @@ func TestResumeFramesInARowDoNotMultiply(t *testing.T) {
 	if n := len(resumeResults(t, ft)); n != 2 {
 		t.Errorf("%d ResumeResults, want 2 (the first Resume, then the others merged)", n)
 	}
-	offs := offsetsOf(ft.pushes(t), BroadcastStream)
+	offs := offsetsOf(ft.pushes(t), engine.BroadcastStream)
 	assertRange(t, "first replay", offs[:1000], 1, 1000)
 	assertRange(t, "second replay", offs[1000:], 1, 1000)
 	calls := ce.since.Load()
@@ -361,7 +361,7 @@ func TestPagedReplaySwitchesToLiveExactly(t *testing.T) {
 			}
 			if err := s.HandleFrame(ctx(t), resumeFrame(t,
 				&clientv1.StreamPosition{Stream: "user:alice", Epoch: ue},
-				&clientv1.StreamPosition{Stream: BroadcastStream, Epoch: be})); err != nil {
+				&clientv1.StreamPosition{Stream: engine.BroadcastStream, Epoch: be})); err != nil {
 				t.Fatal(err)
 			}
 			live := 0
@@ -378,7 +378,7 @@ func TestPagedReplaySwitchesToLiveExactly(t *testing.T) {
 			waitResumeIdle(t, s)
 			ps := ft.pushes(t)
 			assertRange(t, "user:alice", offsetsOf(ps, "user:alice"), 1, users+20)
-			assertRange(t, "broadcast", offsetsOf(ps, BroadcastStream), 1, 120)
+			assertRange(t, "broadcast", offsetsOf(ps, engine.BroadcastStream), 1, 120)
 			if frames := ft.decoded(t); hold && frames[1].GetResumeResult() == nil {
 				t.Errorf("second frame %v, want the ResumeResult before any push", frames[1])
 			}

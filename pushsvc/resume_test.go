@@ -253,7 +253,7 @@ func TestLateLiveDeliveryAfterReplay(t *testing.T) {
 	ft := &fakeTransport{}
 	s, _ := svc.Connect(SessionInfo{UserID: "alice", AwaitResume: true}, ft)
 	_ = s.HandleFrame(ctx(t), resumeFrame(t, &clientv1.StreamPosition{Stream: "user:alice", Offset: 3, Epoch: pubs[0].Epoch}))
-	svc.deliver(pubs[4]) // offset 5 arrives live, after its replay
+	(&node{svc: svc}).Deliver(pubs[4]) // offset 5 arrives live, after its replay
 	_, _ = svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "t"})
 	ft.run()
 	var offsets []uint64

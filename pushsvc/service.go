@@ -4,27 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
 )
-
-// Stream name prefixes and the broadcast stream.
-const (
-	userStreamPrefix  = "user:"
-	groupStreamPrefix = "group:"
-	// BroadcastStream is the stream of pushes to everyone.
-	BroadcastStream = "broadcast"
-)
-
-// UserStream names the stream of pushes to one user.
-func UserStream(user string) string { return userStreamPrefix + user }
-
-// GroupStream names the stream of pushes to one group.
-func GroupStream(group string) string { return groupStreamPrefix + group }
 
 // Service is the push service of one node.
 type Service struct {
@@ -63,12 +48,12 @@ func New(opts Options) (*Service, error) {
 			return memory.New(memory.Options{
 				HistorySize: opts.HistorySize,
 				HistoryTTL:  opts.HistoryTTL,
-				Deliver:     h.Deliver,
+				Handler:     h,
 				Now:         opts.Now,
 			})
 		}
 	}
-	e, err := newEngine(opts.NodeID, engine.Handler{Deliver: s.deliver, Control: s.control, Streams: s.hub.streams})
+	e, err := newEngine(opts.NodeID, &node{svc: s})
 	if err != nil {
 		return nil, fmt.Errorf("pushsvc: engine: %w", err)
 	}
@@ -106,28 +91,13 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	if info.UserID == "" {
 		return nil, fmt.Errorf("%w: empty user id", ErrInvalidArgument)
 	}
-	sess := &Session{
-		svc:         s,
-		id:          newID(),
-		user:        info.UserID,
-		info:        info,
-		t:           t,
-		connectedAt: s.opts.Now(),
-	}
-	sess.flushFn = sess.flush
+	sess := newSession(s, info, t)
 	// The Welcome goes first in the queue, but nothing is written before
 	// the session is in the hub: a client that has its Welcome receives
-	// every push published after it.
-	welcome := welcomeFrame(sess, sess.connectedAt)
-	sess.queue = append(sess.queue, welcome)
-	sess.queueBytes = len(welcome.data)
-	sess.scheduled = true
-	if info.AwaitResume {
-		// Before the session is in the hub: no live push can slip ahead
-		// of the replay.
-		sess.holding = true
-		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
-	}
+	// every push published after it. A resume=1 session holds its pushes
+	// from before it is in the hub: no live push can slip ahead of the
+	// replay.
+	//
 	// With a cluster, the session joins the hub before its user's stored
 	// groups are read, so that no membership change made meanwhile is lost
 	// or undone (hub.endRead says why).
@@ -149,7 +119,7 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	if s.presence != nil {
 		s.presence.changed(sess)
 	}
-	t.Schedule(sess.flushFn)
+	t.Schedule(&sess.w)
 	s.stats.connects.Add(1)
 	return sess, nil
 }
@@ -157,70 +127,13 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 // Disconnected unregisters a session whose transport has closed. It is
 // safe to call more than once.
 func (s *Service) Disconnected(sess *Session) {
-	sess.mu.Lock()
-	if sess.removed {
-		sess.mu.Unlock()
+	if !sess.remove() {
 		return
 	}
-	sess.removed = true
-	if sess.closing == nil {
-		d := Disconnect{Code: CodeNormal, Reason: "connection closed"}
-		sess.closing = &d
-	}
-	sess.aborted, sess.closeSent = true, true
-	sess.holding = false
-	if sess.holdTimer != nil {
-		sess.holdTimer.Stop()
-	}
-	sess.dropQueueLocked()
-	sess.mu.Unlock()
 	if s.hub.remove(sess) && s.presence != nil {
 		s.presence.removed(sess)
 	}
 }
-
-// deliver is the engine's callback: it queues p to this node's sessions of
-// p's stream and reports how many took it. The frame is encoded once.
-func (s *Service) deliver(p *engine.Publication) int {
-	targets := sessionSlices.Get().(*[]*Session)
-	defer func() {
-		clear(*targets)
-		*targets = (*targets)[:0]
-		sessionSlices.Put(targets)
-	}()
-	switch {
-	case p.Stream == BroadcastStream:
-		*targets = s.hub.allSessions(*targets)
-	case strings.HasPrefix(p.Stream, userStreamPrefix):
-		*targets = s.hub.userSessions(*targets, p.Stream[len(userStreamPrefix):])
-	case strings.HasPrefix(p.Stream, groupStreamPrefix):
-		*targets = s.hub.groupSessions(*targets, p.Stream[len(groupStreamPrefix):], p.Exclude)
-	}
-	if len(*targets) == 0 {
-		return 0
-	}
-	o := encodePush(p)
-	o.shared = len(*targets) > 1
-	r, _ := p.Local.(*receipt)
-	n := 0
-	for _, sess := range *targets {
-		idx := 0
-		if r != nil {
-			// The wait goes first: the Ack may come back before enqueue
-			// returns.
-			idx = r.expect(sess, p)
-		}
-		if sess.enqueue(o) {
-			n++
-		} else if r != nil {
-			r.cancel(sess, idx)
-		}
-	}
-	s.stats.deliveries.Add(uint64(n))
-	return n
-}
-
-var sessionSlices = sync.Pool{New: func() any { s := make([]*Session, 0, 64); return &s }}
 
 // errUnavailable wraps an engine failure for callers.
 func errUnavailable(err error) error {

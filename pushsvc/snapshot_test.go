@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	clusterv1 "github.com/herald-push/herald/gen/herald/cluster/v1"
-	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
 	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
@@ -136,10 +136,7 @@ func newBareNode(t *testing.T, url, id string) *redis.Engine {
 		NodeID:     id,
 		HistoryTTL: time.Minute,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Handler: engine.Handler{
-			Deliver: func(*engine.Publication) int { return 0 },
-			Control: func(engine.Control) int { return 0 },
-		},
+		Handler:    enginetest.Handler{},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 	"github.com/herald-push/herald/server"
 )
@@ -118,7 +119,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		t.Fatalf("disconnect via A: %v %v", dis, err)
 	}
 	for _, cl := range []*wsClient{aliceB, aliceC} {
-		if code, _ := cl.WaitClose(t); code != 4002 {
+		if code, _ := cl.WaitClose(t); code != pushsvc.CodeKicked {
 			t.Errorf("close %d, want 4002", code)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
 	"github.com/herald-push/herald/server/auth"
 )
@@ -83,7 +84,7 @@ func TestTokenExpiryCloses4001(t *testing.T) {
 		t.Error("welcome does not tell the token expiry")
 	}
 	code, d := c.WaitClose(t)
-	if code != 4001 || d.GetCode() != 4001 || !d.GetReconnect() {
+	if code != pushsvc.CodeTokenExpired || d.GetCode() != pushsvc.CodeTokenExpired || !d.GetReconnect() {
 		t.Errorf("close %d, disconnect %v", code, d)
 	}
 }
@@ -142,7 +143,7 @@ func TestReadyzAndDrainRefusesUpgrades(t *testing.T) {
 	c := env.mustDial(t, "alice")
 	go env.stop()
 	code, d := c.WaitClose(t)
-	if code != 1001 || !d.GetReconnect() || d.GetCode() != 1001 {
+	if code != pushsvc.CodeGoingAway || !d.GetReconnect() || d.GetCode() != pushsvc.CodeGoingAway {
 		t.Errorf("close %d, disconnect %v", code, d)
 	}
 }

@@ -37,16 +37,16 @@ type Message struct {
 	// Exclude lists users of a group stream who do not receive the message,
 	// live or in a replay.
 	Exclude []string
-	// Local is node-local data the publisher attaches for its own Deliver
-	// (delivery receipts). It never leaves the node: engines that carry
-	// messages between processes drop it.
+	// Local is node-local data the publisher attaches for its own
+	// Handler.Deliver (delivery receipts). It never leaves the node:
+	// engines that carry messages between processes drop it.
 	Local any
 }
 
 // Publication is a message placed in a stream.
 type Publication struct {
 	Message
-	// Stream is "user:<id>", "group:<name>" or "broadcast".
+	// Stream is the stream's name (streams.go).
 	Stream string
 	// Offset is the publication's position in Stream, starting at 1.
 	Offset uint64
@@ -61,11 +61,6 @@ type Position struct {
 	Offset uint64
 	Epoch  string
 }
-
-// Deliver receives publications on the node. For one stream it is called in
-// offset order and never concurrently. It must not block. It reports how
-// many sessions the publication was queued to.
-type Deliver func(p *Publication) int
 
 // Engine carries publications and keeps history.
 type Engine interface {

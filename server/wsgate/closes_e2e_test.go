@@ -23,15 +23,15 @@ func TestSilentPeerToldWhy(t *testing.T) {
 	tg := startGate(t, func(o *Options) { o.HeartbeatInterval = hb })
 	c := tg.mustDial(t, "ghost", dialOpts{silent: true})
 	code, d := c.WaitClose(t)
-	if code != 1008 {
+	if code != pushsvc.CodePolicy {
 		t.Errorf("close code %d, want 1008", code)
 	}
 	want := fmt.Sprintf("no heartbeat for 3 intervals of %v", hb)
-	if d.GetCode() != 1008 || !strings.Contains(d.GetReason(), want) || !d.GetReconnect() {
+	if d.GetCode() != pushsvc.CodePolicy || !strings.Contains(d.GetReason(), want) || !d.GetReconnect() {
 		t.Errorf("Disconnect = %v, want 1008, reconnect, and a reason saying %q", d, want)
 	}
 	tg.waitReleased(t)
-	if got := tg.metric(t, "herald_ws_closes_total", "code", "1008"); got != 1 {
+	if got := tg.metric(t, "herald_ws_closes_total", "code", codeLabel(pushsvc.CodePolicy)); got != 1 {
 		t.Errorf("closes with 1008 counted %v, want 1", got)
 	}
 	if got := tg.metric(t, "herald_ws_closes_total", "code", "abnormal"); got != 0 {
@@ -62,7 +62,7 @@ func TestProtocolErrorsToldWhy(t *testing.T) {
 				t.Fatal(err)
 			}
 			code, d := c.WaitClose(t)
-			if code != 1002 || d.GetCode() != 1002 || d.GetReason() == "" {
+			if code != pushsvc.CodeProtocolError || d.GetCode() != pushsvc.CodeProtocolError || d.GetReason() == "" {
 				t.Errorf("close %d, Disconnect %v; want 1002 and a Disconnect with a reason", code, d)
 			}
 			p := fmt.Sprint("after ", tc.name)
@@ -73,7 +73,7 @@ func TestProtocolErrorsToldWhy(t *testing.T) {
 		})
 	}
 	waitUntil(t, "the closes counted", func() bool {
-		return tg.metric(t, "herald_ws_closes_total", "code", "1002") == float64(len(cases))
+		return tg.metric(t, "herald_ws_closes_total", "code", codeLabel(pushsvc.CodeProtocolError)) == float64(len(cases))
 	})
 }
 
@@ -100,7 +100,7 @@ func TestFragmentsCountAgainstFrameRate(t *testing.T) {
 		}
 	})
 	code, d := c.WaitClose(t)
-	if code != 1008 || d.GetCode() != 1008 || !d.GetReconnect() {
+	if code != pushsvc.CodePolicy || d.GetCode() != pushsvc.CodePolicy || !d.GetReconnect() {
 		t.Errorf("close %d, Disconnect %v; want 1008 for the frame rate", code, d)
 	}
 	if got := tg.metric(t, "herald_ws_frame_rate_closes_total"); got != 1 {
@@ -143,7 +143,7 @@ func TestSessionRefusedToldWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, d := c.WaitClose(t)
-	if code != 1011 || d.GetCode() != 1011 || d.GetReason() != pushsvc.DisconnectInternal.Reason {
+	if code != pushsvc.CodeInternal || d.GetCode() != pushsvc.CodeInternal || d.GetReason() != pushsvc.DisconnectInternal.Reason {
 		t.Errorf("close %d, Disconnect %v; want 1011 and an internal error", code, d)
 	}
 	tg.waitReleased(t)
@@ -176,7 +176,7 @@ func TestServedWithoutListenerRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, d := c.WaitClose(t); code != 1011 || d.GetCode() != 1011 {
+	if code, d := c.WaitClose(t); code != pushsvc.CodeInternal || d.GetCode() != pushsvc.CodeInternal {
 		t.Errorf("close %d, Disconnect %v; want 1011", code, d)
 	}
 	tg.waitReleased(t)

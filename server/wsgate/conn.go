@@ -28,6 +28,12 @@ type conn struct {
 	// allocates.
 	corkFn, uncorkFn func()
 
+	// flush is the session's Writer's Flush, set by the first Schedule
+	// (in Service.Connect) and only read after: later calls happen after
+	// it and pass the same Writer (pushsvc.Transport). Made once, as a
+	// method value per write would allocate.
+	flush func()
+
 	// owned by the read loop
 	ticket ticket        // released by OnClose
 	frames *rate.Limiter // inbound frame rate; nil until the first frame (see countFrames)
@@ -42,7 +48,12 @@ var _ pushsvc.Transport = (*conn)(nil)
 
 // Schedule implements pushsvc.Transport on gws's write queue, which runs
 // one task at a time and has a goroutine only while it has tasks.
-func (c *conn) Schedule(fn func()) { c.socket.Async(fn) }
+func (c *conn) Schedule(w pushsvc.Writer) {
+	if c.flush == nil {
+		c.flush = w.Flush
+	}
+	c.socket.Async(c.flush)
+}
 
 // Write implements pushsvc.Transport. It sets no deadline of its own: the
 // socket always has one, armed by armWriteDeadline (see there).

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/pushsvc"
 )
 
 // maskedHeader is the header of a client frame of n payload bytes, masked
@@ -39,7 +41,7 @@ func maskedHeader(opcode byte, fin, rsv1 bool, n int) []byte {
 // failed does what a client library does when a write fails, as gws's
 // own writer does: it closes the connection (with a close frame when it
 // still can), whatever it has not read yet.
-func failed(c *client) { _ = c.Conn.WriteClose(1001, nil) }
+func failed(c *client) { _ = c.Conn.WriteClose(pushsvc.CodeGoingAway, nil) }
 
 // cutCase is a way to misbehave that gets a client cut while it is still
 // writing.
@@ -77,7 +79,7 @@ func cutCases() []cutCase {
 		{
 			name: "flood of separate frames",
 			opts: func(o *Options) { o.ClientFramesPerSecond = 5 },
-			code: 1008,
+			code: pushsvc.CodePolicy,
 			misbehave: func(c *client) {
 				// gws closes the connection itself when a write fails.
 				for c.Conn.WriteMessage(gws.OpcodeBinary, ping) == nil {
@@ -86,20 +88,20 @@ func cutCases() []cutCase {
 		},
 		{
 			name:      "4 MiB frame streamed in chunks",
-			code:      1009,
+			code:      pushsvc.CodeTooBig,
 			misbehave: stream4MiB,
 		},
 		{
 			name:      "4 MiB frame streamed in chunks, over TLS",
 			tls:       true,
-			code:      1009,
+			code:      pushsvc.CodeTooBig,
 			misbehave: stream4MiB,
 		},
 		{
 			name:     "compressed frames that do not inflate",
 			opts:     func(o *Options) { o.DisableCompression = false; o.ClientFramesPerSecond = -1 },
 			compress: true,
-			code:     1007,
+			code:     pushsvc.CodeBadFrame,
 			misbehave: func(c *client) {
 				// 0xff starts a deflate block of the reserved type 3.
 				garbage := bytes.Repeat([]byte{0xff}, 32<<10)
@@ -192,7 +194,7 @@ func TestDrainedClientsStillSendingReadWhy(t *testing.T) {
 	ok := 0
 	for i, c := range clients {
 		code, d := c.WaitClose(t)
-		if code == 1001 && d.GetCode() == 1001 {
+		if code == pushsvc.CodeGoingAway && d.GetCode() == pushsvc.CodeGoingAway {
 			ok++
 		} else {
 			t.Logf("client %d: close %d, Disconnect %v", i, code, d)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/herald-push/herald/pushsvc"
 )
 
 // The tests in this file pin what gws v1.8.9 does with a socket, which
@@ -135,10 +137,10 @@ func (p *gwsPipe) readLoop(t *testing.T) error {
 // after a close frame is where it lingers.
 func TestGwsWriteCloseIsOneWriteThenClose(t *testing.T) {
 	p := newGwsPipe(t, &gws.ServerOption{}, false)
-	if err := p.socket.WriteClose(4002, []byte("bye")); err != nil {
+	if err := p.socket.WriteClose(pushsvc.CodeKicked, []byte("bye")); err != nil {
 		t.Fatal(err)
 	}
-	if code, reason := closeThenClose(t, p.rec.takeOps()); code != 4002 || reason != "bye" {
+	if code, reason := closeThenClose(t, p.rec.takeOps()); code != pushsvc.CodeKicked || reason != "bye" {
 		t.Errorf("WriteClose wrote %d %q, want 4002 \"bye\"", code, reason)
 	}
 }
@@ -157,7 +159,7 @@ func TestGwsClosesWith1000OnAForeignReadError(t *testing.T) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("OnClose got %v, want the deadline error", err)
 	}
-	if code, reason := closeThenClose(t, p.rec.takeOps()); code != 1000 || reason != err.Error() {
+	if code, reason := closeThenClose(t, p.rec.takeOps()); code != pushsvc.CodeNormal || reason != err.Error() {
 		t.Errorf("after a read deadline gws closed with %d %q, want 1000 and the error", code, reason)
 	}
 }
@@ -178,11 +180,11 @@ func TestGwsOwnCloseCodes(t *testing.T) {
 		code    uint16
 		reason  string // a prefix of the close reason after the code
 	}{
-		{"unmasked frame", false, []byte{0x82, 0x00}, 1002, ""},
-		{"fragmented ping", false, maskedHeader(0x9, false, false, 0), 1002, ""},
-		{"frame over ReadMaxPayloadSize", false, maskedHeader(0x2, true, false, 2048), 1009, ""},
-		{"compressed frame that does not inflate", true, append(maskedHeader(0x2, true, true, len(garbage)), garbage...), 1011, "flate: "},
-		{"compressed frame that inflates past the limit", true, append(maskedHeader(0x2, true, true, len(deflated)), deflated...), 1011, inflatedTooBig},
+		{"unmasked frame", false, []byte{0x82, 0x00}, pushsvc.CodeProtocolError, ""},
+		{"fragmented ping", false, maskedHeader(0x9, false, false, 0), pushsvc.CodeProtocolError, ""},
+		{"frame over ReadMaxPayloadSize", false, maskedHeader(0x2, true, false, 2048), pushsvc.CodeTooBig, ""},
+		{"compressed frame that does not inflate", true, append(maskedHeader(0x2, true, true, len(garbage)), garbage...), pushsvc.CodeInternal, "flate: "},
+		{"compressed frame that inflates past the limit", true, append(maskedHeader(0x2, true, true, len(deflated)), deflated...), pushsvc.CodeInternal, inflatedTooBig},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

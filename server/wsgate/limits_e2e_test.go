@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/pushsvc"
 )
 
 // Loopback is a whole /8 on Linux: a client dialing from 127.0.0.2 is
@@ -296,10 +298,10 @@ func TestClientFrameRate(t *testing.T) {
 				t.Fatal(err)
 			}
 			code, d := mallory.WaitClose(t)
-			if code != 1008 {
+			if code != pushsvc.CodePolicy {
 				t.Errorf("close code %d, want 1008", code)
 			}
-			if d.GetCode() != 1008 || d.GetReason() == "" || !d.GetReconnect() || d.GetReconnectAfter().AsDuration() <= 0 {
+			if d.GetCode() != pushsvc.CodePolicy || d.GetReason() == "" || !d.GetReconnect() || d.GetReconnectAfter().AsDuration() <= 0 {
 				t.Errorf("Disconnect = %v, want 1008 with a reason and a reconnect delay", d)
 			}
 			receivesInOrder(t, bystander, pushed)

@@ -7,7 +7,9 @@
 // Concurrency: streams live in a fixed number of shards, each guarded by its
 // own mutex; each stream has a mutex held while an idempotent id is checked,
 // its offset assigned, the id recorded and its publication delivered, so
-// delivery is in offset order per stream and an id publishes once. Lock
-// order: shard, then stream. One janitor goroutine, owned by the Engine and
-// stopped by Close, forgets idle streams and expired ids.
+// delivery is in offset order per stream and an id publishes once: the
+// node's Handler.Deliver runs under the stream's lock. The order of these
+// locks, and of pushsvc's taken under them, is in pushsvc/internal/lockorder.
+// One janitor goroutine, owned by the Engine and stopped by Close, forgets
+// idle streams and expired ids.
 package memory

@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 const shardCount = 64
@@ -24,13 +24,13 @@ type Engine struct {
 }
 
 type shard struct {
-	mu      sync.Mutex // guards streams
+	mu      lockorder.Mutex[lockorder.EngineShard] // guards streams
 	streams map[string]*stream
 }
 
 // stream is one stream's position and history.
 type stream struct {
-	mu      sync.Mutex // guards the fields below and delivery order
+	mu      lockorder.Mutex[lockorder.EngineStream] // guards the fields below and delivery order
 	epoch   string
 	offset  uint64
 	last    time.Time             // time of the last publication
@@ -94,7 +94,7 @@ func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*eng
 	if m.Idempotent {
 		s.ids.record(m.ID, p.Offset, now)
 	}
-	return p, e.opts.Deliver(p), nil
+	return p, e.opts.Handler.Deliver(p), nil
 }
 
 // Since implements engine.Engine.

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 )
 
 func newEngine(t testing.TB, size int) *Engine {
 	t.Helper()
-	e, err := New(Options{HistorySize: size, HistoryTTL: time.Hour, Deliver: func(*engine.Publication) int { return 0 }})
+	e, err := New(Options{HistorySize: size, HistoryTTL: time.Hour, Handler: enginetest.Handler{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,9 @@ type Options struct {
 	// HistoryTTL is how long a publication stays in history, and an
 	// idempotent id is remembered. Default engine.DefaultHistoryTTL.
 	HistoryTTL time.Duration
-	// Deliver receives every publication. Required.
-	Deliver engine.Deliver
+	// Handler receives every publication (Handler.Deliver), called with
+	// the stream's lock held. Required.
+	Handler engine.Handler
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -40,8 +41,8 @@ func (o *Options) setDefaults() {
 // field.
 func (o *Options) validate() error {
 	var errs []error
-	if o.Deliver == nil {
-		errs = append(errs, errors.New("memory: Options.Deliver: required"))
+	if o.Handler == nil {
+		errs = append(errs, errors.New("memory: Options.Handler: required"))
 	}
 	if o.HistoryTTL < 0 {
 		errs = append(errs, fmt.Errorf("memory: Options.HistoryTTL %v: must be > 0", o.HistoryTTL))

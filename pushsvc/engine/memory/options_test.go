@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 )
 
 // TestZeroOptionsAreTheDefaults: zero HistorySize and HistoryTTL mean
 // engine's defaults, and NoHistory keeps none.
 func TestZeroOptionsAreTheDefaults(t *testing.T) {
 	ctx := context.Background()
-	deliver := func(*engine.Publication) int { return 0 }
 	for _, tc := range []struct {
 		size int
 		keep int
@@ -22,7 +22,7 @@ func TestZeroOptionsAreTheDefaults(t *testing.T) {
 		{-5, 0},
 		{3, 3},
 	} {
-		e, err := New(Options{HistorySize: tc.size, Deliver: deliver})
+		e, err := New(Options{HistorySize: tc.size, Handler: enginetest.Handler{}})
 		if err != nil {
 			t.Fatalf("size %d: %v", tc.size, err)
 		}
@@ -51,7 +51,7 @@ func TestZeroOptionsAreTheDefaults(t *testing.T) {
 // TestOptionErrorsNameTheField names the field as Go callers write it.
 func TestOptionErrorsNameTheField(t *testing.T) {
 	_, err := New(Options{HistoryTTL: -time.Second})
-	const want = "memory: Options.Deliver: required\nmemory: Options.HistoryTTL -1s: must be > 0"
+	const want = "memory: Options.Handler: required\nmemory: Options.HistoryTTL -1s: must be > 0"
 	if err == nil || err.Error() != want {
 		t.Errorf("New: %v, want %q", err, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
@@ -32,10 +33,9 @@ func BenchmarkCatchUpFollowed(b *testing.B) {
 	e, err := New(ctx, Options{
 		URL: srv.URL, NodeID: "bench", HistorySize: 1000, HistoryTTL: 5 * time.Minute,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Handler: engine.Handler{
-			Deliver: func(*engine.Publication) int { return 1 },
-			Control: func(engine.Control) int { return 0 },
-			Streams: func() []string { return names },
+		Handler: enginetest.Handler{
+			OnDeliver: func(*engine.Publication) int { return 1 },
+			OnStreams: func() []string { return names },
 		},
 	})
 	if err != nil {

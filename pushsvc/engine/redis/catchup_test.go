@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
 	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
@@ -33,7 +34,11 @@ func (f *followers) list() []string {
 
 // following has a node report f's streams as followed.
 func following(f *followers) func(*redis.Options) {
-	return func(o *redis.Options) { o.Handler.Streams = f.list }
+	return func(o *redis.Options) {
+		h := o.Handler.(enginetest.Handler)
+		h.OnStreams = f.list
+		o.Handler = h
+	}
 }
 
 // cutOff drops n's subscription and keeps it from subscribing again until
@@ -119,14 +124,16 @@ func TestCatchUpNeverRepeatsWhatReachedASession(t *testing.T) {
 	a := newNode(t, srv.URL, "a", nil)
 	b := newNode(t, srv.URL, "b", func(o *redis.Options) {
 		following(&f)(o)
-		deliver := o.Handler.Deliver
-		o.Handler.Deliver = func(p *engine.Publication) int {
+		h := o.Handler.(enginetest.Handler)
+		deliver := h.OnDeliver
+		h.OnDeliver = func(p *engine.Publication) int {
 			n := deliver(p)
 			if slices.Contains(p.Exclude, "me") {
 				return 0
 			}
 			return n
 		}
+		o.Handler = h
 	})
 	ctx := testCtx(t, 30*time.Second)
 

@@ -67,7 +67,7 @@ func (e *Engine) changeMembers(ctx context.Context, kind engine.ControlKind, gro
 		flag = "1"
 	}
 	args := make([]any, 0, 3+len(users))
-	args = append(args, flag, e.keys.fanoutOf(groupStream(group)), encodeControl(e.opts.NodeID, 0, &engine.Control{Kind: kind, Group: group, Users: users}))
+	args = append(args, flag, e.keys.fanoutOf(engine.GroupStream(group)), encodeControl(e.opts.NodeID, 0, &engine.Control{Kind: kind, Group: group, Users: users}))
 	for _, u := range users {
 		args = append(args, u)
 	}
@@ -121,7 +121,7 @@ func (e *Engine) Disconnect(ctx context.Context, user, reason string, reconnect 
 	defer e.pending.remove(id)
 	msg := encodeControl(e.opts.NodeID, id, &engine.Control{Kind: engine.DisconnectUser, Users: []string{user}, Reason: reason, Reconnect: reconnect})
 	cctx, cancel := e.cmdCtx(ctx)
-	receivers, err := e.client.SPublish(cctx, e.keys.fanoutOf(userStream(user)), msg).Result()
+	receivers, err := e.client.SPublish(cctx, e.keys.fanoutOf(engine.UserStream(user)), msg).Result()
 	cancel()
 	if err != nil {
 		return 0, unavailable(ctx, "disconnect", err)

@@ -22,7 +22,11 @@
 // sessions; the others send their counts back to the publisher's inbox,
 // batched, and Publish sums the counts of as many nodes as SPUBLISH
 // reported receivers. Message.Local never leaves the node: the publisher's
-// receiver re-attaches it, by publish id, to its own delivery.
+// receiver re-attaches it, by publish id, to its own delivery. A node's
+// receiver (receiver.go) reads the channels and hands what it reads, in
+// order, to one dispatcher goroutine, which delivers each publication to
+// the node's Handler (delivery.go) and repairs the gaps a lost
+// subscription leaves (repair.go, catchup.go).
 //
 // Membership changes travel as Controls on the partition channel of the
 // group's stream, and a disconnect on that of the user's stream, so a node
@@ -71,9 +75,9 @@
 //   - one reader (read) per subscription owns its PubSub, and hands what
 //     it receives, in order, to a bounded queue;
 //   - the dispatcher (dispatch) owns rxState and the subscriptions'
-//     confirmed state and anchors; it alone calls the Handler's callbacks,
-//     in the order each subscription received them, and never waits on
-//     the network except to repair a gap;
+//     confirmed state and anchors; it alone calls the Handler, in the
+//     order each subscription received the messages, with no lock held,
+//     and never waits on the network except to repair a gap;
 //   - the replier (sendReplies) sends the counts the receiver queued in
 //     replies to the publishing nodes;
 //   - the keeper (keep) heartbeats, rewrites this node's presence records

@@ -1,6 +1,10 @@
 package redis
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
 
 // keys names every Redis key and channel of one deployment (one KeyPrefix).
 // The layout, with the default prefix "herald:", where {P} is the hash tag
@@ -64,13 +68,15 @@ func tagOf(stream string) string { return "{" + partitionTags[partitionOf(stream
 func (k *keys) streamState(stream string) string { return k.prefix + "s:" + tagOf(stream) + stream }
 func (k *keys) history(stream string) string     { return k.prefix + "h:" + tagOf(stream) + stream }
 func (k *keys) fanoutOf(stream string) string    { return k.fanout[partitionOf(stream)] }
-func (k *keys) group(group string) string        { return k.prefix + "g:" + tagOf(groupStream(group)) + group }
-func (k *keys) userGroups(user string) string    { return k.prefix + "ug:{" + user + "}" }
-func (k *keys) userPresence(user string) string  { return k.prefix + "pu:{" + user + "}" }
-func (k *keys) inboxOf(node string) string       { return k.prefix + "inbox:{" + node + "}" }
-func (k *keys) nodeOf(node string) string        { return k.prefix + "node:{" + node + "}" }
-func (k *keys) pnOf(node string) string          { return k.prefix + "pn:{" + node + "}" }
-func (k *keys) statsOf(node string) string       { return k.prefix + "stats:{" + node + "}" }
+func (k *keys) group(group string) string {
+	return k.prefix + "g:" + tagOf(engine.GroupStream(group)) + group
+}
+func (k *keys) userGroups(user string) string   { return k.prefix + "ug:{" + user + "}" }
+func (k *keys) userPresence(user string) string { return k.prefix + "pu:{" + user + "}" }
+func (k *keys) inboxOf(node string) string      { return k.prefix + "inbox:{" + node + "}" }
+func (k *keys) nodeOf(node string) string       { return k.prefix + "node:{" + node + "}" }
+func (k *keys) pnOf(node string) string         { return k.prefix + "pn:{" + node + "}" }
+func (k *keys) statsOf(node string) string      { return k.prefix + "stats:{" + node + "}" }
 
 // messageID is the key of an idempotent message id in a stream. The id
 // goes first with its length, so that no pair of id and stream names

@@ -31,8 +31,8 @@ type Options struct {
 	// an idle stream keeps its epoch and offset. Default
 	// engine.DefaultHistoryTTL; at least 1ms.
 	HistoryTTL time.Duration
-	// Handler acts on this node's sessions. Deliver and Control are
-	// required.
+	// Handler acts on this node's sessions: the dispatcher goroutine
+	// calls it with what the node receives. Required.
 	Handler engine.Handler
 	// NodeTTL bounds how long the connections and stats of a node that
 	// stopped heartbeating stay visible. The node heartbeats every
@@ -116,11 +116,8 @@ func (o *Options) validate() (*goredis.Options, error) {
 	if o.HistoryTTL < time.Millisecond {
 		bad("HistoryTTL %v: must be >= 1ms", o.HistoryTTL)
 	}
-	if o.Handler.Deliver == nil {
-		bad("Handler.Deliver: required")
-	}
-	if o.Handler.Control == nil {
-		bad("Handler.Control: required")
+	if o.Handler == nil {
+		bad("Handler: required")
 	}
 	if o.NodeTTL < minNodeTTL {
 		bad("NodeTTL %v: must be >= %v", o.NodeTTL, minNodeTTL)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
 	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
@@ -126,7 +127,7 @@ func TestSinceMirrorsMemory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newClock()
 			stream := fmt.Sprintf("user:since-%d", i)
-			mem, err := memory.New(memory.Options{HistorySize: tc.size, HistoryTTL: tc.ttl, Deliver: func(*engine.Publication) int { return 0 }, Now: clk.Now})
+			mem, err := memory.New(memory.Options{HistorySize: tc.size, HistoryTTL: tc.ttl, Handler: enginetest.Handler{}, Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +229,7 @@ func TestIdleStreamStartsANewEpoch(t *testing.T) {
 }
 
 func TestNewValidatesOptions(t *testing.T) {
-	h := engine.Handler{Deliver: func(*engine.Publication) int { return 0 }, Control: func(engine.Control) int { return 0 }}
+	h := enginetest.Handler{}
 	good := redis.Options{URL: "redis://127.0.0.1:1", NodeID: "n", Handler: h} // zero HistorySize and HistoryTTL: the defaults
 	cases := []struct {
 		name string
@@ -240,8 +241,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"no node", func(o *redis.Options) { o.NodeID = "" }, "NodeID: required"},
 		{"node with space", func(o *redis.Options) { o.NodeID = "a b" }, "NodeID \"a b\""},
 		{"history TTL under 1ms", func(o *redis.Options) { o.HistoryTTL = time.Microsecond }, "redis: Options.HistoryTTL 1µs: must be >= 1ms"},
-		{"no Deliver", func(o *redis.Options) { o.Handler.Deliver = nil }, "Handler.Deliver: required"},
-		{"no Control", func(o *redis.Options) { o.Handler.Control = nil }, "Handler.Control: required"},
+		{"no Handler", func(o *redis.Options) { o.Handler = nil }, "redis: Options.Handler: required"},
 		{"tiny node TTL", func(o *redis.Options) { o.NodeTTL = time.Millisecond }, "NodeTTL 1ms"},
 		{"negative reply timeout", func(o *redis.Options) { o.ReplyTimeout = -1 }, "ReplyTimeout"},
 	}

@@ -3,7 +3,6 @@ package pushsvc
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
@@ -61,7 +60,7 @@ type StreamOffset struct {
 func (s *Service) PushToUsers(ctx context.Context, users []string, m Message) (Result, error) {
 	streams := make([]string, len(users))
 	for i, u := range users {
-		streams[i] = UserStream(u)
+		streams[i] = engine.UserStream(u)
 	}
 	return s.publish(ctx, streams, nil, m, "users")
 }
@@ -72,17 +71,20 @@ func (s *Service) PushToUsers(ctx context.Context, users []string, m Message) (R
 func (s *Service) PushToGroups(ctx context.Context, groups, exclude []string, m Message) (Result, error) {
 	streams := make([]string, len(groups))
 	for i, g := range groups {
-		streams[i] = GroupStream(g)
+		streams[i] = engine.GroupStream(g)
 	}
 	return s.publish(ctx, streams, exclude, m, "groups")
 }
 
 // Broadcast pushes m to every session.
 func (s *Service) Broadcast(ctx context.Context, m Message) (Result, error) {
-	return s.publish(ctx, []string{BroadcastStream}, nil, m, "broadcast")
+	return s.publish(ctx, []string{engine.BroadcastStream}, nil, m, "broadcast")
 }
 
-// publish places the message in each stream. With a caller's id, each
+// publish is the first stage of a push: it hands the message to the
+// engine once per stream, and the engine assigns its offset, records it in
+// history and delivers it on every node (node.Deliver, fanout.go), on the
+// caller's goroutine with the in-memory engine. With a caller's id, each
 // stream checks it atomically with the publication (engine.Message's
 // Idempotent): when a call fails part-way, the streams before the failure
 // stay published, and a retry with the same id publishes exactly the
@@ -157,73 +159,4 @@ func dedupe(names []string) []string {
 		out = append(out, n)
 	}
 	return out
-}
-
-// AddToGroup makes users members of group, for their current and future
-// sessions on every node.
-func (s *Service) AddToGroup(ctx context.Context, group string, users []string) error {
-	if s.cluster != nil {
-		return errUnavailable(s.cluster.AddMembers(ctx, group, users))
-	}
-	for _, u := range users {
-		s.hub.addMember(group, u)
-	}
-	return nil
-}
-
-// RemoveFromGroup ends users' membership of group. Sessions whose token
-// names the group keep receiving it.
-func (s *Service) RemoveFromGroup(ctx context.Context, group string, users []string) error {
-	if s.cluster != nil {
-		return errUnavailable(s.cluster.RemoveMembers(ctx, group, users))
-	}
-	for _, u := range users {
-		s.hub.removeMember(group, u)
-	}
-	return nil
-}
-
-// GroupMembers lists group's members and the users whose sessions receive
-// it, sorted. With a cluster, token groups count for this node's sessions
-// only.
-func (s *Service) GroupMembers(ctx context.Context, group string) ([]string, error) {
-	local := s.hub.members(group)
-	if s.cluster == nil {
-		return local, nil
-	}
-	stored, err := s.cluster.Members(ctx, group)
-	if err != nil {
-		return nil, errUnavailable(err)
-	}
-	return mergeSorted(stored, local), nil
-}
-
-// DisconnectUser closes every session of user, on every node, with 4002
-// and reports how many there were.
-func (s *Service) DisconnectUser(ctx context.Context, user, reason string, reconnect bool) (int, error) {
-	if reason == "" {
-		reason = "disconnected by the server"
-	}
-	if s.cluster != nil {
-		n, err := s.cluster.Disconnect(ctx, user, reason, reconnect)
-		return n, errUnavailable(err)
-	}
-	return s.disconnectLocal(user, reason, reconnect), nil
-}
-
-func (s *Service) disconnectLocal(user, reason string, reconnect bool) int {
-	sessions := s.hub.userSessions(nil, user)
-	for _, sess := range sessions {
-		sess.Close(Disconnect{Code: CodeKicked, Reason: reason, Reconnect: reconnect})
-	}
-	return len(sessions)
-}
-
-// mergeSorted merges two sorted lists, dropping repeats.
-func mergeSorted(a, b []string) []string {
-	out := make([]string, 0, len(a)+len(b))
-	out = append(out, a...)
-	out = append(out, b...)
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -49,7 +49,56 @@ type Options struct {
 	MaxRecvMsgBytes int
 	// Limits bound what a request may ask for, below the schema's bounds.
 	Limits Limits
+	// Capacity bounds what callers may hold open on the node:
+	// connections and streams.
+	Capacity Capacity
 }
+
+// Capacity bounds what callers may hold open. Zero means the default named
+// on each field; a negative value means no limit.
+//
+// A caller without a valid key holds nothing beyond a connection: its
+// streams are refused as they open, before grpc-go starts a goroutine for
+// one or reads its request (tap.go; a stream with a deadline is held like
+// an authenticated one until its request arrives). Before that check,
+// 20,000 header-only streams on one raw HTTP/2 connection held 20,000
+// goroutines, 156 MiB of stack and 59 MiB of heap (11 KiB a stream), for
+// as long as the connection stayed open.
+type Capacity struct {
+	// MaxConnections bounds the connections the listener from
+	// API.Listener holds at once; a connection over it is closed as soon
+	// as it is accepted. Default 1000: an idle connection costs the node
+	// three goroutines and 18 KiB (1,000 idle raw connections: 3,000
+	// goroutines, 8.2 MiB of stack, 9.4 MiB of heap), so the cap holds
+	// idle connections to 18 MiB while a fleet of backends keeps a few
+	// connections per instance.
+	MaxConnections int
+	// MaxStreamsPerConnection bounds the calls one connection has open
+	// at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a stream over it
+	// is refused with RST_STREAM REFUSED_STREAM. grpc-go clients queue
+	// calls past it rather than fail them. Default 100, the least RFC
+	// 9113 recommends: a push takes about 100 µs, so 100 calls in flight
+	// keep a node busy from one connection, while a caller with a key
+	// that opens streams and never sends their request holds at most
+	// 100 × 11 KiB per connection, each for RequestTimeout.
+	MaxStreamsPerConnection int
+	// RequestTimeout bounds how long an accepted stream may go without
+	// its request: a unary call's whole request message, a stream's first
+	// message. Past it the stream's context is cancelled, which ends the
+	// pending read, and the call ends with Canceled. Default 10s: a
+	// request is at most MaxRecvMsgBytes (1 MiB), which arrives within 10 s
+	// even at 1 Mbit/s. With no limit, a stream that never sends its
+	// request is held until its connection closes, or its own deadline
+	// passes, with or without a valid key (see tap).
+	RequestTimeout time.Duration
+}
+
+// Defaults of Capacity.
+const (
+	DefaultMaxConnections          = 1000
+	DefaultMaxStreamsPerConnection = 100
+	DefaultRequestTimeout          = 10 * time.Second
+)
 
 // RateLimit is a token bucket per caller: one per API key, and one per
 // verified client certificate subject. Every call takes a token (a stream
@@ -117,7 +166,6 @@ func (o *Options) setDefaults() {
 	if o.MaxRecvMsgBytes == 0 {
 		o.MaxRecvMsgBytes = defaultMaxRecvMsgBytes
 	}
-	l := &o.Limits
 	setInt := func(v *int, def int) {
 		if *v == 0 {
 			*v = def
@@ -128,6 +176,11 @@ func (o *Options) setDefaults() {
 			*v = def
 		}
 	}
+	c := &o.Capacity
+	setInt(&c.MaxConnections, DefaultMaxConnections)
+	setInt(&c.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection)
+	setDur(&c.RequestTimeout, DefaultRequestTimeout)
+	l := &o.Limits
 	setInt(&l.MaxUserIDs, schemaMaxUserIDs)
 	setInt(&l.MaxGroups, schemaMaxGroups)
 	setInt(&l.MaxPayloadBytes, schemaMaxPayloadBytes)
@@ -176,6 +229,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxRecvMsgBytes < 0 {
 		bad("MaxRecvMsgBytes %d: must be > 0", o.MaxRecvMsgBytes)
+	}
+	if c := o.Capacity; int64(c.MaxStreamsPerConnection) > math.MaxUint32 {
+		bad("Capacity.MaxStreamsPerConnection %d: must be at most %d", c.MaxStreamsPerConnection, uint32(math.MaxUint32))
 	}
 	l := &o.Limits
 	for _, f := range []struct {

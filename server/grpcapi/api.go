@@ -31,6 +31,7 @@ type API struct {
 	metrics     *metrics
 	srv         *pushServer
 
+	watchers watchers                          // WatchStats streams open; its own lock
 	listener atomic.Pointer[connLimitListener] // set once by Listener
 
 	stopOnce sync.Once

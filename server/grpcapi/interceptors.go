@@ -73,11 +73,30 @@ func (a *API) recovered(ctx context.Context, p any) error {
 }
 
 // slogLogger adapts a slog.Logger to the logging interceptor; the
-// middleware's levels are slog levels.
+// middleware's levels are slog levels. A call that ended Canceled or
+// DeadlineExceeded because its own context ended first (its caller
+// cancelled, its deadline passed, its connection went away) is the
+// caller's choice, not the node's trouble: it is logged at debug, like a
+// call that succeeded. A WatchStats stream ends that way every time.
 func slogLogger(l *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		if ctx.Err() != nil && callerEnded(fields) {
+			lvl = logging.LevelDebug
+		}
 		l.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
+}
+
+// callerEnded reports whether the logging interceptor's fields give the
+// call's code as Canceled or DeadlineExceeded.
+func callerEnded(fields []any) bool {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i] == "grpc.code" {
+			c := fields[i+1]
+			return c == codes.Canceled.String() || c == codes.DeadlineExceeded.String()
+		}
+	}
+	return false
 }
 
 // codeToLevel logs successful calls at debug: a busy backend pushes

@@ -50,7 +50,7 @@ type Options struct {
 	// Limits bound what a request may ask for, below the schema's bounds.
 	Limits Limits
 	// Capacity bounds what callers may hold open on the node:
-	// connections and streams.
+	// connections, streams and WatchStats streams.
 	Capacity Capacity
 }
 
@@ -91,13 +91,26 @@ type Capacity struct {
 	// request is held until its connection closes, or its own deadline
 	// passes, with or without a valid key (see tap).
 	RequestTimeout time.Duration
+	// MaxStatsWatchers bounds the WatchStats streams open on the node;
+	// one over it is refused with ResourceExhausted. Each holds a
+	// goroutine and reads the cluster's stats once per interval (a Redis
+	// round trip with the Redis engine), as often as 10 times a second.
+	// Default 64: dashboards and grpcurl sessions of an ops team, at most
+	// 640 stats reads a second.
+	MaxStatsWatchers int
+	// MaxStatsWatchersPerCaller bounds the WatchStats streams of one
+	// caller (an API key, or a client certificate's subject), so one
+	// caller cannot take every slot of MaxStatsWatchers. Default 8.
+	MaxStatsWatchersPerCaller int
 }
 
 // Defaults of Capacity.
 const (
-	DefaultMaxConnections          = 1000
-	DefaultMaxStreamsPerConnection = 100
-	DefaultRequestTimeout          = 10 * time.Second
+	DefaultMaxConnections            = 1000
+	DefaultMaxStreamsPerConnection   = 100
+	DefaultRequestTimeout            = 10 * time.Second
+	DefaultMaxStatsWatchers          = 64
+	DefaultMaxStatsWatchersPerCaller = 8
 )
 
 // RateLimit is a token bucket per caller: one per API key, and one per
@@ -180,6 +193,8 @@ func (o *Options) setDefaults() {
 	setInt(&c.MaxConnections, DefaultMaxConnections)
 	setInt(&c.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection)
 	setDur(&c.RequestTimeout, DefaultRequestTimeout)
+	setInt(&c.MaxStatsWatchers, DefaultMaxStatsWatchers)
+	setInt(&c.MaxStatsWatchersPerCaller, DefaultMaxStatsWatchersPerCaller)
 	l := &o.Limits
 	setInt(&l.MaxUserIDs, schemaMaxUserIDs)
 	setInt(&l.MaxGroups, schemaMaxGroups)

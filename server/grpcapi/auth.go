@@ -32,7 +32,7 @@ type caller struct {
 // callers identifies callers. It is immutable after New except for the
 // certificate callers, which come and go with the certificates presented.
 type callers struct {
-	keys []apiKey // nil when Insecure
+	keys []apiKey // empty with ClientCertOnly
 	rate RateLimit
 
 	mu     sync.Mutex
@@ -112,6 +112,9 @@ func (a *API) authenticate(ctx context.Context, method string) (*caller, error) 
 func (a *API) identify(ctx context.Context) (*caller, error) {
 	if subject, ok := verifiedClientCert(ctx); ok {
 		return a.callers.byCertificate(subject), nil
+	}
+	if len(a.callers.keys) == 0 {
+		return nil, status.Error(codes.Unauthenticated, "this server accepts only callers with a client certificate its CA signed (mutual TLS)")
 	}
 	key, err := auth.AuthFromMD(ctx, "bearer")
 	if err != nil {

@@ -22,13 +22,20 @@ type Options struct {
 	// "authorization: Bearer <key>", each optionally limited to scopes
 	// (ParseAPIKey): "KEY" may call every method, "KEY:push" the push
 	// methods, "KEY:admin" the admin methods, "KEY:push+admin" both. Keys
-	// must differ. At least one is required unless Insecure is set.
+	// must differ. At least one is required unless ClientCertOnly or
+	// Insecure is set.
 	APIKeys []string
+	// ClientCertOnly accepts only callers with a TLS client certificate
+	// the server verified (mutual TLS), and no API key at all: the mode of
+	// a node run with a client CA and no keys. APIKeys must be empty. The
+	// grpc.Server must verify client certificates (tls.Config.ClientCAs);
+	// without that every call but health checks gets Unauthenticated.
+	ClientCertOnly bool
 	// Insecure turns authentication off: every caller is accepted, with
 	// every scope and no rate limit. It is meant for tests and
-	// loopback-only development, and cannot be combined with APIKeys.
-	// Callers with a verified TLS client certificate (mTLS) are accepted
-	// without a key either way, with every scope.
+	// loopback-only development, and cannot be combined with APIKeys or
+	// ClientCertOnly. Callers with a verified TLS client certificate
+	// (mTLS) are accepted without a key either way, with every scope.
 	Insecure bool
 	// Logger receives the call log (finished calls only) and panics.
 	// Default slog.Default().
@@ -217,10 +224,12 @@ func (o *Options) validate() error {
 		bad("Service: required")
 	}
 	switch {
-	case o.Insecure && len(o.APIKeys) > 0:
-		bad("Insecure: cannot be combined with APIKeys")
-	case !o.Insecure && len(o.APIKeys) == 0:
-		bad("APIKeys: at least one key is required (or set Insecure)")
+	case o.Insecure && (len(o.APIKeys) > 0 || o.ClientCertOnly):
+		bad("Insecure: cannot be combined with APIKeys or ClientCertOnly")
+	case o.ClientCertOnly && len(o.APIKeys) > 0:
+		bad("ClientCertOnly: cannot be combined with APIKeys")
+	case !o.Insecure && !o.ClientCertOnly && len(o.APIKeys) == 0:
+		bad("APIKeys: at least one key is required (or set ClientCertOnly or Insecure)")
 	}
 	seen := make(map[string]int, len(o.APIKeys))
 	for i, spec := range o.APIKeys {

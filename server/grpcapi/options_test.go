@@ -27,6 +27,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"no service", grpcapi.Options{APIKeys: keys}, "Service: required"},
 		{"no keys", grpcapi.Options{Service: svc}, "APIKeys: at least one key is required"},
 		{"insecure with keys", grpcapi.Options{Service: svc, APIKeys: keys, Insecure: true}, "Insecure: cannot be combined with APIKeys"},
+		{"insecure and client certificates only", grpcapi.Options{Service: svc, ClientCertOnly: true, Insecure: true}, "Insecure: cannot be combined with APIKeys or ClientCertOnly"},
+		{"client certificates only, with keys", grpcapi.Options{Service: svc, APIKeys: keys, ClientCertOnly: true}, "ClientCertOnly: cannot be combined with APIKeys"},
 		{"streams per connection over 32 bits", grpcapi.Options{Service: svc, APIKeys: keys, Capacity: grpcapi.Capacity{MaxStreamsPerConnection: 1 << 32}}, "Capacity.MaxStreamsPerConnection 4294967296"},
 		{"empty key", grpcapi.Options{Service: svc, APIKeys: []string{"k", ""}}, "APIKeys[1]: the key must not be empty"},
 		{"empty key with scopes", grpcapi.Options{Service: svc, APIKeys: []string{":push"}}, "APIKeys[0]: the key must not be empty"},

@@ -8,6 +8,7 @@ import (
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server/grpcapi"
 	"github.com/herald-push/herald/server/wsgate"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -65,6 +66,12 @@ type Config struct {
 	MaxPayloadBytes     int     // max-payload-bytes
 	MaxUserIDs          int     // max-user-ids
 	MaxGroups           int     // max-groups
+
+	// What gRPC callers may hold open (0: no limit); see grpcapi.Capacity
+	// for the reasons behind the defaults.
+	GRPCMaxConnections          int           // grpc-max-connections
+	GRPCMaxStreamsPerConnection int           // grpc-max-streams-per-connection
+	GRPCRequestTimeout          time.Duration // grpc-request-timeout
 }
 
 // Defaults returns the zero-configuration settings.
@@ -87,6 +94,10 @@ func Defaults() Config {
 		MaxConnectionsPerIP:      wsgate.DefaultMaxConnectionsPerIP,
 		ClientFramesPerSecond:    wsgate.DefaultClientFramesPerSecond,
 		HandshakesPerIPPerSecond: wsgate.DefaultMaxHandshakesPerIPPerSecond,
+
+		GRPCMaxConnections:          grpcapi.DefaultMaxConnections,
+		GRPCMaxStreamsPerConnection: grpcapi.DefaultMaxStreamsPerConnection,
+		GRPCRequestTimeout:          grpcapi.DefaultRequestTimeout,
 	}
 }
 
@@ -130,6 +141,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxPayloadBytes, "max-payload-bytes", c.MaxPayloadBytes, "largest push payload (0: 65536, the schema's bound)")
 	fs.IntVar(&c.MaxUserIDs, "max-user-ids", c.MaxUserIDs, "user_ids per request (0: 1000, the schema's bound)")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "groups per request (0: 100, the schema's bound)")
+	fs.IntVar(&c.GRPCMaxConnections, "grpc-max-connections", c.GRPCMaxConnections, "gRPC connections open at once; one more is closed as soon as accepted (0: no limit)")
+	fs.IntVar(&c.GRPCMaxStreamsPerConnection, "grpc-max-streams-per-connection", c.GRPCMaxStreamsPerConnection, "gRPC calls open at once on one connection; clients queue the rest (0: no limit)")
+	fs.DurationVar(&c.GRPCRequestTimeout, "grpc-request-timeout", c.GRPCRequestTimeout, "time a gRPC call has to send its request once it opened; past it the call is cancelled (0: no limit)")
 	fs.StringVar(&c.DevCredentials, "dev-credentials", c.DevCredentials, "file of the loopback dev mode's generated JWT secret and API key")
 }
 
@@ -222,6 +236,17 @@ func (c *Config) Validate() error {
 		if v < 0 {
 			bad(flag, "%d must be >= 0", v)
 		}
+	}
+	for flag, v := range map[string]int{"grpc-max-connections": c.GRPCMaxConnections, "grpc-max-streams-per-connection": c.GRPCMaxStreamsPerConnection} {
+		if v < 0 {
+			bad(flag, "%d must be >= 0 (0: no limit)", v)
+		}
+	}
+	if int64(c.GRPCMaxStreamsPerConnection) > math.MaxUint32 {
+		bad("grpc-max-streams-per-connection", "%d must be at most %d (HTTP/2 carries it in 32 bits)", c.GRPCMaxStreamsPerConnection, uint32(math.MaxUint32))
+	}
+	if c.GRPCRequestTimeout < 0 {
+		bad("grpc-request-timeout", "%v must be >= 0 (0: no limit)", c.GRPCRequestTimeout)
 	}
 	if c.GRPCRateLimit < 0 {
 		bad("grpc-rate-limit", "%v must be >= 0", c.GRPCRateLimit)

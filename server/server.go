@@ -218,6 +218,7 @@ func (s *Server) build() error {
 	if s.grpcLn, err = listen("grpc-addr", cfg.GRPCAddr); err != nil {
 		return err
 	}
+	s.grpcLn = s.api.Listener(s.grpcLn)
 	if s.adminLn, err = listen("admin-addr", cfg.AdminAddr); err != nil {
 		return err
 	}
@@ -313,6 +314,13 @@ func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 		RateLimit:       grpcapi.RateLimit{PerSecond: s.cfg.GRPCRateLimit, Burst: s.cfg.GRPCRateBurst},
 		MaxRecvMsgBytes: s.cfg.GRPCMaxMessageBytes,
 		Limits:          grpcapi.Limits{MaxUserIDs: s.cfg.MaxUserIDs, MaxGroups: s.cfg.MaxGroups, MaxPayloadBytes: s.cfg.MaxPayloadBytes},
+		// On the command line 0 means no limit; grpcapi reads 0 as its
+		// default and a negative value as none.
+		Capacity: grpcapi.Capacity{
+			MaxConnections:          noLimitIfZero(s.cfg.GRPCMaxConnections),
+			MaxStreamsPerConnection: noLimitIfZero(s.cfg.GRPCMaxStreamsPerConnection),
+			RequestTimeout:          noLimitIfZero(s.cfg.GRPCRequestTimeout),
+		},
 	})
 	if err != nil {
 		return err
@@ -335,8 +343,9 @@ func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	return nil
 }
 
-// noLimitIfZero maps a flag's 0 ("no limit") to wsgate's negative.
-func noLimitIfZero[T int | float64](v T) T {
+// noLimitIfZero maps a flag's 0 ("no limit") to wsgate's and grpcapi's
+// negative.
+func noLimitIfZero[T int | float64 | time.Duration](v T) T {
 	if v == 0 {
 		return -1
 	}

@@ -63,6 +63,11 @@ type Config struct {
 	MaxPayloadBytes     int
 	MaxUserIDs          int
 	MaxGroups           int
+	// What gRPC callers may hold open; see grpcapi.Capacity for the
+	// reasons behind the defaults.
+	GRPCMaxConnections          int
+	GRPCMaxStreamsPerConnection int
+	GRPCRequestTimeout          time.Duration
 
 	// The node.
 	NodeID   string

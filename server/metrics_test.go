@@ -39,7 +39,8 @@ var statSeries = map[string]string{
 }
 
 // TestMetricsAreGetStats: /metrics exports exactly the series of
-// statSeries (besides the WebSocket gateway's herald_ws_*), each with the
+// statSeries (besides the WebSocket gateway's herald_ws_* and the gRPC
+// adapter's herald_grpc_*), each with the
 // value GetStats answers for its field.
 func TestMetricsAreGetStats(t *testing.T) {
 	env := startTestServer(t, nil)
@@ -96,7 +97,7 @@ func compareStatSeries(t *testing.T, env *testEnv) []string {
 }
 
 // scrapeStatSeries reads the herald_ series of url, but the gateway's
-// herald_ws_ ones, with their values.
+// herald_ws_ and the gRPC adapter's herald_grpc_ ones, with their values.
 func scrapeStatSeries(t *testing.T, url string) map[string]uint64 {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -108,7 +109,7 @@ func scrapeStatSeries(t *testing.T, url string) map[string]uint64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "herald_") || strings.HasPrefix(line, "herald_ws_") {
+		if !strings.HasPrefix(line, "herald_") || strings.HasPrefix(line, "herald_ws_") || strings.HasPrefix(line, "herald_grpc_") {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')

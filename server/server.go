@@ -84,14 +84,25 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// setupCredentials fills in the dev mode's generated secret and API key
-// when the node is on loopback and none were configured.
+// setupCredentials fills in the dev mode's generated secret and API key.
+// Dev credentials exist only in loopback dev mode: the secret when no
+// client-token key is configured, the API key when gRPC has no
+// authentication configured at all, neither --api-key nor
+// --grpc-client-ca. A node with a client CA and no key accepts client
+// certificates only: a dev key there would be an all-scope key that
+// `herald token --api-key` prints to anyone who can read the file.
 func (s *Server) setupCredentials() error {
 	cfg := &s.cfg
-	if cfg.hasJWTKey() && len(cfg.APIKeys) > 0 {
+	needSecret := !cfg.hasJWTKey()
+	needKey := len(cfg.APIKeys) == 0 && cfg.GRPCClientCA == ""
+	if !needSecret && !needKey {
 		return nil
 	}
-	// Validate refused a non-loopback node without keys.
+	if !cfg.loopbackOnly() {
+		// Validate refuses this; checked again because the file holds
+		// secrets that must never serve beyond loopback.
+		return errors.New("dev credentials: only for a node that listens on loopback only")
+	}
 	path := cfg.DevCredentials
 	if path == "" {
 		p, err := auth.DefaultDevCredentialsPath()
@@ -104,11 +115,11 @@ func (s *Server) setupCredentials() error {
 	if err != nil {
 		return fmt.Errorf("dev credentials: %w", err)
 	}
-	if !cfg.hasJWTKey() {
+	if needSecret {
 		cfg.JWTSecret = string(dev.JWTSecret)
 		s.log.Info("dev mode: client tokens use the generated secret; mint one with `herald token --user <id>`", "file", path, "created", created)
 	}
-	if len(cfg.APIKeys) == 0 {
+	if needKey {
 		cfg.APIKeys = []string{dev.APIKey}
 		s.log.Info("dev mode: gRPC callers use the generated API key (`herald token --api-key` prints it)", "file", path)
 	}
@@ -164,6 +175,7 @@ func (s *Server) build() error {
 	if s.grpcLn, err = listen("grpc-addr", cfg.GRPCAddr); err != nil {
 		return err
 	}
+	s.grpcLn = s.api.Listener(s.grpcLn)
 	if s.adminLn, err = listen("admin-addr", cfg.AdminAddr); err != nil {
 		return err
 	}
@@ -238,6 +250,9 @@ func (s *Server) ReloadTLS() error {
 
 func (s *Server) buildGRPC(o grpcapi.Options, reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	o.Service, o.Logger, o.Registry = s.svc, s.log, reg
+	// setupCredentials added no dev key to a node with a client CA and no
+	// key: it accepts client certificates only.
+	o.ClientCertOnly = len(o.APIKeys) == 0
 	api, err := grpcapi.New(o)
 	if err != nil {
 		return err

@@ -1,6 +1,11 @@
 package server
 
-import "github.com/herald-push/herald/server/grpcapi"
+import (
+	"math"
+	"time"
+
+	"github.com/herald-push/herald/server/grpcapi"
+)
 
 // gRPC callers.
 var grpcSettings = []setting{
@@ -51,6 +56,33 @@ var grpcSettings = []setting{
 		Over:    "InvalidArgument naming the field",
 		Checks:  []func(int) string{atLeast(0), atMost(grpcapi.DefaultMaxGroups, schemaBound)},
 		To:      func(o *options, v int) { o.grpc.Limits.MaxGroups = v },
+	},
+	&spec[int]{
+		Flag: "grpc-max-connections", Help: "gRPC connections open at once",
+		Field:   func(c *Config) *int { return &c.GRPCMaxConnections },
+		Default: grpcapi.DefaultMaxConnections,
+		Off:     "no limit",
+		Over:    "the connection is closed as soon as it is accepted",
+		Checks:  []func(int) string{atLeast(0)},
+		To:      func(o *options, v int) { o.grpc.Capacity.MaxConnections = v },
+	},
+	&spec[int]{
+		Flag: "grpc-max-streams-per-connection", Help: "gRPC calls open at once on one connection; clients queue the rest",
+		Field:   func(c *Config) *int { return &c.GRPCMaxStreamsPerConnection },
+		Default: grpcapi.DefaultMaxStreamsPerConnection,
+		Off:     "no limit",
+		Over:    "RST_STREAM REFUSED_STREAM (grpc-go clients queue instead)",
+		Checks:  []func(int) string{atLeast(0), atMost(math.MaxUint32, " (HTTP/2 carries it in 32 bits)")},
+		To:      func(o *options, v int) { o.grpc.Capacity.MaxStreamsPerConnection = v },
+	},
+	&spec[time.Duration]{
+		Flag: "grpc-request-timeout", Help: "time a gRPC call has to send its request once it opened",
+		Field:   func(c *Config) *time.Duration { return &c.GRPCRequestTimeout },
+		Default: grpcapi.DefaultRequestTimeout,
+		Off:     "no limit",
+		Over:    "the call is cancelled (Canceled)",
+		Checks:  []func(time.Duration) string{atLeast(time.Duration(0))},
+		To:      func(o *options, v time.Duration) { o.grpc.Capacity.RequestTimeout = v },
 	},
 }
 

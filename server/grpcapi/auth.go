@@ -9,17 +9,17 @@ import (
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
-// Authentication, scopes and rate limits. The auth interceptor runs
-// authenticate, which identifies the caller, refuses a method outside its
-// scopes and leaves the caller in the context; the ratelimit interceptor
-// after it takes a token from that caller's bucket (callerLimiter).
+// Authentication, scopes and rate limits. The tap (tap.go) runs
+// authenticate when a stream opens: it identifies the caller, refuses a
+// method outside its scopes and leaves the caller in the stream's
+// context; the ratelimit interceptor takes a token from that caller's
+// bucket (callerLimiter).
 
 // caller is who makes a call: the holder of one API key, or of one
 // verified client certificate.
@@ -32,7 +32,7 @@ type caller struct {
 // callers identifies callers. It is immutable after New except for the
 // certificate callers, which come and go with the certificates presented.
 type callers struct {
-	keys []apiKey // nil when Insecure
+	keys []apiKey // empty with ClientCertOnly
 	rate RateLimit
 
 	mu     sync.Mutex
@@ -94,34 +94,27 @@ func (cs *callers) byCertificate(subject string) *caller {
 	return c
 }
 
-type callerKey struct{}
-
-// callerFrom returns the caller authenticate left in ctx, or nil for calls
-// it did not run on (health checks, Insecure).
-func callerFrom(ctx context.Context) *caller {
-	c, _ := ctx.Value(callerKey{}).(*caller)
-	return c
-}
-
 // authenticate accepts a caller with a verified TLS client certificate or
-// with "authorization: Bearer <key>" naming one of the API keys, if the
-// method is within its scopes.
-func (a *API) authenticate(ctx context.Context) (context.Context, error) {
+// with "authorization: Bearer <key>" naming one of the API keys, if method
+// is within its scopes. ctx carries the request headers and the peer.
+func (a *API) authenticate(ctx context.Context, method string) (*caller, error) {
 	c, err := a.identify(ctx)
 	if err != nil {
 		return nil, err
 	}
-	method, _ := grpc.Method(ctx)
 	if need := requiredScope(method); c.scopes&need != need {
 		return nil, status.Errorf(codes.PermissionDenied, "%s needs an API key with scope %q; this key has scope %q",
 			method, need&^c.scopes, c.scopes)
 	}
-	return context.WithValue(ctx, callerKey{}, c), nil
+	return c, nil
 }
 
 func (a *API) identify(ctx context.Context) (*caller, error) {
 	if subject, ok := verifiedClientCert(ctx); ok {
 		return a.callers.byCertificate(subject), nil
+	}
+	if len(a.callers.keys) == 0 {
+		return nil, status.Error(codes.Unauthenticated, "this server accepts only callers with a client certificate its CA signed (mutual TLS)")
 	}
 	key, err := auth.AuthFromMD(ctx, "bearer")
 	if err != nil {

@@ -22,13 +22,20 @@ type Options struct {
 	// "authorization: Bearer <key>", each optionally limited to scopes
 	// (ParseAPIKey): "KEY" may call every method, "KEY:push" the push
 	// methods, "KEY:admin" the admin methods, "KEY:push+admin" both. Keys
-	// must differ. At least one is required unless Insecure is set.
+	// must differ. At least one is required unless ClientCertOnly or
+	// Insecure is set.
 	APIKeys []string
+	// ClientCertOnly accepts only callers with a TLS client certificate
+	// the server verified (mutual TLS), and no API key at all: the mode of
+	// a node run with a client CA and no keys. APIKeys must be empty. The
+	// grpc.Server must verify client certificates (tls.Config.ClientCAs);
+	// without that every call but health checks gets Unauthenticated.
+	ClientCertOnly bool
 	// Insecure turns authentication off: every caller is accepted, with
 	// every scope and no rate limit. It is meant for tests and
-	// loopback-only development, and cannot be combined with APIKeys.
-	// Callers with a verified TLS client certificate (mTLS) are accepted
-	// without a key either way, with every scope.
+	// loopback-only development, and cannot be combined with APIKeys or
+	// ClientCertOnly. Callers with a verified TLS client certificate
+	// (mTLS) are accepted without a key either way, with every scope.
 	Insecure bool
 	// Logger receives the call log (finished calls only) and panics.
 	// Default slog.Default().
@@ -49,7 +56,69 @@ type Options struct {
 	MaxRecvMsgBytes int
 	// Limits bound what a request may ask for, below the schema's bounds.
 	Limits Limits
+	// Capacity bounds what callers may hold open on the node:
+	// connections, streams and WatchStats streams.
+	Capacity Capacity
 }
+
+// Capacity bounds what callers may hold open. Zero means the default named
+// on each field; a negative value means no limit.
+//
+// A caller without a valid key holds nothing beyond a connection: its
+// streams are refused as they open, before grpc-go starts a goroutine for
+// one or reads its request (tap.go; a stream with a deadline is held like
+// an authenticated one until its request arrives). Before that check,
+// 20,000 header-only streams on one raw HTTP/2 connection held 20,000
+// goroutines, 156 MiB of stack and 59 MiB of heap (11 KiB a stream), for
+// as long as the connection stayed open.
+type Capacity struct {
+	// MaxConnections bounds the connections the listener from
+	// API.Listener holds at once; a connection over it is closed as soon
+	// as it is accepted. Default 1000: an idle connection costs the node
+	// three goroutines and 18 KiB (1,000 idle raw connections: 3,000
+	// goroutines, 8.2 MiB of stack, 9.4 MiB of heap), so the cap holds
+	// idle connections to 18 MiB while a fleet of backends keeps a few
+	// connections per instance.
+	MaxConnections int
+	// MaxStreamsPerConnection bounds the calls one connection has open
+	// at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a stream over it
+	// is refused with RST_STREAM REFUSED_STREAM. grpc-go clients queue
+	// calls past it rather than fail them. Default 100, the least RFC
+	// 9113 recommends: a push takes about 100 µs, so 100 calls in flight
+	// keep a node busy from one connection, while a caller with a key
+	// that opens streams and never sends their request holds at most
+	// 100 × 11 KiB per connection, each for RequestTimeout.
+	MaxStreamsPerConnection int
+	// RequestTimeout bounds how long an accepted stream may go without
+	// its request: a unary call's whole request message, a stream's first
+	// message. Past it the stream's context is cancelled, which ends the
+	// pending read, and the call ends with Canceled. Default 10s: a
+	// request is at most MaxRecvMsgBytes (1 MiB), which arrives within 10 s
+	// even at 1 Mbit/s. With no limit, a stream that never sends its
+	// request is held until its connection closes, or its own deadline
+	// passes, with or without a valid key (see tap).
+	RequestTimeout time.Duration
+	// MaxStatsWatchers bounds the WatchStats streams open on the node;
+	// one over it is refused with ResourceExhausted. Each holds a
+	// goroutine and reads the cluster's stats once per interval (a Redis
+	// round trip with the Redis engine), as often as 10 times a second.
+	// Default 64: dashboards and grpcurl sessions of an ops team, at most
+	// 640 stats reads a second.
+	MaxStatsWatchers int
+	// MaxStatsWatchersPerCaller bounds the WatchStats streams of one
+	// caller (an API key, or a client certificate's subject), so one
+	// caller cannot take every slot of MaxStatsWatchers. Default 8.
+	MaxStatsWatchersPerCaller int
+}
+
+// Defaults of Capacity.
+const (
+	DefaultMaxConnections            = 1000
+	DefaultMaxStreamsPerConnection   = 100
+	DefaultRequestTimeout            = 10 * time.Second
+	DefaultMaxStatsWatchers          = 64
+	DefaultMaxStatsWatchersPerCaller = 8
+)
 
 // RateLimit is a token bucket per caller: one per API key, and one per
 // verified client certificate subject. Every call takes a token (a stream
@@ -128,7 +197,6 @@ func (o *Options) setDefaults() {
 	if o.MaxRecvMsgBytes == 0 {
 		o.MaxRecvMsgBytes = DefaultMaxRecvMsgBytes
 	}
-	l := &o.Limits
 	setInt := func(v *int, def int) {
 		if *v == 0 {
 			*v = def
@@ -139,6 +207,13 @@ func (o *Options) setDefaults() {
 			*v = def
 		}
 	}
+	c := &o.Capacity
+	setInt(&c.MaxConnections, DefaultMaxConnections)
+	setInt(&c.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection)
+	setDur(&c.RequestTimeout, DefaultRequestTimeout)
+	setInt(&c.MaxStatsWatchers, DefaultMaxStatsWatchers)
+	setInt(&c.MaxStatsWatchersPerCaller, DefaultMaxStatsWatchersPerCaller)
+	l := &o.Limits
 	setInt(&l.MaxUserIDs, schemaMaxUserIDs)
 	setInt(&l.MaxGroups, schemaMaxGroups)
 	setInt(&l.MaxPayloadBytes, schemaMaxPayloadBytes)
@@ -160,10 +235,12 @@ func (o *Options) validate() error {
 		bad("Service: required")
 	}
 	switch {
-	case o.Insecure && len(o.APIKeys) > 0:
-		bad("Insecure: cannot be combined with APIKeys")
-	case !o.Insecure && len(o.APIKeys) == 0:
-		bad("APIKeys: at least one key is required (or set Insecure)")
+	case o.Insecure && (len(o.APIKeys) > 0 || o.ClientCertOnly):
+		bad("Insecure: cannot be combined with APIKeys or ClientCertOnly")
+	case o.ClientCertOnly && len(o.APIKeys) > 0:
+		bad("ClientCertOnly: cannot be combined with APIKeys")
+	case !o.Insecure && !o.ClientCertOnly && len(o.APIKeys) == 0:
+		bad("APIKeys: at least one key is required (or set ClientCertOnly or Insecure)")
 	}
 	seen := make(map[string]int, len(o.APIKeys))
 	for i, spec := range o.APIKeys {
@@ -187,6 +264,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxRecvMsgBytes < 0 {
 		bad("MaxRecvMsgBytes %d: must be > 0", o.MaxRecvMsgBytes)
+	}
+	if c := o.Capacity; int64(c.MaxStreamsPerConnection) > math.MaxUint32 {
+		bad("Capacity.MaxStreamsPerConnection %d: must be at most %d", c.MaxStreamsPerConnection, uint32(math.MaxUint32))
 	}
 	l := &o.Limits
 	for _, f := range []struct {

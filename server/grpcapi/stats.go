@@ -22,9 +22,16 @@ func (s *pushServer) GetStats(ctx context.Context, _ *pushv1.GetStatsRequest) (*
 }
 
 // WatchStats sends a sample at once, then one per interval until the
-// caller cancels, the server stops or API.Shutdown is called.
+// caller cancels, the server stops or API.Shutdown is called. Past
+// Capacity.MaxStatsWatchers streams on the node, or
+// MaxStatsWatchersPerCaller of the caller's, it answers ResourceExhausted.
 func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerStreamingServer[pushv1.WatchStatsResponse]) error {
 	a := s.api
+	release, err := a.watchers.acquire(callerFrom(stream.Context()), a.capacity)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// The validation interceptor has checked the interval against the
 	// schema and the configured Limits.
 	interval := a.limits.DefaultStatsInterval
@@ -50,6 +57,9 @@ func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerS
 		// Send returns an error once the stream's context ends, so a
 		// cancelled caller cannot keep this loop alive.
 		if err := send(); err != nil {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
 			return err
 		}
 		select {

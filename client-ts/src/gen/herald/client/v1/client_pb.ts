@@ -127,8 +127,9 @@ export type ClientFrame = Message<"herald.client.v1.ClientFrame"> & {
     case: "ack";
   } | {
     /**
-     * resume asks for the pushes missed since the given positions. It is
-     * meant to be the first frame a reconnecting client sends.
+     * resume asks for the pushes missed since the given positions: the
+     * first frame a reconnecting client sends, or later in a connection, to
+     * fetch a range missing from a stream's offsets.
      *
      * @generated from field: herald.client.v1.Resume resume = 3;
      */
@@ -386,13 +387,18 @@ export const StreamPositionSchema: GenMessage<StreamPosition> = /*@__PURE__*/
   messageDesc(file_herald_client_v1_client, 7);
 
 /**
- * Resume asks the server to replay what the client missed.
+ * Resume asks the server to replay what the client missed. A connection has
+ * one Resume answered at a time: Resumes sent while one is answered or
+ * replayed wait, merged, and are answered together by one ResumeResult.
  *
  * @generated from message herald.client.v1.Resume
  */
 export type Resume = Message<"herald.client.v1.Resume"> & {
   /**
-   * streams are the client's positions, one per stream.
+   * streams are the client's positions, one per stream. A stream named more
+   * than once (in one Resume or in Resumes merged) counts once, at the last
+   * position given. Past 1,024 distinct streams waiting, the others are
+   * answered at once, not recovered.
    *
    * @generated from field: repeated herald.client.v1.StreamPosition streams = 1;
    */
@@ -413,7 +419,8 @@ export const ResumeSchema: GenMessage<Resume> = /*@__PURE__*/
  */
 export type ResumeResult = Message<"herald.client.v1.ResumeResult"> & {
   /**
-   * streams has one result per stream of the Resume.
+   * streams has one result per distinct stream of the Resume (or of the
+   * Resumes answered together).
    *
    * @generated from field: repeated herald.client.v1.StreamResult streams = 1;
    */
@@ -429,7 +436,11 @@ export const ResumeResultSchema: GenMessage<ResumeResult> = /*@__PURE__*/
 
 /**
  * StreamResult says whether the pushes a client missed in one stream could be
- * replayed.
+ * replayed. The replay goes out in pages as the connection drains, and a
+ * stream may be answered twice: recovered, then, in a later ResumeResult,
+ * not recovered, when history lost the rest of the gap while the replay
+ * was paged out or the live pushes waiting for it left no room to go on.
+ * The pushes replayed by then come before that second result.
  *
  * @generated from message herald.client.v1.StreamResult
  */
@@ -442,15 +453,18 @@ export type StreamResult = Message<"herald.client.v1.StreamResult"> & {
   stream: string;
 
   /**
-   * recovered is true when every missed push follows this frame; false when
-   * history was trimmed, expired or its epoch changed: the app must resync.
+   * recovered is true when every missed push follows this frame (unless a
+   * later result for the stream says otherwise); false when history was
+   * trimmed, expired or its epoch changed, or the connection does not follow
+   * the stream: the app must resync.
    *
    * @generated from field: bool recovered = 2;
    */
   recovered: boolean;
 
   /**
-   * offset is the stream's current offset.
+   * offset is the stream's current offset; when not recovered, the offset
+   * after which the connection receives every push of the stream.
    *
    * @generated from field: uint64 offset = 3;
    */

@@ -15,8 +15,8 @@
 // be configured with lower limits than these bounds (never higher); they
 // are refused the same way.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -26,7 +26,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file herald/push/v1/push.proto.
  */
 export const file_herald_push_v1_push: GenFile = /*@__PURE__*/
-  fileDesc("ChloZXJhbGQvcHVzaC92MS9wdXNoLnByb3RvEg5oZXJhbGQucHVzaC52MSKJAQoHTWVzc2FnZRIaCgV0b3BpYxgBIAEoCUILukgIyAEBcgMogAISGgoHcGF5bG9hZBgCIAEoDEIJukgGegQYgIAEEhQKAmlkGAMgASgJQgi6SAVyAyiAARIwCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAioAIqwBChJQdXNoVG9Vc2Vyc1JlcXVlc3QSJgoIdXNlcl9pZHMYASADKAlCFLpIEZIBDggBEOgHIgdyBRABKIACEjAKB21lc3NhZ2UYAiABKAsyFy5oZXJhbGQucHVzaC52MS5NZXNzYWdlQga6SAPIAQESPAoLYWNrX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDLpICaoBBiICCB4qACJnChNQdXNoVG9Vc2Vyc1Jlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSEQoJZGVsaXZlcmVkGAIgASgEEikKCHJlY2VpcHRzGAMgAygLMhcuaGVyYWxkLnB1c2gudjEuUmVjZWlwdCI9CgdSZWNlaXB0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRINCgVhY2tlZBgDIAEoCCKaAQoTUHVzaFRvR3JvdXBzUmVxdWVzdBIjCgZncm91cHMYASADKAlCE7pIEJIBDQgBEGQiB3IFEAEogAISMAoHbWVzc2FnZRgCIAEoCzIXLmhlcmFsZC5wdXNoLnYxLk1lc3NhZ2VCBrpIA8gBARIsChBleGNsdWRlX3VzZXJfaWRzGAMgAygJQhK6SA+SAQwQ6AciB3IFEAEogAIiPQoUUHVzaFRvR3JvdXBzUmVzcG9uc2USEgoKbWVzc2FnZV9pZBgBIAEoCRIRCglkZWxpdmVyZWQYAiABKAQiRAoQQnJvYWRjYXN0UmVxdWVzdBIwCgdtZXNzYWdlGAEgASgLMhcuaGVyYWxkLnB1c2gudjEuTWVzc2FnZUIGukgDyAEBIjoKEUJyb2FkY2FzdFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSEQoJZGVsaXZlcmVkGAIgASgEIlcKEUFkZFRvR3JvdXBSZXF1ZXN0EhoKBWdyb3VwGAEgASgJQgu6SAjIAQFyAyiAAhImCgh1c2VyX2lkcxgCIAMoCUIUukgRkgEOCAEQ6AciB3IFEAEogAIiFAoSQWRkVG9Hcm91cFJlc3BvbnNlIlwKFlJlbW92ZUZyb21Hcm91cFJlcXVlc3QSGgoFZ3JvdXAYASABKAlCC7pICMgBAXIDKIACEiYKCHVzZXJfaWRzGAIgAygJQhS6SBGSAQ4IARDoByIHcgUQASiAAiIZChdSZW1vdmVGcm9tR3JvdXBSZXNwb25zZSI1ChdMaXN0R3JvdXBNZW1iZXJzUmVxdWVzdBIaCgVncm91cBgBIAEoCUILukgIyAEBcgMogAIiLAoYTGlzdEdyb3VwTWVtYmVyc1Jlc3BvbnNlEhAKCHVzZXJfaWRzGAEgAygJImIKFURpc2Nvbm5lY3RVc2VyUmVxdWVzdBIcCgd1c2VyX2lkGAEgASgJQgu6SAjIAQFyAyiAAhIYCgZyZWFzb24YAiABKAlCCLpIBXIDKIACEhEKCXJlY29ubmVjdBgDIAEoCCIuChZEaXNjb25uZWN0VXNlclJlc3BvbnNlEhQKDGRpc2Nvbm5lY3RlZBgBIAEoBCI8ChJHZXRQcmVzZW5jZVJlcXVlc3QSJgoIdXNlcl9pZHMYASADKAlCFLpIEZIBDggBEOgHIgdyBRABKIACIkIKE0dldFByZXNlbmNlUmVzcG9uc2USKwoFdXNlcnMYASADKAsyHC5oZXJhbGQucHVzaC52MS5Vc2VyUHJlc2VuY2UiYAoMVXNlclByZXNlbmNlEg8KB3VzZXJfaWQYASABKAkSDgoGb25saW5lGAIgASgIEi8KC2Nvbm5lY3Rpb25zGAMgAygLMhouaGVyYWxkLnB1c2gudjEuQ29ubmVjdGlvbiKwAQoKQ29ubmVjdGlvbhISCgpzZXNzaW9uX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSEwoLcmVtb3RlX2FkZHIYAyABKAkSEgoKdXNlcl9hZ2VudBgEIAEoCRIwCgxjb25uZWN0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmdyb3VwcxgGIAMoCRISCgpjb21wcmVzc2VkGAcgASgIIhEKD0dldFN0YXRzUmVxdWVzdCJiChBHZXRTdGF0c1Jlc3BvbnNlEiQKBXN0YXRzGAEgASgLMhUuaGVyYWxkLnB1c2gudjEuU3RhdHMSKAoFbm9kZXMYAiADKAsyGS5oZXJhbGQucHVzaC52MS5Ob2RlU3RhdHMilAIKBVN0YXRzEhMKC2Nvbm5lY3Rpb25zGAEgASgEEg0KBXVzZXJzGAIgASgEEg4KBmdyb3VwcxgDIAEoBBIOCgZwdXNoZXMYBCABKAQSEwoLbWVzc2FnZXNfaW4YBSABKAQSEAoIYnl0ZXNfaW4YBiABKAQSFAoMbWVzc2FnZXNfb3V0GAcgASgEEhUKDWJ5dGVzX291dF9yYXcYCCABKAQSFgoOYnl0ZXNfb3V0X3dpcmUYCSABKAQSDQoFZHJvcHMYCiABKAQSIQoZc2xvd19jb25zdW1lcl9kaXNjb25uZWN0cxgLIAEoBBIpCgZ1cHRpbWUYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iQgoJTm9kZVN0YXRzEg8KB25vZGVfaWQYASABKAkSJAoFc3RhdHMYAiABKAsyFS5oZXJhbGQucHVzaC52MS5TdGF0cyJUChFXYXRjaFN0YXRzUmVxdWVzdBI/CghpbnRlcnZhbBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkISukgPqgEMIgMIkBwyBRCAwtcvImQKEldhdGNoU3RhdHNSZXNwb25zZRIkCgVzdGF0cxgBIAEoCzIVLmhlcmFsZC5wdXNoLnYxLlN0YXRzEigKBW5vZGVzGAIgAygLMhkuaGVyYWxkLnB1c2gudjEuTm9kZVN0YXRzMpEHCgtQdXNoU2VydmljZRJWCgtQdXNoVG9Vc2VycxIiLmhlcmFsZC5wdXNoLnYxLlB1c2hUb1VzZXJzUmVxdWVzdBojLmhlcmFsZC5wdXNoLnYxLlB1c2hUb1VzZXJzUmVzcG9uc2USWQoMUHVzaFRvR3JvdXBzEiMuaGVyYWxkLnB1c2gudjEuUHVzaFRvR3JvdXBzUmVxdWVzdBokLmhlcmFsZC5wdXNoLnYxLlB1c2hUb0dyb3Vwc1Jlc3BvbnNlElAKCUJyb2FkY2FzdBIgLmhlcmFsZC5wdXNoLnYxLkJyb2FkY2FzdFJlcXVlc3QaIS5oZXJhbGQucHVzaC52MS5Ccm9hZGNhc3RSZXNwb25zZRJTCgpBZGRUb0dyb3VwEiEuaGVyYWxkLnB1c2gudjEuQWRkVG9Hcm91cFJlcXVlc3QaIi5oZXJhbGQucHVzaC52MS5BZGRUb0dyb3VwUmVzcG9uc2USYgoPUmVtb3ZlRnJvbUdyb3VwEiYuaGVyYWxkLnB1c2gudjEuUmVtb3ZlRnJvbUdyb3VwUmVxdWVzdBonLmhlcmFsZC5wdXNoLnYxLlJlbW92ZUZyb21Hcm91cFJlc3BvbnNlEmUKEExpc3RHcm91cE1lbWJlcnMSJy5oZXJhbGQucHVzaC52MS5MaXN0R3JvdXBNZW1iZXJzUmVxdWVzdBooLmhlcmFsZC5wdXNoLnYxLkxpc3RHcm91cE1lbWJlcnNSZXNwb25zZRJfCg5EaXNjb25uZWN0VXNlchIlLmhlcmFsZC5wdXNoLnYxLkRpc2Nvbm5lY3RVc2VyUmVxdWVzdBomLmhlcmFsZC5wdXNoLnYxLkRpc2Nvbm5lY3RVc2VyUmVzcG9uc2USVgoLR2V0UHJlc2VuY2USIi5oZXJhbGQucHVzaC52MS5HZXRQcmVzZW5jZVJlcXVlc3QaIy5oZXJhbGQucHVzaC52MS5HZXRQcmVzZW5jZVJlc3BvbnNlEk0KCEdldFN0YXRzEh8uaGVyYWxkLnB1c2gudjEuR2V0U3RhdHNSZXF1ZXN0GiAuaGVyYWxkLnB1c2gudjEuR2V0U3RhdHNSZXNwb25zZRJVCgpXYXRjaFN0YXRzEiEuaGVyYWxkLnB1c2gudjEuV2F0Y2hTdGF0c1JlcXVlc3QaIi5oZXJhbGQucHVzaC52MS5XYXRjaFN0YXRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChloZXJhbGQvcHVzaC92MS9wdXNoLnByb3RvEg5oZXJhbGQucHVzaC52MSKJAQoHTWVzc2FnZRIaCgV0b3BpYxgBIAEoCUILukgIyAEBcgMogAISGgoHcGF5bG9hZBgCIAEoDEIJukgGegQYgIAEEhQKAmlkGAMgASgJQgi6SAVyAyiAARIwCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCLpIBaoBAioAIqwBChJQdXNoVG9Vc2Vyc1JlcXVlc3QSJgoIdXNlcl9pZHMYASADKAlCFLpIEZIBDggBEOgHIgdyBRABKIACEjAKB21lc3NhZ2UYAiABKAsyFy5oZXJhbGQucHVzaC52MS5NZXNzYWdlQga6SAPIAQESPAoLYWNrX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDLpICaoBBiICCB4qACJnChNQdXNoVG9Vc2Vyc1Jlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSEQoJZGVsaXZlcmVkGAIgASgEEikKCHJlY2VpcHRzGAMgAygLMhcuaGVyYWxkLnB1c2gudjEuUmVjZWlwdCI9CgdSZWNlaXB0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRINCgVhY2tlZBgDIAEoCCKaAQoTUHVzaFRvR3JvdXBzUmVxdWVzdBIjCgZncm91cHMYASADKAlCE7pIEJIBDQgBEGQiB3IFEAEogAISMAoHbWVzc2FnZRgCIAEoCzIXLmhlcmFsZC5wdXNoLnYxLk1lc3NhZ2VCBrpIA8gBARIsChBleGNsdWRlX3VzZXJfaWRzGAMgAygJQhK6SA+SAQwQ6AciB3IFEAEogAIiPQoUUHVzaFRvR3JvdXBzUmVzcG9uc2USEgoKbWVzc2FnZV9pZBgBIAEoCRIRCglkZWxpdmVyZWQYAiABKAQiRAoQQnJvYWRjYXN0UmVxdWVzdBIwCgdtZXNzYWdlGAEgASgLMhcuaGVyYWxkLnB1c2gudjEuTWVzc2FnZUIGukgDyAEBIjoKEUJyb2FkY2FzdFJlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAkSEQoJZGVsaXZlcmVkGAIgASgEIlcKEUFkZFRvR3JvdXBSZXF1ZXN0EhoKBWdyb3VwGAEgASgJQgu6SAjIAQFyAyiAAhImCgh1c2VyX2lkcxgCIAMoCUIUukgRkgEOCAEQ6AciB3IFEAEogAIiFAoSQWRkVG9Hcm91cFJlc3BvbnNlIlwKFlJlbW92ZUZyb21Hcm91cFJlcXVlc3QSGgoFZ3JvdXAYASABKAlCC7pICMgBAXIDKIACEiYKCHVzZXJfaWRzGAIgAygJQhS6SBGSAQ4IARDoByIHcgUQASiAAiIZChdSZW1vdmVGcm9tR3JvdXBSZXNwb25zZSI1ChdMaXN0R3JvdXBNZW1iZXJzUmVxdWVzdBIaCgVncm91cBgBIAEoCUILukgIyAEBcgMogAIiLAoYTGlzdEdyb3VwTWVtYmVyc1Jlc3BvbnNlEhAKCHVzZXJfaWRzGAEgAygJImIKFURpc2Nvbm5lY3RVc2VyUmVxdWVzdBIcCgd1c2VyX2lkGAEgASgJQgu6SAjIAQFyAyiAAhIYCgZyZWFzb24YAiABKAlCCLpIBXIDKIACEhEKCXJlY29ubmVjdBgDIAEoCCIuChZEaXNjb25uZWN0VXNlclJlc3BvbnNlEhQKDGRpc2Nvbm5lY3RlZBgBIAEoBCI8ChJHZXRQcmVzZW5jZVJlcXVlc3QSJgoIdXNlcl9pZHMYASADKAlCFLpIEZIBDggBEOgHIgdyBRABKIACIkIKE0dldFByZXNlbmNlUmVzcG9uc2USKwoFdXNlcnMYASADKAsyHC5oZXJhbGQucHVzaC52MS5Vc2VyUHJlc2VuY2UiYAoMVXNlclByZXNlbmNlEg8KB3VzZXJfaWQYASABKAkSDgoGb25saW5lGAIgASgIEi8KC2Nvbm5lY3Rpb25zGAMgAygLMhouaGVyYWxkLnB1c2gudjEuQ29ubmVjdGlvbiKwAQoKQ29ubmVjdGlvbhISCgpzZXNzaW9uX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSEwoLcmVtb3RlX2FkZHIYAyABKAkSEgoKdXNlcl9hZ2VudBgEIAEoCRIwCgxjb25uZWN0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmdyb3VwcxgGIAMoCRISCgpjb21wcmVzc2VkGAcgASgIIhEKD0dldFN0YXRzUmVxdWVzdCJiChBHZXRTdGF0c1Jlc3BvbnNlEiQKBXN0YXRzGAEgASgLMhUuaGVyYWxkLnB1c2gudjEuU3RhdHMSKAoFbm9kZXMYAiADKAsyGS5oZXJhbGQucHVzaC52MS5Ob2RlU3RhdHMisgMKBVN0YXRzEhMKC2Nvbm5lY3Rpb25zGAEgASgEEg0KBXVzZXJzGAIgASgEEg4KBmdyb3VwcxgDIAEoBBIOCgZwdXNoZXMYBCABKAQSEwoLbWVzc2FnZXNfaW4YBSABKAQSEAoIYnl0ZXNfaW4YBiABKAQSFAoMbWVzc2FnZXNfb3V0GAcgASgEEhUKDWJ5dGVzX291dF9yYXcYCCABKAQSFgoOYnl0ZXNfb3V0X3dpcmUYCSABKAQSDQoFZHJvcHMYCiABKAQSIQoZc2xvd19jb25zdW1lcl9kaXNjb25uZWN0cxgLIAEoBBIpCgZ1cHRpbWUYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQcHVzaF9jYWxsc191c2VycxgNIAEoBBIZChFwdXNoX2NhbGxzX2dyb3VwcxgOIAEoBBIcChRwdXNoX2NhbGxzX2Jyb2FkY2FzdBgPIAEoBBISCgpkdXBsaWNhdGVzGBAgASgEEhIKCmRlbGl2ZXJpZXMYESABKAQSDwoHYmF0Y2hlcxgSIAEoBBIQCghjb25uZWN0cxgTIAEoBCJCCglOb2RlU3RhdHMSDwoHbm9kZV9pZBgBIAEoCRIkCgVzdGF0cxgCIAEoCzIVLmhlcmFsZC5wdXNoLnYxLlN0YXRzIlQKEVdhdGNoU3RhdHNSZXF1ZXN0Ej8KCGludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhK6SA+qAQwiAwiQHDIFEIDC1y8iZAoSV2F0Y2hTdGF0c1Jlc3BvbnNlEiQKBXN0YXRzGAEgASgLMhUuaGVyYWxkLnB1c2gudjEuU3RhdHMSKAoFbm9kZXMYAiADKAsyGS5oZXJhbGQucHVzaC52MS5Ob2RlU3RhdHMi5wEKEVB1c2hTdHJlYW1SZXF1ZXN0EiAKDmNvcnJlbGF0aW9uX2lkGAEgASgJQgi6SAVyAyiAARIzCgV1c2VycxgCIAEoCzIiLmhlcmFsZC5wdXNoLnYxLlB1c2hUb1VzZXJzUmVxdWVzdEgAEjUKBmdyb3VwcxgDIAEoCzIjLmhlcmFsZC5wdXNoLnYxLlB1c2hUb0dyb3Vwc1JlcXVlc3RIABI1Cglicm9hZGNhc3QYBCABKAsyIC5oZXJhbGQucHVzaC52MS5Ccm9hZGNhc3RSZXF1ZXN0SABCDQoEcHVzaBIFukgCCAEicgoSUHVzaFN0cmVhbVJlc3BvbnNlEhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSEQoJZGVsaXZlcmVkGAMgASgEEgwKBGNvZGUYBCABKA0SDwoHbWVzc2FnZRgFIAEoCSKSAQoSV2F0Y2hFdmVudHNSZXF1ZXN0Ej0KBWtpbmRzGAEgAygOMhkuaGVyYWxkLnB1c2gudjEuRXZlbnRLaW5kQhO6SBCSAQ0QBRgBIgeCAQQQASAAEiQKCHVzZXJfaWRzGAIgAygJQhK6SA+SAQwQ6AciB3IFEAEogAISFwoGY3Vyc29yGAMgASgJQge6SARyAihAIjwKE1dhdGNoRXZlbnRzUmVzcG9uc2USJQoGZXZlbnRzGAEgAygLMhUuaGVyYWxkLnB1c2gudjEuRXZlbnQi3gIKBUV2ZW50Eg4KBmN1cnNvchgBIAEoCRImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbm9kZV9pZBgDIAEoCRIsCgZvbmxpbmUYBCABKAsyGi5oZXJhbGQucHVzaC52MS5Vc2VyT25saW5lSAASLgoHb2ZmbGluZRgFIAEoCzIbLmhlcmFsZC5wdXNoLnYxLlVzZXJPZmZsaW5lSAASNQoJY29ubmVjdGVkGAYgASgLMiAuaGVyYWxkLnB1c2gudjEuU2Vzc2lvbkNvbm5lY3RlZEgAEjsKDGRpc2Nvbm5lY3RlZBgHIAEoCzIjLmhlcmFsZC5wdXNoLnYxLlNlc3Npb25EaXNjb25uZWN0ZWRIABIyCgt1bmRlbGl2ZXJlZBgIIAEoCzIbLmhlcmFsZC5wdXNoLnYxLlVuZGVsaXZlcmVkSABCBgoEa2luZCIdCgpVc2VyT25saW5lEg8KB3VzZXJfaWQYASABKAkiWwoLVXNlck9mZmxpbmUSDwoHdXNlcl9pZBgBIAEoCRItCgpvbmxpbmVfZm9yGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBGNvZGUYAyABKA0iSAoQU2Vzc2lvbkNvbm5lY3RlZBIPCgd1c2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDwoHbm9kZV9pZBgDIAEoCSKWAQoTU2Vzc2lvbkRpc2Nvbm5lY3RlZBIPCgd1c2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDwoHbm9kZV9pZBgDIAEoCRIMCgRjb2RlGAQgASgNEg4KBnJlYXNvbhgFIAEoCRIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKoAQoLVW5kZWxpdmVyZWQSDwoHdXNlcl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJEg4KBnN0cmVhbRgDIAEoCRIOCgZvZmZzZXQYBCABKAQSDQoFdG9waWMYBSABKAkSMQoGcmVhc29uGAYgASgOMiEuaGVyYWxkLnB1c2gudjEuVW5kZWxpdmVyZWRSZWFzb24SEgoKc2Vzc2lvbl9pZBgHIAEoCSqpAQoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIVChFFVkVOVF9LSU5EX09OTElORRABEhYKEkVWRU5UX0tJTkRfT0ZGTElORRACEhgKFEVWRU5UX0tJTkRfQ09OTkVDVEVEEAMSGwoXRVZFTlRfS0lORF9ESVNDT05ORUNURUQQBBIaChZFVkVOVF9LSU5EX1VOREVMSVZFUkVEEAUqoQEKEVVuZGVsaXZlcmVkUmVhc29uEiIKHlVOREVMSVZFUkVEX1JFQVNPTl9VTlNQRUNJRklFRBAAEh4KGlVOREVMSVZFUkVEX1JFQVNPTl9PRkZMSU5FEAESJAogVU5ERUxJVkVSRURfUkVBU09OX1NMT1dfQ09OU1VNRVIQAhIiCh5VTkRFTElWRVJFRF9SRUFTT05fQUNLX1RJTUVPVVQQAzLECAoLUHVzaFNlcnZpY2USVgoLUHVzaFRvVXNlcnMSIi5oZXJhbGQucHVzaC52MS5QdXNoVG9Vc2Vyc1JlcXVlc3QaIy5oZXJhbGQucHVzaC52MS5QdXNoVG9Vc2Vyc1Jlc3BvbnNlElkKDFB1c2hUb0dyb3VwcxIjLmhlcmFsZC5wdXNoLnYxLlB1c2hUb0dyb3Vwc1JlcXVlc3QaJC5oZXJhbGQucHVzaC52MS5QdXNoVG9Hcm91cHNSZXNwb25zZRJQCglCcm9hZGNhc3QSIC5oZXJhbGQucHVzaC52MS5Ccm9hZGNhc3RSZXF1ZXN0GiEuaGVyYWxkLnB1c2gudjEuQnJvYWRjYXN0UmVzcG9uc2USUwoKQWRkVG9Hcm91cBIhLmhlcmFsZC5wdXNoLnYxLkFkZFRvR3JvdXBSZXF1ZXN0GiIuaGVyYWxkLnB1c2gudjEuQWRkVG9Hcm91cFJlc3BvbnNlEmIKD1JlbW92ZUZyb21Hcm91cBImLmhlcmFsZC5wdXNoLnYxLlJlbW92ZUZyb21Hcm91cFJlcXVlc3QaJy5oZXJhbGQucHVzaC52MS5SZW1vdmVGcm9tR3JvdXBSZXNwb25zZRJlChBMaXN0R3JvdXBNZW1iZXJzEicuaGVyYWxkLnB1c2gudjEuTGlzdEdyb3VwTWVtYmVyc1JlcXVlc3QaKC5oZXJhbGQucHVzaC52MS5MaXN0R3JvdXBNZW1iZXJzUmVzcG9uc2USXwoORGlzY29ubmVjdFVzZXISJS5oZXJhbGQucHVzaC52MS5EaXNjb25uZWN0VXNlclJlcXVlc3QaJi5oZXJhbGQucHVzaC52MS5EaXNjb25uZWN0VXNlclJlc3BvbnNlElYKC0dldFByZXNlbmNlEiIuaGVyYWxkLnB1c2gudjEuR2V0UHJlc2VuY2VSZXF1ZXN0GiMuaGVyYWxkLnB1c2gudjEuR2V0UHJlc2VuY2VSZXNwb25zZRJNCghHZXRTdGF0cxIfLmhlcmFsZC5wdXNoLnYxLkdldFN0YXRzUmVxdWVzdBogLmhlcmFsZC5wdXNoLnYxLkdldFN0YXRzUmVzcG9uc2USVQoKV2F0Y2hTdGF0cxIhLmhlcmFsZC5wdXNoLnYxLldhdGNoU3RhdHNSZXF1ZXN0GiIuaGVyYWxkLnB1c2gudjEuV2F0Y2hTdGF0c1Jlc3BvbnNlMAESVwoKUHVzaFN0cmVhbRIhLmhlcmFsZC5wdXNoLnYxLlB1c2hTdHJlYW1SZXF1ZXN0GiIuaGVyYWxkLnB1c2gudjEuUHVzaFN0cmVhbVJlc3BvbnNlKAEwARJYCgtXYXRjaEV2ZW50cxIiLmhlcmFsZC5wdXNoLnYxLldhdGNoRXZlbnRzUmVxdWVzdBojLmhlcmFsZC5wdXNoLnYxLldhdGNoRXZlbnRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Message is what a push carries to the app.
@@ -50,9 +50,12 @@ export type Message = Message$1<"herald.push.v1.Message"> & {
   payload: Uint8Array;
 
   /**
-   * id is an optional idempotency key, at most 128 bytes: a message with the
-   * same id pushed again within the history window is delivered once, and the
-   * second call answers with the first message_id.
+   * id is an optional idempotency key, at most 128 bytes: within the history
+   * window, a message with the same id reaches each user stream, group
+   * stream or the broadcast stream at most once. A call repeated with the
+   * same id (a retry after Unavailable, say) pushes to the targets the first
+   * call did not reach and answers the same message_id; delivered then
+   * counts only what this call queued.
    *
    * @generated from field: string id = 3;
    */
@@ -752,6 +755,58 @@ export type Stats = Message$1<"herald.push.v1.Stats"> & {
    * @generated from field: google.protobuf.Duration uptime = 12;
    */
   uptime?: Duration | undefined;
+
+  /**
+   * push_calls_users counts pushes to users (PushToUsers, and PushStream's
+   * pushes to users) that published to at least one stream.
+   *
+   * @generated from field: uint64 push_calls_users = 13;
+   */
+  pushCallsUsers: bigint;
+
+  /**
+   * push_calls_groups counts pushes to groups that published.
+   *
+   * @generated from field: uint64 push_calls_groups = 14;
+   */
+  pushCallsGroups: bigint;
+
+  /**
+   * push_calls_broadcast counts broadcasts that published.
+   *
+   * @generated from field: uint64 push_calls_broadcast = 15;
+   */
+  pushCallsBroadcast: bigint;
+
+  /**
+   * duplicates counts pushes that published nothing because every stream
+   * had already taken their id (idempotency key).
+   *
+   * @generated from field: uint64 duplicates = 16;
+   */
+  duplicates: bigint;
+
+  /**
+   * deliveries counts pushes queued to connections: a push to a user with
+   * two connections counts 2.
+   *
+   * @generated from field: uint64 deliveries = 17;
+   */
+  deliveries: bigint;
+
+  /**
+   * batches counts PushBatch frames written.
+   *
+   * @generated from field: uint64 batches = 18;
+   */
+  batches: bigint;
+
+  /**
+   * connects counts connections accepted (sessions started).
+   *
+   * @generated from field: uint64 connects = 19;
+   */
+  connects: bigint;
 };
 
 /**
@@ -839,6 +894,569 @@ export const WatchStatsResponseSchema: GenMessage<WatchStatsResponse> = /*@__PUR
   messageDesc(file_herald_push_v1_push, 25);
 
 /**
+ * PushStreamRequest is one push on a PushStream.
+ *
+ * @generated from message herald.push.v1.PushStreamRequest
+ */
+export type PushStreamRequest = Message$1<"herald.push.v1.PushStreamRequest"> & {
+  /**
+   * correlation_id is the caller's id for this request, echoed in its
+   * result. At most 128 bytes; empty is allowed but then results can only
+   * be matched by order.
+   *
+   * @generated from field: string correlation_id = 1;
+   */
+  correlationId: string;
+
+  /**
+   * push is the push to carry out, with the same rules as the unary call of
+   * its kind. Exactly one is required.
+   *
+   * @generated from oneof herald.push.v1.PushStreamRequest.push
+   */
+  push: {
+    /**
+     * users pushes to users, like PushToUsers (ack_timeout is not allowed
+     * on a stream: ask for receipts with the unary call).
+     *
+     * @generated from field: herald.push.v1.PushToUsersRequest users = 2;
+     */
+    value: PushToUsersRequest;
+    case: "users";
+  } | {
+    /**
+     * groups pushes to groups, like PushToGroups.
+     *
+     * @generated from field: herald.push.v1.PushToGroupsRequest groups = 3;
+     */
+    value: PushToGroupsRequest;
+    case: "groups";
+  } | {
+    /**
+     * broadcast pushes to everyone, like Broadcast.
+     *
+     * @generated from field: herald.push.v1.BroadcastRequest broadcast = 4;
+     */
+    value: BroadcastRequest;
+    case: "broadcast";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message herald.push.v1.PushStreamRequest.
+ * Use `create(PushStreamRequestSchema)` to create a new message.
+ */
+export const PushStreamRequestSchema: GenMessage<PushStreamRequest> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 26);
+
+/**
+ * PushStreamResponse is the result of one PushStreamRequest.
+ *
+ * @generated from message herald.push.v1.PushStreamResponse
+ */
+export type PushStreamResponse = Message$1<"herald.push.v1.PushStreamResponse"> & {
+  /**
+   * correlation_id is the request's.
+   *
+   * @generated from field: string correlation_id = 1;
+   */
+  correlationId: string;
+
+  /**
+   * message_id is the id of the pushed message (when code is 0).
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * delivered counts the connections the push was queued to (when code is
+   * 0).
+   *
+   * @generated from field: uint64 delivered = 3;
+   */
+  delivered: bigint;
+
+  /**
+   * code is the request's gRPC status code: 0 (OK) when the push was
+   * accepted; otherwise what the unary call would have answered, e.g. 3
+   * (InvalidArgument), 7 (PermissionDenied), 8 (ResourceExhausted), 14
+   * (Unavailable: the push may be retried with the same message id).
+   *
+   * @generated from field: uint32 code = 4;
+   */
+  code: number;
+
+  /**
+   * message explains a non-zero code, naming the offending field for
+   * InvalidArgument.
+   *
+   * @generated from field: string message = 5;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message herald.push.v1.PushStreamResponse.
+ * Use `create(PushStreamResponseSchema)` to create a new message.
+ */
+export const PushStreamResponseSchema: GenMessage<PushStreamResponse> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 27);
+
+/**
+ * WatchEventsRequest says which events to stream and from where.
+ *
+ * @generated from message herald.push.v1.WatchEventsRequest
+ */
+export type WatchEventsRequest = Message$1<"herald.push.v1.WatchEventsRequest"> & {
+  /**
+   * kinds are the kinds to stream; empty: every kind. At most one of each.
+   *
+   * @generated from field: repeated herald.push.v1.EventKind kinds = 1;
+   */
+  kinds: EventKind[];
+
+  /**
+   * user_ids limits the stream to events about these users; empty: every
+   * user. Up to 1000 ids of 1 to 256 bytes.
+   *
+   * @generated from field: repeated string user_ids = 2;
+   */
+  userIds: string[];
+
+  /**
+   * cursor resumes after this event's cursor (the last one the caller
+   * processed). Empty: from now on. At most 64 bytes.
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message herald.push.v1.WatchEventsRequest.
+ * Use `create(WatchEventsRequestSchema)` to create a new message.
+ */
+export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 28);
+
+/**
+ * WatchEventsResponse carries the events that were ready together, oldest
+ * first.
+ *
+ * @generated from message herald.push.v1.WatchEventsResponse
+ */
+export type WatchEventsResponse = Message$1<"herald.push.v1.WatchEventsResponse"> & {
+  /**
+   * events are in cursor order.
+   *
+   * @generated from field: repeated herald.push.v1.Event events = 1;
+   */
+  events: Event[];
+};
+
+/**
+ * Describes the message herald.push.v1.WatchEventsResponse.
+ * Use `create(WatchEventsResponseSchema)` to create a new message.
+ */
+export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 29);
+
+/**
+ * Event is one thing that happened in the cluster.
+ *
+ * @generated from message herald.push.v1.Event
+ */
+export type Event = Message$1<"herald.push.v1.Event"> & {
+  /**
+   * cursor identifies the event: pass the last one processed as
+   * WatchEventsRequest.cursor to resume after it. Opaque.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * at is when the event happened.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * node_id is the node that recorded it.
+   *
+   * @generated from field: string node_id = 3;
+   */
+  nodeId: string;
+
+  /**
+   * kind is the event itself.
+   *
+   * @generated from oneof herald.push.v1.Event.kind
+   */
+  kind: {
+    /**
+     * online: a user's first connection anywhere opened.
+     *
+     * @generated from field: herald.push.v1.UserOnline online = 4;
+     */
+    value: UserOnline;
+    case: "online";
+  } | {
+    /**
+     * offline: a user's last connection anywhere closed.
+     *
+     * @generated from field: herald.push.v1.UserOffline offline = 5;
+     */
+    value: UserOffline;
+    case: "offline";
+  } | {
+    /**
+     * connected: a connection opened.
+     *
+     * @generated from field: herald.push.v1.SessionConnected connected = 6;
+     */
+    value: SessionConnected;
+    case: "connected";
+  } | {
+    /**
+     * disconnected: a connection closed.
+     *
+     * @generated from field: herald.push.v1.SessionDisconnected disconnected = 7;
+     */
+    value: SessionDisconnected;
+    case: "disconnected";
+  } | {
+    /**
+     * undelivered: a push did not reach a user.
+     *
+     * @generated from field: herald.push.v1.Undelivered undelivered = 8;
+     */
+    value: Undelivered;
+    case: "undelivered";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message herald.push.v1.Event.
+ * Use `create(EventSchema)` to create a new message.
+ */
+export const EventSchema: GenMessage<Event> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 30);
+
+/**
+ * UserOnline says a user came online.
+ *
+ * @generated from message herald.push.v1.UserOnline
+ */
+export type UserOnline = Message$1<"herald.push.v1.UserOnline"> & {
+  /**
+   * user_id is the user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message herald.push.v1.UserOnline.
+ * Use `create(UserOnlineSchema)` to create a new message.
+ */
+export const UserOnlineSchema: GenMessage<UserOnline> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 31);
+
+/**
+ * UserOffline says a user went offline.
+ *
+ * @generated from message herald.push.v1.UserOffline
+ */
+export type UserOffline = Message$1<"herald.push.v1.UserOffline"> & {
+  /**
+   * user_id is the user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * online_for is how long the user was online.
+   *
+   * @generated from field: google.protobuf.Duration online_for = 2;
+   */
+  onlineFor?: Duration | undefined;
+
+  /**
+   * code is the close code of the user's last connection (0 when its node
+   * died and its connections were reaped).
+   *
+   * @generated from field: uint32 code = 3;
+   */
+  code: number;
+};
+
+/**
+ * Describes the message herald.push.v1.UserOffline.
+ * Use `create(UserOfflineSchema)` to create a new message.
+ */
+export const UserOfflineSchema: GenMessage<UserOffline> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 32);
+
+/**
+ * SessionConnected says a connection opened.
+ *
+ * @generated from message herald.push.v1.SessionConnected
+ */
+export type SessionConnected = Message$1<"herald.push.v1.SessionConnected"> & {
+  /**
+   * user_id is the connection's user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * session_id identifies the connection.
+   *
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+
+  /**
+   * node_id is the node holding it.
+   *
+   * @generated from field: string node_id = 3;
+   */
+  nodeId: string;
+};
+
+/**
+ * Describes the message herald.push.v1.SessionConnected.
+ * Use `create(SessionConnectedSchema)` to create a new message.
+ */
+export const SessionConnectedSchema: GenMessage<SessionConnected> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 33);
+
+/**
+ * SessionDisconnected says a connection closed.
+ *
+ * @generated from message herald.push.v1.SessionDisconnected
+ */
+export type SessionDisconnected = Message$1<"herald.push.v1.SessionDisconnected"> & {
+  /**
+   * user_id is the connection's user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * session_id identifies the connection.
+   *
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+
+  /**
+   * node_id is the node that held it.
+   *
+   * @generated from field: string node_id = 3;
+   */
+  nodeId: string;
+
+  /**
+   * code is the WebSocket close code (0 when its node died).
+   *
+   * @generated from field: uint32 code = 4;
+   */
+  code: number;
+
+  /**
+   * reason says why it closed.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * duration is how long it was open.
+   *
+   * @generated from field: google.protobuf.Duration duration = 6;
+   */
+  duration?: Duration | undefined;
+};
+
+/**
+ * Describes the message herald.push.v1.SessionDisconnected.
+ * Use `create(SessionDisconnectedSchema)` to create a new message.
+ */
+export const SessionDisconnectedSchema: GenMessage<SessionDisconnected> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 34);
+
+/**
+ * Undelivered says a push did not reach a user.
+ *
+ * @generated from message herald.push.v1.Undelivered
+ */
+export type Undelivered = Message$1<"herald.push.v1.Undelivered"> & {
+  /**
+   * user_id is the user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * message_id is the push's message id.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * stream is the stream the push was published to.
+   *
+   * @generated from field: string stream = 3;
+   */
+  stream: string;
+
+  /**
+   * offset is its offset in the stream.
+   *
+   * @generated from field: uint64 offset = 4;
+   */
+  offset: bigint;
+
+  /**
+   * topic is the push's topic.
+   *
+   * @generated from field: string topic = 5;
+   */
+  topic: string;
+
+  /**
+   * reason says why.
+   *
+   * @generated from field: herald.push.v1.UndeliveredReason reason = 6;
+   */
+  reason: UndeliveredReason;
+
+  /**
+   * session_id is the connection that did not get it (empty for
+   * UNDELIVERED_REASON_OFFLINE).
+   *
+   * @generated from field: string session_id = 7;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message herald.push.v1.Undelivered.
+ * Use `create(UndeliveredSchema)` to create a new message.
+ */
+export const UndeliveredSchema: GenMessage<Undelivered> = /*@__PURE__*/
+  messageDesc(file_herald_push_v1_push, 35);
+
+/**
+ * EventKind names a kind of event for WatchEventsRequest.kinds.
+ *
+ * @generated from enum herald.push.v1.EventKind
+ */
+export enum EventKind {
+  /**
+   * EVENT_KIND_UNSPECIFIED is not a kind.
+   *
+   * @generated from enum value: EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * EVENT_KIND_ONLINE: a user's first connection anywhere opened.
+   *
+   * @generated from enum value: EVENT_KIND_ONLINE = 1;
+   */
+  ONLINE = 1,
+
+  /**
+   * EVENT_KIND_OFFLINE: a user's last connection anywhere closed.
+   *
+   * @generated from enum value: EVENT_KIND_OFFLINE = 2;
+   */
+  OFFLINE = 2,
+
+  /**
+   * EVENT_KIND_CONNECTED: a connection opened.
+   *
+   * @generated from enum value: EVENT_KIND_CONNECTED = 3;
+   */
+  CONNECTED = 3,
+
+  /**
+   * EVENT_KIND_DISCONNECTED: a connection closed.
+   *
+   * @generated from enum value: EVENT_KIND_DISCONNECTED = 4;
+   */
+  DISCONNECTED = 4,
+
+  /**
+   * EVENT_KIND_UNDELIVERED: a push did not reach a user.
+   *
+   * @generated from enum value: EVENT_KIND_UNDELIVERED = 5;
+   */
+  UNDELIVERED = 5,
+}
+
+/**
+ * Describes the enum herald.push.v1.EventKind.
+ */
+export const EventKindSchema: GenEnum<EventKind> = /*@__PURE__*/
+  enumDesc(file_herald_push_v1_push, 0);
+
+/**
+ * UndeliveredReason says why a push did not reach a user.
+ *
+ * @generated from enum herald.push.v1.UndeliveredReason
+ */
+export enum UndeliveredReason {
+  /**
+   * UNDELIVERED_REASON_UNSPECIFIED is not a reason.
+   *
+   * @generated from enum value: UNDELIVERED_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * UNDELIVERED_REASON_OFFLINE: the user had no connection anywhere.
+   *
+   * @generated from enum value: UNDELIVERED_REASON_OFFLINE = 1;
+   */
+  OFFLINE = 1,
+
+  /**
+   * UNDELIVERED_REASON_SLOW_CONSUMER: the push was dropped from a
+   * connection's send queue by the slow-consumer policy (the connection was
+   * closed with 4003, or drop-oldest dropped it).
+   *
+   * @generated from enum value: UNDELIVERED_REASON_SLOW_CONSUMER = 2;
+   */
+  SLOW_CONSUMER = 2,
+
+  /**
+   * UNDELIVERED_REASON_ACK_TIMEOUT: a connection did not acknowledge it
+   * within the call's ack_timeout.
+   *
+   * @generated from enum value: UNDELIVERED_REASON_ACK_TIMEOUT = 3;
+   */
+  ACK_TIMEOUT = 3,
+}
+
+/**
+ * Describes the enum herald.push.v1.UndeliveredReason.
+ */
+export const UndeliveredReasonSchema: GenEnum<UndeliveredReason> = /*@__PURE__*/
+  enumDesc(file_herald_push_v1_push, 1);
+
+/**
  * PushService pushes messages to users, groups and everyone, manages groups
  * and reports presence and traffic.
  *
@@ -846,9 +1464,12 @@ export const WatchStatsResponseSchema: GenMessage<WatchStatsResponse> = /*@__PUR
  * caller with a verified TLS client certificate, may call every method.
  *   - scope "push": PushToUsers, PushToGroups, Broadcast, AddToGroup,
  *     RemoveFromGroup, ListGroupMembers: what an app's backend needs to push.
- *   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats: what
- *     ops need to kick users and to see who is connected (GetPresence
- *     reveals clients' addresses) and how traffic flows.
+ *   - scope "admin": DisconnectUser, GetPresence, GetStats, WatchStats,
+ *     WatchEvents: what ops need to kick users and to see who is connected
+ *     (GetPresence reveals clients' addresses) and how traffic flows.
+ *   - scope "events": WatchEvents only, for a backend that reacts to
+ *     presence and delivery without the rest of admin.
+ * PushStream needs "push".
  * A call outside its key's scopes is refused with PermissionDenied, which
  * names the missing scope. Server reflection is open to every valid key,
  * whatever its scopes; the health service needs no key.
@@ -967,6 +1588,40 @@ export const PushService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchStatsRequestSchema;
     output: typeof WatchStatsResponseSchema;
+  },
+  /**
+   * PushStream is the push call for backends with volume: the caller sends
+   * push requests (to users, groups or everyone) on one stream and gets one
+   * result per request, matched by its correlation_id. Each request is
+   * checked and carried out like the unary call of its kind (same scope,
+   * validation, idempotency and rate limit, one token per request); a bad
+   * request gets a result with its status and the stream goes on. Flow
+   * control: the server reads a bounded number of requests ahead of the
+   * results it has sent, so a caller that sends faster than the node pushes
+   * is slowed by HTTP/2 flow control, and the node never buffers without
+   * bound.
+   *
+   * @generated from rpc herald.push.v1.PushService.PushStream
+   */
+  pushStream: {
+    methodKind: "bidi_streaming";
+    input: typeof PushStreamRequestSchema;
+    output: typeof PushStreamResponseSchema;
+  },
+  /**
+   * WatchEvents streams presence and delivery events of the whole cluster
+   * as they happen, filtered by kind and user, until the caller cancels. Each
+   * event has a cursor; a caller that reconnects with the last cursor it
+   * processed gets every event after it that is still retained (at least
+   * once: deduplicate by cursor), or FailedPrecondition when the cursor is
+   * older than the retention window. Needs scope "admin" or "events".
+   *
+   * @generated from rpc herald.push.v1.PushService.WatchEvents
+   */
+  watchEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchEventsRequestSchema;
+    output: typeof WatchEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_herald_push_v1_push, 0);

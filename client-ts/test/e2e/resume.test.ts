@@ -144,10 +144,11 @@ test("a slow consumer is cut with 4003, then resumes with every push once, in or
     range(n),
   );
   assert.ok(rec.count("connected") >= 2, "it reconnected");
-  assert.deepEqual(
-    rec.states.filter((s) => s.state === "reconnecting").map((s) => s.code),
-    [4003],
-  );
+  // Its send budget holds two of these pushes, and they keep coming while
+  // it replays what it missed: it may be cut again, each time with 4003,
+  // and each time it resumes where it was.
+  const codes = rec.states.filter((s) => s.state === "reconnecting").map((s) => s.code);
+  assert.ok(codes.length >= 1 && codes.every((c) => c === 4003), `reconnects after ${codes}, want 4003 each time`);
   assert.deepEqual(rec.failed, []);
 });
 

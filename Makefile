@@ -130,7 +130,7 @@ test-lockcheck: deps ## run the push path's tests with its lock order checked (-
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME, from its committed seed corpus (testdata/fuzz)
 	$(GO) test ./pushsvc -run '^$$' -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./server/auth -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/tokens -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsgate -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/wsgate -run '^$$' -fuzz '^FuzzFrameScanner$$' -fuzztime $(FUZZTIME)
 

@@ -283,7 +283,8 @@ func (c *Client) connect() outcome {
 		PermessageDeflate: gws.PermessageDeflate{
 			Enabled: !c.opts.DisableCompression,
 			// Context takeover would cost 8 KiB+ per connection on the
-			// server and breaks its shared broadcast frames (LIBRARIES.md).
+			// server, and gws (v1.8.9) corrupts a broadcast frame shared by
+			// connections that negotiated it differently.
 			ServerContextTakeover: false,
 			ClientContextTakeover: false,
 		},

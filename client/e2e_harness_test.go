@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // These tests run the real herald binary as a process, so that a node can
@@ -68,7 +68,7 @@ func newCreds() creds {
 
 func (c creds) token(t testing.TB, user string) string {
 	t.Helper()
-	tok, err := auth.Mint([]byte(c.secret), auth.MintClaims{UserID: user, TTL: time.Hour})
+	tok, err := tokens.Mint([]byte(c.secret), tokens.MintClaims{UserID: user, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,9 @@ type Options struct {
 
 	// DisableCompression turns off permessage-deflate. By default the client
 	// offers it without context takeover, the only mode the server accepts
-	// cheaply (see DESIGN.md); the server decides which frames to compress.
+	// cheaply: takeover would cost it 8 KiB per connection and stop it
+	// compressing a broadcast once for all. The server decides which frames
+	// to compress.
 	DisableCompression bool
 
 	// OnPush is called for every push delivered, in order, including each

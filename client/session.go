@@ -12,7 +12,8 @@ import (
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 )
 
-// Close codes the client itself sends or acts on (DESIGN.md has the table).
+// Close codes the client itself sends or acts on (the README's "Close
+// codes" table).
 const (
 	codeNormal     uint16 = 1000
 	codeTextFrame  uint16 = 1003

@@ -15,7 +15,8 @@ type Disconnect struct {
 	ReconnectAfter time.Duration
 }
 
-// The close codes of the contract (DESIGN.md), defined here once for the
+// The close codes of the contract (the README's "Close codes" table),
+// defined here once for the
 // server and its tests. They are untyped, so that they compare with a
 // close frame's uint16 and a Disconnect frame's uint32 alike.
 const (

@@ -2,7 +2,8 @@ package pushsvc
 
 import "testing"
 
-// TestCloseCodesAreTheContract pins the close codes to DESIGN.md's table:
+// TestCloseCodesAreTheContract pins the close codes to the contract (the
+// README's "Close codes" table):
 // every other test uses the names, so this is where a wrong number shows.
 func TestCloseCodesAreTheContract(t *testing.T) {
 	for _, c := range []struct {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // fakeCluster is an in-memory engine with the membership store of a

@@ -174,7 +174,8 @@ func heapAlloc() int64 {
 	return int64(m.HeapAlloc)
 }
 
-// TestResumeAttackIsBounded is issue 11's attack: after 1,000 broadcasts
+// TestResumeAttackIsBounded is the Resume attack that once queued 2 GiB:
+// after 1,000 broadcasts
 // of 1 KiB, one Resume names broadcast 2,000 times (at many positions),
 // plus streams the session does not follow. The node holds no more than
 // the session's send budget, asks the engine once for the stream's

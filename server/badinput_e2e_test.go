@@ -13,7 +13,7 @@ import (
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 func TestCompressionNegotiated(t *testing.T) {
@@ -63,11 +63,11 @@ func TestCompressionCanBeTurnedOff(t *testing.T) {
 
 func TestBadTokensGet401WithoutUpgrade(t *testing.T) {
 	env := startTestServer(t, nil)
-	expired, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	expired, err := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongSig, _ := auth.Mint([]byte("another secret entirely"), auth.MintClaims{UserID: "alice", TTL: time.Hour})
+	wrongSig, _ := tokens.Mint([]byte("another secret entirely"), tokens.MintClaims{UserID: "alice", TTL: time.Hour})
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).
 		SignedString(jwt.UnsafeAllowNoneSignatureType)
 	noSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()}).SignedString(env.secret)

@@ -19,7 +19,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // benchNode is a real server on loopback for benchmarks, with counting
@@ -80,7 +80,7 @@ func (h *countingHandler) OnClose(*gws.Conn, error) { close(h.closed) }
 func (n *benchNode) connect(b *testing.B, clients int, compress bool) {
 	b.Helper()
 	for i := range clients {
-		tok, err := auth.Mint(n.secret, auth.MintClaims{UserID: fmt.Sprintf("u%d", i), TTL: time.Hour})
+		tok, err := tokens.Mint(n.secret, tokens.MintClaims{UserID: fmt.Sprintf("u%d", i), TTL: time.Hour})
 		if err != nil {
 			b.Fatal(err)
 		}

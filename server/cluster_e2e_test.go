@@ -12,8 +12,8 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 	"github.com/herald-push/herald/server"
 )
 

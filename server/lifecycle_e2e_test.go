@@ -12,7 +12,7 @@ import (
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // TestSilentPeerIsDropped: a client that completes the upgrade and then
@@ -72,7 +72,7 @@ func TestTokenExpiryCloses4001(t *testing.T) {
 	env := startTestServer(t, nil)
 	// exp is whole seconds and has no leeway: 2.5 s leaves at least 1.5 s
 	// for the handshake on a loaded machine.
-	tok, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond})
+	tok, err := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestTokenExpiryCloses4001(t *testing.T) {
 
 func TestRefreshTokenKeepsSession(t *testing.T) {
 	env := startTestServer(t, nil)
-	short, _ := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond}) // see TestTokenExpiryCloses4001
+	short, _ := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond}) // see TestTokenExpiryCloses4001
 	c, _, err := dialWS(t, env.wsURL, short, dialOpts{})
 	if err != nil {
 		t.Fatal(err)

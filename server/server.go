@@ -25,9 +25,9 @@ import (
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/server/auth"
 	"github.com/herald-push/herald/server/certs"
 	"github.com/herald-push/herald/server/grpcapi"
+	"github.com/herald-push/herald/server/tokens"
 	"github.com/herald-push/herald/server/wsgate"
 )
 
@@ -48,7 +48,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	svc      *pushsvc.Service
-	verifier *auth.Verifier
+	verifier *tokens.Verifier
 	gate     *wsgate.Gateway
 	grpc     *grpc.Server
 	api      *grpcapi.API
@@ -105,13 +105,13 @@ func (s *Server) setupCredentials() error {
 	}
 	path := cfg.DevCredentials
 	if path == "" {
-		p, err := auth.DefaultDevCredentialsPath()
+		p, err := tokens.DefaultDevCredentialsPath()
 		if err != nil {
 			return fmt.Errorf("dev credentials: %w", err)
 		}
 		path = p
 	}
-	dev, created, err := auth.LoadOrCreateDevCredentials(path)
+	dev, created, err := tokens.LoadOrCreateDevCredentials(path)
 	if err != nil {
 		return fmt.Errorf("dev credentials: %w", err)
 	}
@@ -142,12 +142,12 @@ func (s *Server) build() error {
 	reg.MustRegister(newStatsCollector(svc))
 
 	if cfg.JWTPublicKey != "" {
-		if o.auth.PublicKeyPEM, err = os.ReadFile(cfg.JWTPublicKey); err != nil {
+		if o.tokens.PublicKeyPEM, err = os.ReadFile(cfg.JWTPublicKey); err != nil {
 			return fmt.Errorf("--jwt-public-key: %w", err)
 		}
 	}
-	o.auth.Logger = s.log
-	if s.verifier, err = auth.NewVerifier(context.Background(), o.auth); err != nil {
+	o.tokens.Logger = s.log
+	if s.verifier, err = tokens.NewVerifier(context.Background(), o.tokens); err != nil {
 		return err
 	}
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/server/auth"
 	"github.com/herald-push/herald/server/grpcapi"
+	"github.com/herald-push/herald/server/tokens"
 	"github.com/herald-push/herald/server/wsgate"
 )
 
@@ -73,11 +73,11 @@ type spec[T any] struct {
 // package's convention (zero: the package's default; negative: off).
 // build adds what is not a setting: the service, the logger, metrics.
 type options struct {
-	svc   pushsvc.Options
-	ws    wsgate.Options
-	grpc  grpcapi.Options
-	auth  auth.Options
-	redis redis.Options // used with a redis-url
+	svc    pushsvc.Options
+	ws     wsgate.Options
+	grpc   grpcapi.Options
+	tokens tokens.Options
+	redis  redis.Options // used with a redis-url
 }
 
 // options returns the packages' options c sets.

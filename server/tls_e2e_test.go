@@ -22,7 +22,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // testCA issues certificates for the TLS tests.
@@ -161,7 +161,7 @@ func TestMutualTLSOnlyNodeHasNoDevKey(t *testing.T) {
 	writeFile(t, keyFile, k1)
 	writeFile(t, caFile, ca.pem)
 	devFile := filepath.Join(dir, "dev.json")
-	dev, _, err := auth.LoadOrCreateDevCredentials(devFile)
+	dev, _, err := tokens.LoadOrCreateDevCredentials(devFile)
 	if err != nil {
 		t.Fatal(err)
 	}

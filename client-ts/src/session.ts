@@ -20,7 +20,7 @@ import { after, now, type Cancel } from "./timers.js";
 /** WebSocket readyState OPEN. */
 const OPEN = 1;
 
-/** Close codes the client reads (DESIGN.md and the README have the table). */
+/** Close codes the client reads (the README's "Close codes" table). */
 const codeNormal = 1000;
 const codeAbnormal = 1006;
 const codeKickedUser = 4002;

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // devCredentials loads (or, the first time, creates) the loopback dev
@@ -9,15 +9,15 @@ import (
 // the default one the dev server uses ($HERALD_DEV_DIR, else the user
 // config dir). token, listen and bench read it so that what they mint is
 // accepted by `herald serve` with no configuration.
-func devCredentials(path string) (auth.DevCredentials, error) {
+func devCredentials(path string) (tokens.DevCredentials, error) {
 	if path == "" {
-		p, err := auth.DefaultDevCredentialsPath()
+		p, err := tokens.DefaultDevCredentialsPath()
 		if err != nil {
-			return auth.DevCredentials{}, err
+			return tokens.DevCredentials{}, err
 		}
 		path = p
 	}
-	dev, _, err := auth.LoadOrCreateDevCredentials(path)
+	dev, _, err := tokens.LoadOrCreateDevCredentials(path)
 	return dev, err
 }
 

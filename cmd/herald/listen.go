@@ -15,7 +15,7 @@ import (
 
 	"github.com/herald-push/herald/client"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 var listenHelp = helpText{
@@ -53,7 +53,7 @@ func listen(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if *tok == "" && *user == "" {
 		return usageError{errors.New("--user or --token: one is required")}
 	}
-	mint, err := tokenSource(*tok, *devPath, *secret, auth.MintClaims{UserID: *user, Groups: splitList(*groups), Audience: *audience, Issuer: *issuer})
+	mint, err := tokenSource(*tok, *devPath, *secret, tokens.MintClaims{UserID: *user, Groups: splitList(*groups), Audience: *audience, Issuer: *issuer})
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func stateLine(sc client.StateChange) string {
 // tokenSource returns a function giving a token on each (re)connect: the
 // one given, or one minted afresh with the secret (else the dev
 // credentials at devPath).
-func tokenSource(tok, devPath, secret string, claims auth.MintClaims) (func() (string, error), error) {
+func tokenSource(tok, devPath, secret string, claims tokens.MintClaims) (func() (string, error), error) {
 	if tok != "" {
 		return func() (string, error) { return tok, nil }, nil
 	}
@@ -147,7 +147,7 @@ func tokenSource(tok, devPath, secret string, claims auth.MintClaims) (func() (s
 		key = dev.JWTSecret
 	}
 	claims.TTL = time.Hour
-	return func() (string, error) { return auth.Mint(key, claims) }, nil
+	return func() (string, error) { return tokens.Mint(key, claims) }, nil
 }
 
 // printPush prints a push as: stream #offset topic payload. A payload that

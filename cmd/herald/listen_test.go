@@ -10,7 +10,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // listening is a `herald listen` running until its test stops it or it
@@ -110,7 +110,7 @@ func TestListenExitsWhenTheTokenIsRefused(t *testing.T) {
 	// Two seconds past exp: within the 30 s clock leeway, such a token
 	// used to be upgraded and then cut with 4001, again and again.
 	issued := time.Now().Add(-time.Minute - 2*time.Second)
-	expired, err := auth.Mint([]byte(testSecret), auth.MintClaims{UserID: "carol", TTL: time.Minute, Now: func() time.Time { return issued }})
+	expired, err := tokens.Mint([]byte(testSecret), tokens.MintClaims{UserID: "carol", TTL: time.Minute, Now: func() time.Time { return issued }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 var tokenHelp = helpText{
@@ -38,7 +38,7 @@ func token(_ context.Context, args []string, out, _ io.Writer) error {
 	if *secret == "" {
 		*secret = os.Getenv(server.EnvName("jwt-secret"))
 	}
-	var dev auth.DevCredentials
+	var dev tokens.DevCredentials
 	if *secret == "" || *apiKey {
 		d, err := devCredentials(*devPath)
 		if err != nil {
@@ -57,7 +57,7 @@ func token(_ context.Context, args []string, out, _ io.Writer) error {
 	if len(key) == 0 {
 		key = dev.JWTSecret
 	}
-	tok, err := auth.Mint(key, auth.MintClaims{UserID: *user, Groups: splitList(*groups), TTL: *ttl, Audience: *audience, Issuer: *issuer})
+	tok, err := tokens.Mint(key, tokens.MintClaims{UserID: *user, Groups: splitList(*groups), TTL: *ttl, Audience: *audience, Issuer: *issuer})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // limitRetryAfter is the Retry-After, in seconds, of a handshake refused
@@ -60,7 +60,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// From here on t holds slots: every return gives them back, except
 	// the one that hands them to the connection.
-	token, err := auth.TokenFromRequest(r)
+	token, err := tokens.TokenFromRequest(r)
 	if err != nil {
 		g.release(t)
 		g.refuse(w, http.StatusUnauthorized, "unauthorized", "missing token", 0)
@@ -70,7 +70,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.release(t)
 		result := "unauthorized"
-		if errors.Is(err, auth.ErrExpired) {
+		if errors.Is(err, tokens.ErrExpired) {
 			result = "expired"
 		}
 		g.refuse(w, http.StatusUnauthorized, result, "invalid token", 0)
@@ -85,7 +85,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // upgrade upgrades r and starts the connection, which takes over t.
-func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, claims auth.Claims) {
+func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, claims tokens.Claims) {
 	socket, err := g.upgrader.Upgrade(w, r)
 	if err != nil {
 		g.release(t)

@@ -25,7 +25,7 @@ import (
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	"github.com/herald-push/herald/internal/wstest"
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // fakeVerifier accepts tokens "user:<id>" (and "no user", without one) and
@@ -33,19 +33,19 @@ import (
 // refusals came before it.
 type fakeVerifier struct{ calls atomic.Int64 }
 
-func (v *fakeVerifier) Verify(token string) (auth.Claims, error) {
+func (v *fakeVerifier) Verify(token string) (tokens.Claims, error) {
 	v.calls.Add(1)
 	if user, ok := strings.CutPrefix(token, "user:"); ok && user != "" {
-		return auth.Claims{UserID: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
+		return tokens.Claims{UserID: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
 	}
 	if token == "no user" {
 		// Passes the verifier, but the push service refuses the session.
-		return auth.Claims{ExpiresAt: time.Now().Add(time.Hour)}, nil
+		return tokens.Claims{ExpiresAt: time.Now().Add(time.Hour)}, nil
 	}
 	if strings.HasPrefix(token, "expired:") {
-		return auth.Claims{}, auth.ErrExpired
+		return tokens.Claims{}, tokens.ErrExpired
 	}
-	return auth.Claims{}, errors.New("bad token")
+	return tokens.Claims{}, errors.New("bad token")
 }
 
 // testGate is a Gateway served by a real http.Server on 127.0.0.1:0,

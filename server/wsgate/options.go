@@ -10,12 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // Verifier checks client tokens.
 type Verifier interface {
-	Verify(token string) (auth.Claims, error)
+	Verify(token string) (tokens.Claims, error)
 }
 
 // Options configure a Gateway. The zero value of each field means its

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // benchNode starts a Redis engine whose Deliver calls deliver.

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/enginetest"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // BenchmarkCatchUpFollowed measures what a resubscription costs the

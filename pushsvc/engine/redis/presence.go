@@ -179,3 +179,11 @@ func (e *Engine) aliveNodes(ctx context.Context, alive map[string]bool) error {
 	}
 	return nil
 }
+
+// cmdMap is the value of a HGETALL in a pipeline.
+func cmdMap(c goredis.Cmder) map[string]string {
+	if m, ok := c.(*goredis.MapStringStringCmd); ok {
+		return m.Val()
+	}
+	return nil
+}

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 const (
@@ -78,7 +78,7 @@ type ChurnReport struct {
 type churn struct {
 	// immutable after startChurn
 	cfg    Config
-	mint   func(auth.MintClaims) (string, error)
+	mint   func(tokens.MintClaims) (string, error)
 	ipv4   bool
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per churner
@@ -97,7 +97,7 @@ type churn struct {
 // churnUser is churner i's user id: pushes to it reach that churner only.
 func churnUser(i int) string { return fmt.Sprintf("bench-soak-r%d", i) }
 
-func startChurn(ctx context.Context, cfg Config, mint func(auth.MintClaims) (string, error), ipv4 bool) *churn {
+func startChurn(ctx context.Context, cfg Config, mint func(tokens.MintClaims) (string, error), ipv4 bool) *churn {
 	ctx, cancel := context.WithCancel(ctx)
 	ch := &churn{cfg: cfg, mint: mint, ipv4: ipv4, cancel: cancel, failReasons: map[string]int{}, serverCloses: map[string]int{}}
 	for i := range cfg.Churn {
@@ -152,7 +152,7 @@ type churner struct {
 func (c *churner) cycle(ctx context.Context, mode closeMode) {
 	ch := c.ch
 	ch.cycles.Add(1)
-	claims := auth.MintClaims{UserID: churnUser(c.id), TTL: ch.cfg.Duration + tokenMargin, Audience: ch.cfg.JWTAudience, Issuer: ch.cfg.JWTIssuer}
+	claims := tokens.MintClaims{UserID: churnUser(c.id), TTL: ch.cfg.Duration + tokenMargin, Audience: ch.cfg.JWTAudience, Issuer: ch.cfg.JWTIssuer}
 	if ch.cfg.Groups > 0 {
 		claims.Groups = []string{groupOf(c.id, ch.cfg.Groups)}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/lxzan/gws"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 const (
@@ -145,7 +145,7 @@ func (f *fleet) dial(ctx context.Context, i int) {
 	if ctx.Err() != nil {
 		return
 	}
-	claims := auth.MintClaims{UserID: userOf(i, f.spec.Users), TTL: f.spec.TokenTTL, Audience: f.spec.Audience, Issuer: f.spec.Issuer}
+	claims := tokens.MintClaims{UserID: userOf(i, f.spec.Users), TTL: f.spec.TokenTTL, Audience: f.spec.Audience, Issuer: f.spec.Issuer}
 	if f.spec.Groups > 0 {
 		claims.Groups = []string{groupOf(i, f.spec.Groups)}
 	}
@@ -293,9 +293,9 @@ func cloneMap(m map[string]int) map[string]int {
 // key (to measure what signature checks cost the server's handshakes).
 // RS256 tokens are cached per user: signing one costs the bench about a
 // millisecond, which would throttle its own dialling.
-func (f *fleet) mint(c auth.MintClaims) (string, error) {
+func (f *fleet) mint(c tokens.MintClaims) (string, error) {
 	if len(f.spec.RSAKeyPEM) == 0 {
-		return auth.Mint(f.spec.JWTSecret, c)
+		return tokens.Mint(f.spec.JWTSecret, c)
 	}
 	key := fmt.Sprint(c.UserID, c.Groups)
 	if tok, ok := f.rsaTokens.Load(key); ok {
@@ -308,7 +308,7 @@ func (f *fleet) mint(c auth.MintClaims) (string, error) {
 	return tok, err
 }
 
-func (f *fleet) mintRS256(c auth.MintClaims) (string, error) {
+func (f *fleet) mintRS256(c tokens.MintClaims) (string, error) {
 	key, err := jwt.ParseRSAPrivateKeyFromPEM(f.spec.RSAKeyPEM)
 	if err != nil {
 		return "", fmt.Errorf("--jwt-private-key: %w", err)

@@ -1,4 +1,4 @@
-package auth
+package tokens
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func (o Options) withDefaults() Options {
 // PEM key; NewVerifier does, with the same naming.
 func (o Options) validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("auth: Options."+format, args...)) }
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("tokens: Options."+format, args...)) }
 	if len(o.Secret) == 0 && len(o.PublicKeyPEM) == 0 && o.JWKSURL == "" {
 		bad("Secret: no client-token key configured: set Secret, PublicKeyPEM or JWKSURL")
 	}

@@ -1,11 +1,11 @@
-package auth_test
+package tokens_test
 
 import (
 	"errors"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 func TestTokenFromRequest(t *testing.T) {
@@ -32,9 +32,9 @@ func TestTokenFromRequest(t *testing.T) {
 			if tc.authz != "" {
 				r.Header.Set("Authorization", tc.authz)
 			}
-			got, err := auth.TokenFromRequest(r)
+			got, err := tokens.TokenFromRequest(r)
 			if tc.want == "" {
-				if !errors.Is(err, auth.ErrMissingToken) {
+				if !errors.Is(err, tokens.ErrMissingToken) {
 					t.Fatalf("got %q, %v; want ErrMissingToken", got, err)
 				}
 				return

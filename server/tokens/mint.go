@@ -1,4 +1,4 @@
-package auth
+package tokens
 
 import (
 	"errors"
@@ -36,17 +36,17 @@ type mintClaims struct {
 // secret's strength (NewVerifier does); it only refuses an empty one.
 func Mint(secret []byte, c MintClaims) (string, error) {
 	if len(secret) == 0 {
-		return "", errors.New("auth: mint: empty secret")
+		return "", errors.New("tokens: mint: empty secret")
 	}
 	if c.UserID == "" {
-		return "", errors.New("auth: mint: user id is required")
+		return "", errors.New("tokens: mint: user id is required")
 	}
 	if c.TTL <= 0 {
-		return "", fmt.Errorf("auth: mint: ttl %v must be positive", c.TTL)
+		return "", fmt.Errorf("tokens: mint: ttl %v must be positive", c.TTL)
 	}
 	for i, g := range c.Groups {
 		if g == "" {
-			return "", fmt.Errorf("auth: mint: group %d is empty", i)
+			return "", fmt.Errorf("tokens: mint: group %d is empty", i)
 		}
 	}
 	now := time.Now
@@ -68,7 +68,7 @@ func Mint(secret []byte, c MintClaims) (string, error) {
 	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
-		return "", fmt.Errorf("auth: mint: %w", err)
+		return "", fmt.Errorf("tokens: mint: %w", err)
 	}
 	return tok, nil
 }

@@ -1,4 +1,4 @@
-package auth
+package tokens
 
 import (
 	"context"
@@ -64,7 +64,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	if len(opts.PublicKeyPEM) > 0 {
 		key, methods, err := parsePublicKeyPEM(opts.PublicKeyPEM)
 		if err != nil {
-			return nil, fmt.Errorf("auth: Options.PublicKeyPEM: %w", err)
+			return nil, fmt.Errorf("tokens: Options.PublicKeyPEM: %w", err)
 		}
 		v.sources = append(v.sources, &source{
 			methods: methods,
@@ -80,7 +80,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	if opts.JWKSURL != "" {
 		j, err := newJWKSSource(ctx, opts)
 		if err != nil {
-			return nil, fmt.Errorf("auth: Options.JWKSURL: %w", err)
+			return nil, fmt.Errorf("tokens: Options.JWKSURL: %w", err)
 		}
 		v.jwks = j
 		v.sources = append(v.sources, &source{

@@ -1,4 +1,4 @@
-package auth_test
+package tokens_test
 
 import (
 	"os"
@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 func TestDevCredentialsCreatedAndReused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "herald")
 	path := filepath.Join(dir, "dev-credentials.json")
 
-	first, created, err := auth.LoadOrCreateDevCredentials(path)
+	first, created, err := tokens.LoadOrCreateDevCredentials(path)
 	if err != nil || !created {
 		t.Fatalf("first call: created=%v err=%v", created, err)
 	}
@@ -35,7 +35,7 @@ func TestDevCredentialsCreatedAndReused(t *testing.T) {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
 
-	second, created, err := auth.LoadOrCreateDevCredentials(path)
+	second, created, err := tokens.LoadOrCreateDevCredentials(path)
 	if err != nil || created {
 		t.Fatalf("second call: created=%v err=%v", created, err)
 	}
@@ -44,8 +44,8 @@ func TestDevCredentialsCreatedAndReused(t *testing.T) {
 	}
 
 	// What `herald token` mints with them, the dev server accepts.
-	v := newVerifier(t, auth.Options{Secret: second.JWTSecret})
-	tok, err := auth.Mint(first.JWTSecret, auth.MintClaims{UserID: "alice", TTL: time.Hour, Now: at(t0)})
+	v := newVerifier(t, tokens.Options{Secret: second.JWTSecret})
+	tok, err := tokens.Mint(first.JWTSecret, tokens.MintClaims{UserID: "alice", TTL: time.Hour, Now: at(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +59,11 @@ func TestDevCredentialsCreatedAndReused(t *testing.T) {
 func TestDevCredentialsConcurrentCreate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dev-credentials.json")
 	const n = 8
-	got := make([]auth.DevCredentials, n)
+	got := make([]tokens.DevCredentials, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { got[i], _, errs[i] = auth.LoadOrCreateDevCredentials(path) })
+		wg.Go(func() { got[i], _, errs[i] = tokens.LoadOrCreateDevCredentials(path) })
 	}
 	wg.Wait()
 	for i := range n {
@@ -96,7 +96,7 @@ func TestDevCredentialsRefusesBadFiles(t *testing.T) {
 			if err := os.Chmod(path, tc.mode); err != nil { // umask may have trimmed it
 				t.Fatal(err)
 			}
-			_, _, err := auth.LoadOrCreateDevCredentials(path)
+			_, _, err := tokens.LoadOrCreateDevCredentials(path)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -114,7 +114,7 @@ func TestDevCredentialsRefusesBadFiles(t *testing.T) {
 func TestDefaultDevCredentialsPath(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("HERALD_DEV_DIR", dir)
-	if got, err := auth.DefaultDevCredentialsPath(); err != nil || got != filepath.Join(dir, "dev-credentials.json") {
+	if got, err := tokens.DefaultDevCredentialsPath(); err != nil || got != filepath.Join(dir, "dev-credentials.json") {
 		t.Fatalf("with HERALD_DEV_DIR: %q, %v", got, err)
 	}
 	t.Setenv("HERALD_DEV_DIR", "")
@@ -123,7 +123,7 @@ func TestDefaultDevCredentialsPath(t *testing.T) {
 	if err != nil {
 		t.Skip("no user config dir:", err)
 	}
-	if got, err := auth.DefaultDevCredentialsPath(); err != nil || got != filepath.Join(cfg, "herald", "dev-credentials.json") {
+	if got, err := tokens.DefaultDevCredentialsPath(); err != nil || got != filepath.Join(cfg, "herald", "dev-credentials.json") {
 		t.Fatalf("without HERALD_DEV_DIR: %q, %v", got, err)
 	}
 }

@@ -1,4 +1,4 @@
-// Package auth verifies the JWTs that WebSocket clients present, mints
+// Package tokens verifies the JWTs that WebSocket clients present, mints
 // HS256 tokens for the `herald token` command and tests, and keeps the
 // loopback dev mode's generated credentials.
 //
@@ -19,4 +19,4 @@
 // and never blocks on the network except for a rate-limited, time-bounded
 // JWKS refresh when a token names an unknown key id. [Verifier.Close] stops
 // the JWKS refresh goroutine.
-package auth
+package tokens

@@ -1,4 +1,4 @@
-package auth_test
+package tokens_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 func TestNewVerifierRefusesBadOptions(t *testing.T) {
@@ -36,23 +36,23 @@ func TestNewVerifierRefusesBadOptions(t *testing.T) {
 	rsaPEM := pemOf(t, &k.rsa.PublicKey)
 	for _, tc := range []struct {
 		name    string
-		opts    auth.Options
+		opts    tokens.Options
 		setting string // the error must start with it
 	}{
-		{"no key source", auth.Options{}, "auth: Options.Secret:"},
-		{"short secret", auth.Options{Secret: []byte("hunter2")}, "auth: Options.Secret:"},
-		{"secret is the public key", auth.Options{Secret: rsaPEM, PublicKeyPEM: rsaPEM}, "auth: Options.Secret:"},
-		{"not PEM", auth.Options{PublicKeyPEM: []byte("ssh-ed25519 AAAA")}, "auth: Options.PublicKeyPEM:"},
-		{"private key", auth.Options{PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})}, "auth: Options.PublicKeyPEM:"},
-		{"RSA 1024", auth.Options{PublicKeyPEM: pemOf(t, &small.PublicKey)}, "auth: Options.PublicKeyPEM:"},
-		{"P-224", auth.Options{PublicKeyPEM: pemOf(t, &p224.PublicKey)}, "auth: Options.PublicKeyPEM:"},
-		{"jwks http to a remote host", auth.Options{JWKSURL: "http://id.example/jwks.json"}, "auth: Options.JWKSURL:"},
-		{"jwks ftp", auth.Options{JWKSURL: "ftp://id.example/jwks.json"}, "auth: Options.JWKSURL:"},
-		{"jwks no host", auth.Options{JWKSURL: "https:///jwks.json"}, "auth: Options.JWKSURL:"},
-		{"negative leeway", auth.Options{Secret: testSecret, Leeway: -time.Second}, "auth: Options.Leeway "},
+		{"no key source", tokens.Options{}, "tokens: Options.Secret:"},
+		{"short secret", tokens.Options{Secret: []byte("hunter2")}, "tokens: Options.Secret:"},
+		{"secret is the public key", tokens.Options{Secret: rsaPEM, PublicKeyPEM: rsaPEM}, "tokens: Options.Secret:"},
+		{"not PEM", tokens.Options{PublicKeyPEM: []byte("ssh-ed25519 AAAA")}, "tokens: Options.PublicKeyPEM:"},
+		{"private key", tokens.Options{PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})}, "tokens: Options.PublicKeyPEM:"},
+		{"RSA 1024", tokens.Options{PublicKeyPEM: pemOf(t, &small.PublicKey)}, "tokens: Options.PublicKeyPEM:"},
+		{"P-224", tokens.Options{PublicKeyPEM: pemOf(t, &p224.PublicKey)}, "tokens: Options.PublicKeyPEM:"},
+		{"jwks http to a remote host", tokens.Options{JWKSURL: "http://id.example/jwks.json"}, "tokens: Options.JWKSURL:"},
+		{"jwks ftp", tokens.Options{JWKSURL: "ftp://id.example/jwks.json"}, "tokens: Options.JWKSURL:"},
+		{"jwks no host", tokens.Options{JWKSURL: "https:///jwks.json"}, "tokens: Options.JWKSURL:"},
+		{"negative leeway", tokens.Options{Secret: testSecret, Leeway: -time.Second}, "tokens: Options.Leeway "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := auth.NewVerifier(context.Background(), tc.opts)
+			v, err := tokens.NewVerifier(context.Background(), tc.opts)
 			if err == nil {
 				v.Close()
 				t.Fatal("accepted")
@@ -85,7 +85,7 @@ func TestPublicKeyPEMForms(t *testing.T) {
 		"CERTIFICATE":    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}),
 	} {
 		t.Run(name, func(t *testing.T) {
-			v := newVerifier(t, auth.Options{PublicKeyPEM: p})
+			v := newVerifier(t, tokens.Options{PublicKeyPEM: p})
 			if _, err := v.Verify(tok); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -97,7 +97,7 @@ func TestPublicKeyPEMForms(t *testing.T) {
 // after NewVerifier changes nothing.
 func TestVerifierKeepsItsOwnSecret(t *testing.T) {
 	secret := append([]byte(nil), testSecret...)
-	v := newVerifier(t, auth.Options{Secret: secret})
+	v := newVerifier(t, tokens.Options{Secret: secret})
 	tok := sign(t, jwt.SigningMethodHS256, testSecret, claims(), nil)
 	secret[0] ^= 0xff
 	if _, err := v.Verify(tok); err != nil {

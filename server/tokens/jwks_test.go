@@ -1,4 +1,4 @@
-package auth_test
+package tokens_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // jwksServer serves body on 127.0.0.1 (httptest's default) and counts the
@@ -69,7 +69,7 @@ func testJWKS(t *testing.T) []byte {
 func TestVerifyJWKS(t *testing.T) {
 	k := testKeys()
 	srv, hits := jwksServer(t, http.StatusOK, testJWKS(t))
-	v := newVerifier(t, auth.Options{JWKSURL: srv.URL + "/jwks.json"})
+	v := newVerifier(t, tokens.Options{JWKSURL: srv.URL + "/jwks.json"})
 
 	t.Run("accepted", func(t *testing.T) {
 		for _, tok := range []string{
@@ -89,11 +89,11 @@ func TestVerifyJWKS(t *testing.T) {
 			token string
 			want  error
 		}{
-			{"unknown kid", sign(t, jwt.SigningMethodRS256, k.rsa, claims(), map[string]any{"kid": "rsa-2"}), auth.ErrUnknownKey},
-			{"ES256 token naming an Ed25519 key", sign(t, jwt.SigningMethodES256, k.p256, claims(), map[string]any{"kid": "ed-1"}), auth.ErrUnknownKey},
-			{"HS256 with the JWKS's symmetric key", sign(t, jwt.SigningMethodHS256, testSecret, claims(), map[string]any{"kid": "oct-1"}), auth.ErrAlgorithm},
-			{"alg none", unsignedNone(t, claims()), auth.ErrAlgorithm},
-			{"ES384 with no fitting key", sign(t, jwt.SigningMethodES384, k.p384, claims(), nil), auth.ErrUnknownKey},
+			{"unknown kid", sign(t, jwt.SigningMethodRS256, k.rsa, claims(), map[string]any{"kid": "rsa-2"}), tokens.ErrUnknownKey},
+			{"ES256 token naming an Ed25519 key", sign(t, jwt.SigningMethodES256, k.p256, claims(), map[string]any{"kid": "ed-1"}), tokens.ErrUnknownKey},
+			{"HS256 with the JWKS's symmetric key", sign(t, jwt.SigningMethodHS256, testSecret, claims(), map[string]any{"kid": "oct-1"}), tokens.ErrAlgorithm},
+			{"alg none", unsignedNone(t, claims()), tokens.ErrAlgorithm},
+			{"ES384 with no fitting key", sign(t, jwt.SigningMethodES384, k.p384, claims(), nil), tokens.ErrUnknownKey},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := v.Verify(tc.token)
@@ -133,12 +133,12 @@ func TestJWKSStartFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(tc.ctx, 10*time.Second)
 			defer cancel()
-			v, err := auth.NewVerifier(ctx, auth.Options{JWKSURL: tc.url})
+			v, err := tokens.NewVerifier(ctx, tokens.Options{JWKSURL: tc.url})
 			if err == nil {
 				v.Close()
 				t.Fatal("accepted")
 			}
-			if !strings.HasPrefix(err.Error(), "auth: Options.JWKSURL:") {
+			if !strings.HasPrefix(err.Error(), "tokens: Options.JWKSURL:") {
 				t.Fatalf("err = %q; want it to name Options.JWKSURL", err)
 			}
 		})
@@ -149,7 +149,7 @@ func TestJWKSStartFailures(t *testing.T) {
 // refresh goroutine end.
 func TestJWKSCloseIsIdempotent(t *testing.T) {
 	srv, _ := jwksServer(t, http.StatusOK, testJWKS(t))
-	v, err := auth.NewVerifier(context.Background(), auth.Options{JWKSURL: srv.URL, Now: at(t0)})
+	v, err := tokens.NewVerifier(context.Background(), tokens.Options{JWKSURL: srv.URL, Now: at(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestJWKSCloseIsIdempotent(t *testing.T) {
 func TestVerifyConcurrent(t *testing.T) {
 	k := testKeys()
 	srv, _ := jwksServer(t, http.StatusOK, testJWKS(t))
-	v := newVerifier(t, auth.Options{Secret: testSecret, JWKSURL: srv.URL})
+	v := newVerifier(t, tokens.Options{Secret: testSecret, JWKSURL: srv.URL})
 	toks := []string{
 		sign(t, jwt.SigningMethodHS256, testSecret, claims(), nil),
 		sign(t, jwt.SigningMethodRS256, k.rsa, claims(), map[string]any{"kid": "rsa-1"}),

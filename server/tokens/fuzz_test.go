@@ -1,4 +1,4 @@
-package auth_test
+package tokens_test
 
 import (
 	"crypto/ed25519"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // FuzzVerify feeds Verify arbitrary strings: it must never panic, and it
@@ -16,7 +16,7 @@ import (
 // constant seed, a fixed clock) so those runs are deterministic.
 func FuzzVerify(f *testing.F) {
 	ed := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	v, err := auth.NewVerifier(f.Context(), auth.Options{
+	v, err := tokens.NewVerifier(f.Context(), tokens.Options{
 		Secret:       testSecret,
 		PublicKeyPEM: pemOf(f, ed.Public()),
 		Now:          at(t0),
@@ -41,7 +41,7 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, token string) {
 		got, err := v.Verify(token)
 		if err != nil {
-			if !errors.Is(err, auth.ErrInvalidToken) && !errors.Is(err, auth.ErrMissingToken) {
+			if !errors.Is(err, tokens.ErrInvalidToken) && !errors.Is(err, tokens.ErrMissingToken) {
 				t.Fatalf("err = %v wraps neither ErrInvalidToken nor ErrMissingToken", err)
 			}
 			return

@@ -1,4 +1,4 @@
-package auth_test
+package tokens_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // t0 is the fixed "now" of these tests; verifiers get it through
@@ -103,14 +103,14 @@ func unsignedNone(t testing.TB, c jwt.Claims) string {
 	return s
 }
 
-func newVerifier(t testing.TB, opts auth.Options) *auth.Verifier {
+func newVerifier(t testing.TB, opts tokens.Options) *tokens.Verifier {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = at(t0)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	v, err := auth.NewVerifier(ctx, opts)
+	v, err := tokens.NewVerifier(ctx, opts)
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
@@ -127,7 +127,7 @@ func checkRefused(t testing.TB, err, reason error) {
 	if !errors.Is(err, reason) {
 		t.Fatalf("err = %v; want %v", err, reason)
 	}
-	if reason != auth.ErrMissingToken && !errors.Is(err, auth.ErrInvalidToken) {
+	if reason != tokens.ErrMissingToken && !errors.Is(err, tokens.ErrInvalidToken) {
 		t.Fatalf("err = %v does not wrap ErrInvalidToken", err)
 	}
 }

@@ -1,4 +1,4 @@
-package auth
+package tokens
 
 import (
 	"context"
@@ -84,7 +84,7 @@ func newJWKSSource(ctx context.Context, opts Options) (_ *jwksSource, err error)
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
-				log.WarnContext(ctx, "auth: JWKS refresh failed; keeping the keys fetched before", "url", u, "err", err)
+				log.WarnContext(ctx, "tokens: JWKS refresh failed; keeping the keys fetched before", "url", u, "err", err)
 			}
 		},
 	})

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/herald-push/herald/server/auth"
 	"github.com/herald-push/herald/server/grpcapi"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // Client tokens and API keys.
@@ -15,8 +15,8 @@ var authSettings = []setting{
 		Field:  func(c *Config) *string { return &c.JWTSecret },
 		Shown:  "dev: generated",
 		Secret: true,
-		Checks: []func(string) string{ifSet(func(v string) error { return auth.CheckSecret([]byte(v)) })},
-		To:     func(o *options, v string) { o.auth.Secret = []byte(v) },
+		Checks: []func(string) string{ifSet(func(v string) error { return tokens.CheckSecret([]byte(v)) })},
+		To:     func(o *options, v string) { o.tokens.Secret = []byte(v) },
 	},
 	&spec[string]{
 		Flag: "jwt-public-key", Help: "PEM file: RSA, ECDSA or Ed25519 public key for client tokens",
@@ -27,18 +27,18 @@ var authSettings = []setting{
 	&spec[string]{
 		Flag: "jwks-url", Help: "JWKS with the client-token keys (https, or http to a loopback host)",
 		Field:  func(c *Config) *string { return &c.JWKSURL },
-		Checks: []func(string) string{ifSet(auth.CheckJWKSURL)},
-		To:     func(o *options, v string) { o.auth.JWKSURL = v },
+		Checks: []func(string) string{ifSet(tokens.CheckJWKSURL)},
+		To:     func(o *options, v string) { o.tokens.JWKSURL = v },
 	},
 	&spec[string]{
 		Flag: "jwt-audience", Help: "required aud claim of client tokens",
 		Field: func(c *Config) *string { return &c.JWTAudience },
-		To:    func(o *options, v string) { o.auth.Audience = v },
+		To:    func(o *options, v string) { o.tokens.Audience = v },
 	},
 	&spec[string]{
 		Flag: "jwt-issuer", Help: "required iss claim of client tokens",
 		Field: func(c *Config) *string { return &c.JWTIssuer },
-		To:    func(o *options, v string) { o.auth.Issuer = v },
+		To:    func(o *options, v string) { o.tokens.Issuer = v },
 	},
 	&spec[[]string]{
 		Flag:  "api-key",
@@ -64,7 +64,7 @@ func publicKeyFile(path string) error {
 	if err != nil {
 		return nil // openable says why
 	}
-	if err := auth.CheckPublicKeyPEM(pem); err != nil {
+	if err := tokens.CheckPublicKeyPEM(pem); err != nil {
 		return fmt.Errorf("is not a public key: %w", err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package auth
+package tokens
 
 import (
 	"crypto/rand"
@@ -42,7 +42,7 @@ func DefaultDevCredentialsPath() (string, error) {
 	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("auth: dev credentials: no user config dir (set HERALD_DEV_DIR): %w", err)
+		return "", fmt.Errorf("tokens: dev credentials: no user config dir (set HERALD_DEV_DIR): %w", err)
 	}
 	return filepath.Join(dir, "herald", "dev-credentials.json"), nil
 }
@@ -59,7 +59,7 @@ func LoadOrCreateDevCredentials(path string) (creds DevCredentials, created bool
 		return creds, false, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return DevCredentials{}, false, fmt.Errorf("auth: dev credentials %s: %w", path, err)
+		return DevCredentials{}, false, fmt.Errorf("tokens: dev credentials %s: %w", path, err)
 	}
 	creds, err = newDevCredentials()
 	if err != nil {
@@ -74,7 +74,7 @@ func LoadOrCreateDevCredentials(path string) (creds DevCredentials, created bool
 		creds, err = loadDevCredentials(path)
 		return creds, false, err
 	default:
-		return DevCredentials{}, false, fmt.Errorf("auth: dev credentials %s: %w", path, err)
+		return DevCredentials{}, false, fmt.Errorf("tokens: dev credentials %s: %w", path, err)
 	}
 }
 
@@ -84,30 +84,30 @@ func loadDevCredentials(path string) (DevCredentials, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return DevCredentials{}, err
 		}
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials %s: %w", path, err)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials %s: %w", path, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials %s: %w", path, err)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials %s: %w", path, err)
 	}
 	if !info.Mode().IsRegular() {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials %s: not a regular file", path)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials %s: not a regular file", path)
 	}
 	// Windows reports no Unix permission bits worth checking.
 	if perm := info.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials %s: mode %#o lets other users read the secret; run `chmod 600 %s` (or delete it to regenerate)", path, perm, path)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials %s: mode %#o lets other users read the secret; run `chmod 600 %s` (or delete it to regenerate)", path, perm, path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, devFileMax))
 	if err != nil {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials %s: %w", path, err)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials %s: %w", path, err)
 	}
 	var c DevCredentials
 	if err := json.Unmarshal(data, &c); err != nil {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials %s: bad JSON (delete it to regenerate): %w", path, err)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials %s: bad JSON (delete it to regenerate): %w", path, err)
 	}
 	if len(c.JWTSecret) < MinSecretBytes || c.APIKey == "" {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials %s: needs jwt_secret of at least %d bytes and api_key (delete it to regenerate)", path, MinSecretBytes)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials %s: needs jwt_secret of at least %d bytes and api_key (delete it to regenerate)", path, MinSecretBytes)
 	}
 	return c, nil
 }
@@ -116,10 +116,10 @@ func newDevCredentials() (DevCredentials, error) {
 	secret := make([]byte, devSecretBytes)
 	key := make([]byte, devKeyBytes)
 	if _, err := rand.Read(secret); err != nil {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials: %w", err)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials: %w", err)
 	}
 	if _, err := rand.Read(key); err != nil {
-		return DevCredentials{}, fmt.Errorf("auth: dev credentials: %w", err)
+		return DevCredentials{}, fmt.Errorf("tokens: dev credentials: %w", err)
 	}
 	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
 	return DevCredentials{

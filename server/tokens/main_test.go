@@ -1,4 +1,4 @@
-package auth_test
+package tokens_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package auth
+package tokens
 
 import "errors"
 
@@ -8,36 +8,36 @@ import "errors"
 // answer every refusal the same way and still count the reasons apart.
 var (
 	// ErrMissingToken means the request or the Verify call carried no token.
-	ErrMissingToken = errors.New("auth: missing token")
+	ErrMissingToken = errors.New("tokens: missing token")
 	// ErrInvalidToken is wrapped by every refusal of a present token.
-	ErrInvalidToken = errors.New("auth: invalid token")
+	ErrInvalidToken = errors.New("tokens: invalid token")
 
 	// ErrMalformed means the token is not a well-formed JWS compact JWT.
-	ErrMalformed = errors.New("auth: malformed token")
+	ErrMalformed = errors.New("tokens: malformed token")
 	// ErrAlgorithm means the token's alg is not accepted by any configured
 	// key (this covers "none" and algorithm confusion).
-	ErrAlgorithm = errors.New("auth: algorithm not accepted")
+	ErrAlgorithm = errors.New("tokens: algorithm not accepted")
 	// ErrUnknownKey means the JWKS has no key that matches the token's kid
 	// and fits its alg.
-	ErrUnknownKey = errors.New("auth: unknown signing key")
+	ErrUnknownKey = errors.New("tokens: unknown signing key")
 	// ErrSignature means the signature does not verify.
-	ErrSignature = errors.New("auth: bad signature")
+	ErrSignature = errors.New("tokens: bad signature")
 	// ErrAudience means the aud claim does not list the configured
 	// audience. (A token with no aud at all gets ErrClaims.)
-	ErrAudience = errors.New("auth: wrong audience")
+	ErrAudience = errors.New("tokens: wrong audience")
 	// ErrIssuer means the iss claim is not the configured issuer. (A token
 	// with no iss at all gets ErrClaims.)
-	ErrIssuer = errors.New("auth: wrong issuer")
+	ErrIssuer = errors.New("tokens: wrong issuer")
 	// ErrClaims means a required claim is missing (sub, exp, and aud or iss
 	// when configured) or a claim such as groups has the wrong shape.
-	ErrClaims = errors.New("auth: invalid claims")
+	ErrClaims = errors.New("tokens: invalid claims")
 	// ErrNotYetValid means the nbf claim is still in the future beyond the
 	// leeway.
-	ErrNotYetValid = errors.New("auth: token not valid yet")
+	ErrNotYetValid = errors.New("tokens: token not valid yet")
 	// ErrExpired means the exp claim has passed (exp gets no leeway).
 	// The WebSocket layer reports it apart because clients fix it by
 	// refreshing their token, not by fixing their setup.
-	ErrExpired = errors.New("auth: token expired")
+	ErrExpired = errors.New("tokens: token expired")
 )
 
 // tokenError is a refusal: a reason sentinel, ErrInvalidToken, and the

@@ -128,18 +128,8 @@ func (e *Engine) historyMany(ctx context.Context, streams []string, start int64)
 	for i, s := range streams {
 		cmds[i] = pipe.LRange(ctx, e.keys.history(s), start, -1)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !isReplyError(err) {
-		// On a cluster one master of several may have failed: go on
-		// with the others' answers, unless none came.
-		failed := 0
-		for _, c := range cmds {
-			if c.Err() != nil && !isReplyError(c.Err()) {
-				failed++
-			}
-		}
-		if failed == len(cmds) {
-			return nil, err
-		}
+	if err := execSome(ctx, pipe); err != nil {
+		return nil, err
 	}
 	out := make([]history, len(streams))
 	for i, c := range cmds {

@@ -256,18 +256,8 @@ func (e *Engine) sinceMany(ctx context.Context, streams []string, pos []engine.P
 	for i, s := range streams {
 		cmds[i] = e.sinceCmd(ctx, pipe, s, pos[i])
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !isReplyError(err) {
-		// A connection failed. On a cluster that may be one master of
-		// several: go on with the others' answers, unless none came.
-		failed := 0
-		for _, c := range cmds {
-			if c.Err() != nil && !isReplyError(c.Err()) {
-				failed++
-			}
-		}
-		if failed == len(cmds) {
-			return nil, err
-		}
+	if err := execSome(ctx, pipe); err != nil {
+		return nil, err
 	}
 	out := make([]sinceResult, len(streams))
 	for i, c := range cmds {
@@ -275,6 +265,23 @@ func (e *Engine) sinceMany(ctx context.Context, streams []string, pos []engine.P
 		r.ins, r.cur, r.ok, r.err = parseSince(c)
 	}
 	return out, nil
+}
+
+// execSome runs pipe and fails only when no command got an answer: a
+// connection that failed on a Redis Cluster may be one master of several,
+// and the caller goes on with the others' answers, each command carrying
+// its own error.
+func execSome(ctx context.Context, pipe goredis.Pipeliner) error {
+	cmds, err := pipe.Exec(ctx)
+	if err == nil || isReplyError(err) {
+		return nil
+	}
+	for _, c := range cmds {
+		if c.Err() == nil || isReplyError(c.Err()) {
+			return nil
+		}
+	}
+	return err
 }
 
 // isReplyError reports whether err is Redis's answer to one command, as

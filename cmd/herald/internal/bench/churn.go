@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -173,20 +171,7 @@ func (c *churner) cycle(ctx context.Context, mode closeMode) {
 	}
 	h := &churnConn{c: c, welcome: make(chan struct{}), done: make(chan struct{})}
 	local := sourceIP(c.id, ch.cfg.SourceIPs, ch.ipv4)
-	conn, resp, err := gws.NewClient(h, &gws.ClientOption{
-		Addr:              addr,
-		RequestHeader:     http.Header{"Authorization": {"Bearer " + tok}},
-		PermessageDeflate: gws.PermessageDeflate{Enabled: ch.cfg.Compress},
-		HandshakeTimeout:  welcomeTimeout,
-		NewSession:        func() gws.SessionStorage { return noSession{} },
-		NewDialer: func() (gws.Dialer, error) {
-			d := &net.Dialer{Timeout: welcomeTimeout}
-			if local != nil {
-				d.LocalAddr = &net.TCPAddr{IP: local}
-			}
-			return d, nil
-		},
-	})
+	conn, resp, err := dial(h, addr, tok, ch.cfg.Compress, local)
 	if err != nil {
 		if resp != nil {
 			ch.fail("HTTP " + resp.Status)

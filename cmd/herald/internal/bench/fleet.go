@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"github.com/golang-jwt/jwt/v5"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lxzan/gws"
 
 	"github.com/herald-push/herald/server/tokens"
 )
@@ -156,20 +153,7 @@ func (f *fleet) dial(ctx context.Context, i int) {
 	}
 	c := &client{f: f, idx: i, welcome: make(chan struct{}), done: make(chan struct{})}
 	local := sourceIP(i, f.spec.SourceIPs, f.ipv4)
-	conn, resp, err := gws.NewClient(c, &gws.ClientOption{
-		Addr:              f.spec.WSURL,
-		RequestHeader:     http.Header{"Authorization": {"Bearer " + tok}},
-		PermessageDeflate: gws.PermessageDeflate{Enabled: f.spec.Compress},
-		HandshakeTimeout:  welcomeTimeout,
-		NewSession:        func() gws.SessionStorage { return noSession{} },
-		NewDialer: func() (gws.Dialer, error) {
-			d := &net.Dialer{Timeout: welcomeTimeout}
-			if local != nil {
-				d.LocalAddr = &net.TCPAddr{IP: local}
-			}
-			return d, nil
-		},
-	})
+	conn, resp, err := dial(c, f.spec.WSURL, tok, f.spec.Compress, local)
 	if err != nil {
 		if resp != nil {
 			f.fail("HTTP " + resp.Status)

@@ -283,7 +283,8 @@ func (c *Client) connect() outcome {
 		PermessageDeflate: gws.PermessageDeflate{
 			Enabled: !c.opts.DisableCompression,
 			// Context takeover would cost 8 KiB+ per connection on the
-			// server and breaks its shared broadcast frames (LIBRARIES.md).
+			// server, and gws (v1.8.9) corrupts a broadcast frame shared by
+			// connections that negotiated it differently.
 			ServerContextTakeover: false,
 			ClientContextTakeover: false,
 		},
@@ -304,12 +305,18 @@ func (c *Client) connect() outcome {
 	deadline := time.Now().Add(c.opts.WriteTimeout)
 	if len(resume.Streams) > 0 {
 		err = s.send(&clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: resume}}, deadline)
+		if err == nil {
+			// Its streams are filled like a gap: pushes before the
+			// answer wait for the replay.
+			s.gaps.start(resume.Streams, time.Now())
+		}
 	} else {
 		// Still set a write deadline: gws's own writes (close replies)
 		// must never run unbounded.
 		err = conn.SetWriteDeadline(deadline)
 	}
 	if err != nil {
+		s.nudge.stop() // ReadLoop, whose OnClose would, never runs
 		_ = conn.NetConn().Close()
 		return outcome{err: fmt.Errorf("client: send resume: %w", err), reconnect: true}
 	}
@@ -386,43 +393,6 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 func (c *Client) connected(w *clientv1.Welcome) {
 	c.emit(StateChange{State: StateConnected, Welcome: w})
 	c.firstConnOnce.Do(func() { close(c.firstConn) })
-}
-
-// deliver hands the new pushes of one frame to the app, in order, dropping
-// duplicates, then acks them if AutoAck is on. Called from the ReadLoop
-// goroutine.
-func (c *Client) deliver(s *session, pushes []*clientv1.Push) {
-	fresh := pushes[:0] // filter in place: the frame is ours
-	for _, p := range pushes {
-		if !c.pos.advance(p) {
-			c.log.Debug("dropping duplicate push", "stream", p.GetStream(), "offset", p.GetOffset())
-			continue
-		}
-		if c.opts.OnPush != nil {
-			c.opts.OnPush(p)
-		}
-		fresh = append(fresh, p)
-	}
-	if !c.opts.AutoAck {
-		return
-	}
-	if sps := ackPositions(fresh); len(sps) > 0 {
-		s.acks.add(sps)
-	}
-}
-
-// resumed handles ResumeResult. Called from the ReadLoop goroutine.
-func (c *Client) resumed(r *clientv1.ResumeResult) {
-	for _, sr := range r.GetStreams() {
-		if sr.GetRecovered() {
-			continue
-		}
-		c.log.Info("stream not recovered", "stream", sr.GetStream(), "offset", sr.GetOffset(), "epoch", sr.GetEpoch())
-		c.pos.reset(sr.GetStream(), sr.GetOffset(), sr.GetEpoch())
-		if c.opts.OnResumeFailed != nil {
-			c.opts.OnResumeFailed(sr)
-		}
-	}
 }
 
 // emit records and reports a state change. Callers are the run loop and the

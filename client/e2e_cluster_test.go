@@ -5,7 +5,7 @@ import (
 	"time"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+	"github.com/herald-push/herald/internal/redistest"
 )
 
 // TestKilledNodeLeavesPresence, on a standalone Redis and on a Redis

@@ -1,16 +1,11 @@
 package client_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,39 +15,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/internal/heraldproc"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // These tests run the real herald binary as a process, so that a node can
 // be killed or sent SIGTERM like in production.
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
-
-// heraldBinary builds cmd/herald once per test run.
-func heraldBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "herald-e2e-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "herald")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/herald-push/herald/cmd/herald").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			t.Logf("go build: %s", out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building herald: %v", buildErr)
-	}
-	return binPath
-}
 
 // creds are the shared secrets of a test cluster.
 type creds struct {
@@ -68,78 +36,31 @@ func newCreds() creds {
 
 func (c creds) token(t testing.TB, user string) string {
 	t.Helper()
-	tok, err := auth.Mint([]byte(c.secret), auth.MintClaims{UserID: user, TTL: time.Hour})
+	tok, err := tokens.Mint([]byte(c.secret), tokens.MintClaims{UserID: user, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
 }
 
-// proc is a herald serve process.
+// proc is a herald serve process; ws and grpc are its listeners'
+// host:port.
 type proc struct {
-	cmd    *exec.Cmd
-	ws     string // host:port
-	grpc   string
-	exited chan struct{}
-	err    error // Wait's result, once exited is closed
+	*heraldproc.Process
+	ws, grpc string
 }
-
-var servingLine = regexp.MustCompile(`msg="herald serving".* ws=ws://([0-9.:]+)/ws grpc=([0-9.:]+)`)
 
 // startHerald starts `herald serve` with creds and extra flags, waits until
 // it serves, and kills it at cleanup if it is still running.
 func startHerald(t testing.TB, c creds, args ...string) *proc {
 	t.Helper()
-	base := []string{"serve", "--ws-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
-	cmd := exec.Command(heraldBinary(t), append(base, args...)...)
-	cmd.Env = append(os.Environ(), "HERALD_JWT_SECRET="+c.secret, "HERALD_API_KEY="+c.apiKey)
-	// If the test process dies before its cleanup runs, so does the node.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, exited: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil && p.ws == "" {
-				p.ws, p.grpc = m[1], m[2]
-				close(ready)
-			}
-			if testing.Verbose() {
-				t.Log("herald:", sc.Text())
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill() // by PID
-			<-p.exited
-		}
-	})
-	select {
-	case <-ready:
-	case <-p.exited:
-		t.Fatalf("herald exited before serving: %v", p.err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("herald did not start within 30s")
-	}
-	return p
+	p := heraldproc.Start(t, []string{"HERALD_JWT_SECRET=" + c.secret, "HERALD_API_KEY=" + c.apiKey}, args...)
+	return &proc{Process: p, ws: p.WS, grpc: p.GRPC}
 }
 
 func (p *proc) signal(t *testing.T, s syscall.Signal) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(s); err != nil {
+	if err := p.Cmd.Process.Signal(s); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -148,11 +69,11 @@ func (p *proc) signal(t *testing.T, s syscall.Signal) {
 func (p *proc) wait(t *testing.T, within time.Duration) int {
 	t.Helper()
 	select {
-	case <-p.exited:
+	case <-p.Exited:
 	case <-time.After(within):
 		t.Fatalf("herald did not exit within %v", within)
 	}
-	return p.cmd.ProcessState.ExitCode()
+	return p.Cmd.ProcessState.ExitCode()
 }
 
 // pushClient dials a node's gRPC API with the API key.

@@ -68,14 +68,14 @@ func stormOnce(b *testing.B, n int) {
 	}()
 	waitCount(b, &connected, int64(n), 2*time.Minute)
 
-	_ = first.cmd.Process.Signal(syscall.SIGKILL)
-	<-first.exited
+	_ = first.Cmd.Process.Signal(syscall.SIGKILL)
+	<-first.Exited
 	waitCount(b, &connected, 0, time.Minute)
 	start := time.Now()
 	second := startHerald(b, cr, "--ws-addr", first.ws)
 	peak := make(chan float64, 1)
 	stop := make(chan struct{})
-	go func() { peak <- samplePeakCPU(second.cmd.Process.Pid, stop) }()
+	go func() { peak <- samplePeakCPU(second.Cmd.Process.Pid, stop) }()
 	waitCount(b, &connected, int64(n), 2*time.Minute)
 	back := time.Since(start)
 	close(stop)
@@ -83,8 +83,8 @@ func stormOnce(b *testing.B, n int) {
 	b.ReportMetric(back.Seconds(), "s-until-all-back")
 	b.ReportMetric(p, "peak-cpu-%")
 	b.Logf("%d clients back %v after the restart; server peak CPU %.0f%%", n, back.Round(time.Millisecond), p)
-	_ = second.cmd.Process.Signal(syscall.SIGKILL)
-	<-second.exited
+	_ = second.Cmd.Process.Signal(syscall.SIGKILL)
+	<-second.Exited
 }
 
 func waitCount(b *testing.B, v *atomic.Int64, want int64, within time.Duration) {

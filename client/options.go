@@ -32,6 +32,11 @@ const (
 	// DefaultHeartbeatInterval is assumed when Welcome does not say how
 	// often the server pings.
 	DefaultHeartbeatInterval = 25 * time.Second
+	// DefaultFillTimeout bounds the wait for the server to fill a gap.
+	DefaultFillTimeout = 10 * time.Second
+	// DefaultFillBuffer bounds the pushes of one stream held while a gap
+	// before them is being filled.
+	DefaultFillBuffer = 256
 )
 
 // heartbeatMisses is how many heartbeat intervals of silence the client
@@ -62,7 +67,9 @@ type Options struct {
 
 	// DisableCompression turns off permessage-deflate. By default the client
 	// offers it without context takeover, the only mode the server accepts
-	// cheaply (see DESIGN.md); the server decides which frames to compress.
+	// cheaply: takeover would cost it 8 KiB per connection and stop it
+	// compressing a broadcast once for all. The server decides which frames
+	// to compress.
 	DisableCompression bool
 
 	// OnPush is called for every push delivered, in order, including each
@@ -76,11 +83,13 @@ type Options struct {
 	// OnState is called on every state change; see State.
 	OnState func(change StateChange)
 
-	// OnResumeFailed is called, once per stream, when the server answers a
-	// Resume with recovered=false: pushes of that stream were lost (history
-	// trimmed, expired, or its epoch changed) and the app must resync that
-	// stream from its own backend. The client then tracks the stream from
-	// the server's current offset and epoch.
+	// OnResumeFailed is called when pushes of a stream were lost and the
+	// app must resync that stream from its own backend: the server
+	// answered a Resume (on connect, or for a gap in a stream's offsets)
+	// with recovered=false (history trimmed, expired, or its epoch
+	// changed), or a gap could not be filled within FillTimeout or
+	// FillBuffer. result.Offset and Epoch are where the client goes on
+	// from: the next push of the stream it delivers comes after them.
 	OnResumeFailed func(result *clientv1.StreamResult)
 
 	// OnError is called for Error frames: problems with a frame the client
@@ -116,6 +125,16 @@ type Options struct {
 	// heartbeat_interval. The client drops a connection silent for three
 	// intervals. Default DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
+
+	// FillTimeout bounds how long the client waits for the server to
+	// answer a Resume, and to replay what it asked for, before it reports
+	// the stream through OnResumeFailed and delivers the pushes it held.
+	// Measured on the system clock. Default DefaultFillTimeout.
+	FillTimeout time.Duration
+	// FillBuffer bounds the pushes of one stream the client holds while it
+	// asks the server for a gap before them; one more and it reports the
+	// stream and delivers them. Default DefaultFillBuffer.
+	FillBuffer int
 
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
@@ -163,6 +182,12 @@ func (o *Options) setDefaults() {
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if o.FillTimeout == 0 {
+		o.FillTimeout = DefaultFillTimeout
+	}
+	if o.FillBuffer == 0 {
+		o.FillBuffer = DefaultFillBuffer
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -205,10 +230,14 @@ func (o *Options) validate() error {
 		{"HandshakeTimeout", o.HandshakeTimeout},
 		{"WriteTimeout", o.WriteTimeout},
 		{"HeartbeatInterval", o.HeartbeatInterval},
+		{"FillTimeout", o.FillTimeout},
 	} {
 		if f.d < 0 {
 			return fmt.Errorf("client: Options.%s: must be >= 0, got %v", f.name, f.d)
 		}
+	}
+	if o.FillBuffer < 0 {
+		return fmt.Errorf("client: Options.FillBuffer: must be >= 0, got %d", o.FillBuffer)
 	}
 	if o.MaxBackoff < o.MinBackoff {
 		return fmt.Errorf("client: Options.MaxBackoff: %v is below MinBackoff %v", o.MaxBackoff, o.MinBackoff)

@@ -28,6 +28,8 @@ func TestNewValidates(t *testing.T) {
 		{"Options.HandshakeTimeout", func(o *Options) { o.HandshakeTimeout = -1 }},
 		{"Options.WriteTimeout", func(o *Options) { o.WriteTimeout = -1 }},
 		{"Options.HeartbeatInterval", func(o *Options) { o.HeartbeatInterval = -1 }},
+		{"Options.FillTimeout", func(o *Options) { o.FillTimeout = -1 }},
+		{"Options.FillBuffer", func(o *Options) { o.FillBuffer = -1 }},
 		{"Options.Resume[0].stream", func(o *Options) { o.Resume = []*clientv1.StreamPosition{{Offset: 1}} }},
 		{"Options.Resume[0].offset", func(o *Options) { o.Resume = []*clientv1.StreamPosition{{Stream: "s"}} }},
 		{"Options.Resume[1].stream", func(o *Options) {
@@ -59,7 +61,7 @@ func TestNewFillsDefaults(t *testing.T) {
 	o := c.opts
 	if o.MinBackoff != DefaultMinBackoff || o.MaxBackoff != DefaultMaxBackoff || o.StableAfter != DefaultStableAfter ||
 		o.HandshakeTimeout != DefaultHandshakeTimeout || o.WriteTimeout != DefaultWriteTimeout ||
-		o.HeartbeatInterval != DefaultHeartbeatInterval {
+		o.HeartbeatInterval != DefaultHeartbeatInterval || o.FillTimeout != DefaultFillTimeout || o.FillBuffer != DefaultFillBuffer {
 		t.Fatalf("durations not defaulted: %+v", o)
 	}
 	if o.Logger == nil || o.Rand == nil || o.Clock == nil || o.Header == nil {

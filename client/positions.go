@@ -8,15 +8,21 @@ import (
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 )
 
-// position is the last push delivered to the app in one stream.
+// position is where the app is in one stream.
 type position struct {
+	// offset and epoch are the last push delivered to the app.
 	offset uint64
 	epoch  string
+	// covered is, in epoch, the offset up to which the server said (in a
+	// recovered ResumeResult) that it has sent, or is sending, every push
+	// meant for this client. A jump in offsets within it is not a loss:
+	// the pushes skipped excluded this client's user.
+	covered uint64
 }
 
-// positions tracks, per stream, the last offset and epoch delivered to the
-// app. It decides which pushes are duplicates, builds the Resume sent on
-// every connect, and the Acks.
+// positions tracks, per stream, where the app is. The gap filler (gaps.go)
+// decides from it which pushes are duplicates and which follow a gap; it
+// builds the Resume sent on every connect, and the Acks.
 //
 // It is written by the ReadLoop goroutine of the live connection and read by
 // the run loop (Resume) and by app goroutines (Ack, Positions), hence the
@@ -34,26 +40,34 @@ func newPositions(initial []*clientv1.StreamPosition) *positions {
 	return p
 }
 
-// advance records push p as delivered and reports whether the app should see
-// it. A push is a duplicate, and dropped, when the same stream and epoch has
-// already reached its offset: a replay after Resume that overlaps pushes
-// already delivered never reaches the app twice. A push of another epoch is
-// always new: the stream's history was lost and its offsets restarted.
-//
-// Offset 0 is not a stream position (offsets start at 1), so such a push is
-// delivered and not tracked: it cannot be resumed or deduplicated.
-func (p *positions) advance(push *clientv1.Push) bool {
-	if push.GetOffset() == 0 || push.GetStream() == "" {
-		return true
-	}
+// get returns stream's position and whether the stream is tracked.
+func (p *positions) get(stream string) (position, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cur, ok := p.streams[push.GetStream()]
-	if ok && cur.epoch == push.GetEpoch() && push.GetOffset() <= cur.offset {
-		return false
+	pos, ok := p.streams[stream]
+	return pos, ok
+}
+
+// delivered records push offset of epoch as delivered to the app. The
+// coverage of the epoch is kept, raised to covered.
+func (p *positions) delivered(stream string, offset uint64, epoch string, covered uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.streams[stream]
+	if old.epoch == epoch {
+		covered = max(covered, old.covered)
 	}
-	p.streams[push.GetStream()] = position{offset: push.GetOffset(), epoch: push.GetEpoch()}
-	return true
+	p.streams[stream] = position{offset: offset, epoch: epoch, covered: covered}
+}
+
+// cover raises the coverage of stream in epoch to offset.
+func (p *positions) cover(stream, epoch string, offset uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pos, ok := p.streams[stream]; ok && pos.epoch == epoch && offset > pos.covered {
+		pos.covered = offset
+		p.streams[stream] = pos
+	}
 }
 
 // reset moves a stream to the server's current position, after the server

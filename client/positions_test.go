@@ -28,44 +28,22 @@ func equalPositions(t *testing.T, got, want []*clientv1.StreamPosition) {
 	}
 }
 
-func TestPositionsDedupe(t *testing.T) {
-	p := newPositions(nil)
-	steps := []struct {
-		push *clientv1.Push
-		want bool
-	}{
-		{push("user:a", 1, "e1"), true},
-		{push("user:a", 2, "e1"), true},
-		{push("user:a", 2, "e1"), false}, // replayed twice
-		{push("user:a", 1, "e1"), false}, // older
-		{push("group:g", 1, "e1"), true}, // another stream, own offsets
-		{push("user:a", 5, "e1"), true},  // a gap is not a duplicate
-		{push("user:a", 3, "e1"), false}, // behind the gap
-		{push("user:a", 1, "e2"), true},  // new epoch: offsets restart
-		{push("user:a", 1, "e2"), false},
-		{push("user:a", 0, ""), true}, // untracked push
-		{push("user:a", 0, ""), true},
-	}
-	for i, s := range steps {
-		if got := p.advance(s.push); got != s.want {
-			t.Fatalf("step %d: advance(%v) = %v, want %v", i, s.push, got, s.want)
-		}
-	}
-	equalPositions(t, p.snapshot(), []*clientv1.StreamPosition{pos("group:g", 1, "e1"), pos("user:a", 1, "e2")})
-}
-
-func TestPositionsInitialAndReset(t *testing.T) {
+func TestPositionsInitialCoverAndReset(t *testing.T) {
 	p := newPositions([]*clientv1.StreamPosition{pos("user:a", 10, "e1")})
-	if p.advance(push("user:a", 10, "e1")) {
-		t.Fatal("push at the resumed offset delivered again")
+	if got, ok := p.get("user:a"); !ok || got != (position{offset: 10, epoch: "e1"}) {
+		t.Fatalf("initial position = %+v %v", got, ok)
 	}
-	if !p.advance(push("user:a", 11, "e1")) {
-		t.Fatal("push after the resumed offset dropped")
+	p.cover("user:a", "e1", 15)
+	p.cover("user:a", "e0", 99) // another epoch: ignored
+	p.delivered("user:a", 11, "e1", 0)
+	if got, _ := p.get("user:a"); got != (position{offset: 11, epoch: "e1", covered: 15}) {
+		t.Fatalf("after cover and a delivery = %+v, want the coverage kept", got)
+	}
+	p.delivered("user:a", 1, "e2", 0)
+	if got, _ := p.get("user:a"); got != (position{offset: 1, epoch: "e2"}) {
+		t.Fatalf("a new epoch = %+v, want no coverage", got)
 	}
 	p.reset("user:a", 40, "e9")
-	if p.advance(push("user:a", 40, "e9")) {
-		t.Fatal("push at the reset offset delivered")
-	}
 	equalPositions(t, p.snapshot(), []*clientv1.StreamPosition{pos("user:a", 40, "e9")})
 }
 

@@ -12,7 +12,8 @@ import (
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 )
 
-// Close codes the client itself sends or acts on (DESIGN.md has the table).
+// Close codes the client itself sends or acts on (the README's "Close
+// codes" table).
 const (
 	codeNormal     uint16 = 1000
 	codeTextFrame  uint16 = 1003
@@ -44,6 +45,14 @@ type session struct {
 	done chan struct{}
 	// acks coalesces AutoAck's Acks; stopped by OnClose.
 	acks *acker
+	// gaps fills the gaps in this connection's streams; owned by the
+	// ReadLoop goroutine (the run loop starts it before ReadLoop runs).
+	gaps *gaps
+	// nudge wakes gaps at its deadlines; stopped by OnClose.
+	nudge *nudger
+	// delivered are the pushes given to the app while handling the
+	// current frame, for AutoAck; owned by the ReadLoop goroutine.
+	delivered []*clientv1.Push
 }
 
 func newSession(c *Client) *session {
@@ -56,6 +65,35 @@ func newSession(c *Client) *session {
 			c.log.Debug("auto ack failed", "err", err)
 		}
 	})
+	s.nudge = &nudger{ping: func() {
+		// A protocol ping: the server answers it at once, outside its
+		// send queue, and the pong runs expire (OnPong).
+		if err := s.conn.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err == nil {
+			_ = s.conn.WritePing(nil)
+		}
+	}}
+	s.gaps = &gaps{
+		pos:     c.pos,
+		timeout: c.opts.FillTimeout,
+		limit:   c.opts.FillBuffer,
+		log:     c.log,
+		send:    func(f *clientv1.ClientFrame) error { return s.send(f, time.Now().Add(c.opts.WriteTimeout)) },
+		emit: func(p *clientv1.Push) {
+			if c.opts.OnPush != nil {
+				c.opts.OnPush(p)
+			}
+			s.delivered = append(s.delivered, p)
+		},
+		failed: func(sr *clientv1.StreamResult) {
+			if c.opts.OnResumeFailed != nil {
+				c.opts.OnResumeFailed(sr)
+			}
+		},
+		arm:    s.nudge.arm,
+		disarm: s.nudge.disarm,
+		fills:  make(map[string]*fill),
+		stale:  make(map[string]int),
+	}
 	return s
 }
 
@@ -99,6 +137,7 @@ func (s *session) OnOpen(*gws.Conn) {}
 func (s *session) OnClose(_ *gws.Conn, err error) {
 	s.closeErr = err
 	s.acks.stop()
+	s.nudge.stop()
 	close(s.done)
 }
 
@@ -109,10 +148,16 @@ func (s *session) OnPing(socket *gws.Conn, payload []byte) {
 	s.alive()
 	_ = socket.SetWriteDeadline(time.Now().Add(s.c.opts.WriteTimeout))
 	_ = socket.WritePong(payload)
+	s.gaps.expire(time.Now())
+	s.ackDelivered()
 }
 
-// OnPong implements gws.Event.
-func (s *session) OnPong(*gws.Conn, []byte) { s.alive() }
+// OnPong implements gws.Event. A pong may answer the nudger's ping.
+func (s *session) OnPong(*gws.Conn, []byte) {
+	s.alive()
+	s.gaps.expire(time.Now())
+	s.ackDelivered()
+}
 
 // OnMessage implements gws.Event: decode one ServerFrame and act on it.
 func (s *session) OnMessage(_ *gws.Conn, msg *gws.Message) {
@@ -147,13 +192,19 @@ func (s *session) handle(f *clientv1.ServerFrame) {
 		s.welcomedAt = c.opts.Clock.Now()
 		c.connected(k.Welcome)
 	case *clientv1.ServerFrame_Push:
-		c.deliver(s, []*clientv1.Push{k.Push})
+		s.gaps.push(k.Push, time.Now())
 	case *clientv1.ServerFrame_Batch:
-		c.deliver(s, k.Batch.GetPushes())
+		now := time.Now()
+		for _, p := range k.Batch.GetPushes() {
+			s.gaps.push(p, now)
+		}
 	case *clientv1.ServerFrame_Pong:
 		// Only a sign of life, counted by OnMessage.
 	case *clientv1.ServerFrame_ResumeResult:
-		c.resumed(k.ResumeResult)
+		now := time.Now()
+		for _, sr := range k.ResumeResult.GetStreams() {
+			s.gaps.result(sr, now)
+		}
 	case *clientv1.ServerFrame_Error:
 		c.log.Warn("server reported an error", "code", k.Error.GetCode(), "message", k.Error.GetMessage())
 		if c.opts.OnError != nil {
@@ -166,6 +217,23 @@ func (s *session) handle(f *clientv1.ServerFrame) {
 		// can add frames without breaking old clients.
 		c.log.Debug("ignoring unknown server frame")
 	}
+	s.gaps.expire(time.Now())
+	s.ackDelivered()
+}
+
+// ackDelivered acks, with AutoAck, the pushes the app was given while
+// handling one frame, after OnPush returned for each.
+func (s *session) ackDelivered() {
+	if len(s.delivered) == 0 {
+		return
+	}
+	if s.c.opts.AutoAck {
+		if sps := ackPositions(s.delivered); len(sps) > 0 {
+			s.acks.add(sps)
+		}
+	}
+	clear(s.delivered)
+	s.delivered = s.delivered[:0]
 }
 
 // outcome is how a connection, or an attempt at one, ended: what the run

@@ -2,7 +2,6 @@ package pushsvc
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
@@ -51,8 +50,9 @@ func (s *Service) runCluster(c engine.Cluster, q *presenceQueue) {
 }
 
 func (s *Service) putStats(c engine.Cluster) {
-	b, err := json.Marshal(s.Stats(context.Background()))
+	b, err := encodeSnapshot(s.Stats(context.Background()))
 	if err != nil {
+		s.opts.Logger.Error("encoding stats failed", "err", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
@@ -76,8 +76,10 @@ func (s *Service) connOf(sess *Session) engine.Conn {
 	}
 }
 
-// control applies a cluster-wide instruction to this node's sessions.
-func (s *Service) control(c engine.Control) int {
+// Control applies a cluster-wide instruction to this node's sessions
+// (engine.Handler).
+func (n *node) Control(c engine.Control) int {
+	s := n.svc
 	switch c.Kind {
 	case engine.MembersAdded:
 		for _, u := range c.Users {
@@ -118,7 +120,8 @@ type NodeStats struct {
 }
 
 // ClusterStats returns every live node's stats, this node's first. Without
-// a cluster it is this node alone.
+// a cluster it is this node alone. A node whose snapshot cannot be read is
+// left out, with a warning.
 func (s *Service) ClusterStats(ctx context.Context) ([]NodeStats, error) {
 	local := NodeStats{NodeID: s.opts.NodeID, Stats: s.Stats(ctx)}
 	if s.cluster == nil {
@@ -133,10 +136,14 @@ func (s *Service) ClusterStats(ctx context.Context) ([]NodeStats, error) {
 		if id == s.opts.NodeID {
 			continue
 		}
-		var st Stats
-		if json.Unmarshal(b, &st) == nil {
-			out = append(out, NodeStats{NodeID: id, Stats: st})
+		st, err := decodeSnapshot(b)
+		if err != nil {
+			// A node of an older Herald (JSON snapshots) during an
+			// upgrade, or a corrupt key: every GetStats would say so.
+			s.snapshotWarn.warn(s.opts.Now(), "node", id, "err", err)
+			continue
 		}
+		out = append(out, NodeStats{NodeID: id, Stats: st})
 	}
 	return out, nil
 }

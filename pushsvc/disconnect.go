@@ -1,6 +1,9 @@
 package pushsvc
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Disconnect says why the server closes a connection: the close code, a
 // reason for humans, and whether and when the client should reconnect. The
@@ -12,23 +15,28 @@ type Disconnect struct {
 	ReconnectAfter time.Duration
 }
 
-// The close codes of the contract, and the Disconnects the server sends.
+// The close codes of the contract (the README's "Close codes" table),
+// defined here once for the
+// server and its tests. They are untyped, so that they compare with a
+// close frame's uint16 and a Disconnect frame's uint32 alike.
 const (
-	CodeNormal       uint16 = 1000
-	CodeGoingAway    uint16 = 1001
-	CodeTextFrame    uint16 = 1003
-	CodeBadFrame     uint16 = 1007
-	CodePolicy       uint16 = 1008
-	CodeTooBig       uint16 = 1009
-	CodeInternal     uint16 = 1011
-	CodeTryLater     uint16 = 1013
-	CodeTokenExpired uint16 = 4001
-	CodeKicked       uint16 = 4002
-	CodeSlowConsumer uint16 = 4003
-
+	CodeNormal       = 1000
+	CodeGoingAway    = 1001
+	CodeTextFrame    = 1003
+	CodeBadFrame     = 1007
+	CodePolicy       = 1008
+	CodeTooBig       = 1009
+	CodeInternal     = 1011
+	CodeTryLater     = 1013
+	CodeTokenExpired = 4001
+	CodeKicked       = 4002
+	CodeSlowConsumer = 4003
+	// CodeProtocolError is RFC 6455's code for a broken frame, which gws
+	// sends on its own (not one the server chooses).
+	CodeProtocolError = 1002
 	// CodeAbnormal is never sent: it stands, in events, for a connection
 	// that dropped without a close frame (RFC 6455's 1006).
-	CodeAbnormal uint16 = 1006
+	CodeAbnormal = 1006
 )
 
 var (
@@ -46,4 +54,30 @@ var (
 	DisconnectTokenExpired = Disconnect{Code: CodeTokenExpired, Reason: "token expired", Reconnect: true}
 	// DisconnectInternal closes a connection after a server fault.
 	DisconnectInternal = Disconnect{Code: CodeInternal, Reason: "internal error", Reconnect: true}
+	// DisconnectProtocolError closes a connection that broke the
+	// WebSocket protocol (RFC 6455): an unmasked frame, a fragmented or
+	// oversize control frame, reserved bits, an unknown opcode, a
+	// continuation out of place, a bad length.
+	DisconnectProtocolError = Disconnect{Code: CodeProtocolError, Reason: "WebSocket protocol error (RFC 6455)", Reconnect: true}
 )
+
+// DisconnectUser closes every session of user, on every node, with 4002
+// and reports how many there were.
+func (s *Service) DisconnectUser(ctx context.Context, user, reason string, reconnect bool) (int, error) {
+	if reason == "" {
+		reason = "disconnected by the server"
+	}
+	if s.cluster != nil {
+		n, err := s.cluster.Disconnect(ctx, user, reason, reconnect)
+		return n, errUnavailable(err)
+	}
+	return s.disconnectLocal(user, reason, reconnect), nil
+}
+
+func (s *Service) disconnectLocal(user, reason string, reconnect bool) int {
+	sessions := s.hub.userSessions(nil, user)
+	for _, sess := range sessions {
+		sess.Close(Disconnect{Code: CodeKicked, Reason: reason, Reconnect: reconnect})
+	}
+	return len(sessions)
+}

@@ -21,8 +21,10 @@ var (
 	// faster than it took them and its buffer filled up; it resumes with
 	// the last cursor it processed.
 	ErrWatcherTooSlow = errors.New("pushsvc: watcher too slow")
-	// ErrTooManyWatchers means the node is at its limit of watchers.
-	ErrTooManyWatchers = errors.New("pushsvc: too many event watchers")
 	// ErrEventsUnsupported means the engine keeps no event log.
 	ErrEventsUnsupported = errors.New("pushsvc: the engine keeps no event log")
+
+	// errBadSnapshot means a node's stats snapshot in the cluster is not
+	// a herald.cluster.v1.NodeStats.
+	errBadSnapshot = errors.New("pushsvc: not a stats snapshot")
 )

@@ -24,10 +24,11 @@ type eventHub struct {
 	log    engine.EventLog
 	batch  int // events per read
 	buffer int // Options.WatcherBuffer
-	max    int // Options.MaxWatchers
 	warn   *rateLimitedWarn
 
-	mu       sync.Mutex // guards everything below and every Watcher's pending, buffered and err
+	mu sync.Mutex // guards everything below and every Watcher's pending, buffered and err
+	// watchers has one entry per WatchEvents call open: its caller bounds
+	// them (the gRPC adapter: grpcapi's Capacity.MaxEventWatchers).
 	watchers map[*Watcher]struct{}
 	run      *readerRun // the running reader; nil while there is none
 	closed   bool
@@ -54,7 +55,6 @@ func newEventHub(s *Service, log engine.EventLog) *eventHub {
 		log:      log,
 		batch:    max(1, min(readBatch, s.opts.WatcherBuffer/4)), // a watcher may lag a few batches
 		buffer:   s.opts.WatcherBuffer,
-		max:      s.opts.MaxWatchers,
 		warn:     newRateLimitedWarn(s.opts.Logger, "reading the event log failed; watchers wait; retrying"),
 		watchers: make(map[*Watcher]struct{}),
 	}
@@ -66,8 +66,8 @@ func newEventHub(s *Service, log engine.EventLog) *eventHub {
 func (h *eventHub) add(ctx context.Context, w *Watcher, from engine.Cursor) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.admitLocked(); err != nil {
-		return err
+	if h.closed {
+		return ErrClosed
 	}
 	if h.run == nil {
 		// The head is read without the lock: it is a network call.
@@ -79,8 +79,8 @@ func (h *eventHub) add(ctx context.Context, w *Watcher, from engine.Cursor) erro
 		if err != nil {
 			return errUnavailable(err)
 		}
-		if err := h.admitLocked(); err != nil {
-			return err
+		if h.closed {
+			return ErrClosed
 		}
 		if h.run == nil {
 			h.startLocked(head)
@@ -93,16 +93,6 @@ func (h *eventHub) add(ctx context.Context, w *Watcher, from engine.Cursor) erro
 		w.pos, w.catching = from.Clone(), true
 	}
 	h.watchers[w] = struct{}{}
-	return nil
-}
-
-func (h *eventHub) admitLocked() error {
-	switch {
-	case h.closed:
-		return ErrClosed
-	case len(h.watchers) >= h.max:
-		return fmt.Errorf("%w: this node serves at most %d", ErrTooManyWatchers, h.max)
-	}
 	return nil
 }
 

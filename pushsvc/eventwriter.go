@@ -2,10 +2,10 @@ package pushsvc
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 // maxPendingEvents bounds the events waiting for the event writer. Past
@@ -24,7 +24,7 @@ type eventWriter struct {
 	stop    chan struct{}
 	stopped chan struct{}
 
-	mu      sync.Mutex // guards pending and dropped
+	mu      lockorder.Mutex[lockorder.EventWriter] // guards pending and dropped
 	pending []engine.Event
 	dropped uint64 // events dropped because pending was full
 

@@ -99,14 +99,16 @@ func marshalFrame(f *clientv1.ServerFrame) *Outbound {
 	return newFrame(b)
 }
 
-func welcomeFrame(s *Session, heartbeat time.Duration, now time.Time) *Outbound {
+func welcomeFrame(s *Session, now time.Time) *Outbound {
 	w := &clientv1.Welcome{
-		SessionId:         s.id,
-		UserId:            s.user,
-		NodeId:            s.svc.opts.NodeID,
-		HeartbeatInterval: durationpb.New(heartbeat),
-		ServerTime:        timestamppb.New(now),
-		Groups:            s.info.Groups,
+		SessionId:  s.id,
+		UserId:     s.user,
+		NodeId:     s.svc.opts.NodeID,
+		ServerTime: timestamppb.New(now),
+		Groups:     s.info.Groups,
+	}
+	if s.info.HeartbeatInterval > 0 {
+		w.HeartbeatInterval = durationpb.New(s.info.HeartbeatInterval)
 	}
 	if !s.info.TokenExpiry.IsZero() {
 		w.TokenExpiresAt = timestamppb.New(s.info.TokenExpiry)

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // fakeCluster is an in-memory engine with the membership store of a
@@ -31,8 +31,8 @@ type fakeCluster struct {
 func newFakeClusterService(t *testing.T) (*Service, *fakeCluster) {
 	t.Helper()
 	fc := &fakeCluster{groups: make(map[string]map[string]bool), read: make(chan struct{}, 1), release: make(chan struct{}, 1)}
-	svc := newTestService(t, Options{NewEngine: func(h engine.Handler) (engine.Engine, error) {
-		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: time.Minute, Deliver: h.Deliver})
+	svc := newTestService(t, Options{NewEngine: func(_ string, h engine.Handler) (engine.Engine, error) {
+		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: time.Minute, Handler: h})
 		if err != nil {
 			return nil, err
 		}

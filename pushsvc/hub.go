@@ -3,15 +3,17 @@ package pushsvc
 import (
 	"hash/maphash"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 const hubShards = 64
 
-// hub indexes sessions by user and by group. Lock order: a user shard, then
-// a group shard; never two shards of one kind at once.
+// hub indexes sessions by user and by group, each in 64 shards with a
+// lock each, taken in the order internal/lockorder gives.
 type hub struct {
 	seed   maphash.Seed
 	users  [hubShards]userShard
@@ -33,7 +35,7 @@ type hub struct {
 }
 
 type userShard struct {
-	mu    sync.RWMutex // guards users and every userEntry and Session.groups of them
+	mu    lockorder.RWMutex[lockorder.UserShard] // guards users and every userEntry and Session.groups of them
 	users map[string]*userEntry
 }
 
@@ -63,7 +65,7 @@ type groupRead struct {
 }
 
 type groupShard struct {
-	mu     sync.RWMutex // guards groups and every groupEntry in it
+	mu     lockorder.RWMutex[lockorder.GroupShard] // guards groups and every groupEntry in it
 	groups map[string]*groupEntry
 }
 
@@ -192,8 +194,9 @@ func (h *hub) endRead(r *groupRead, stored []string, ok bool) (changed bool) {
 	return changed
 }
 
-// remove unregisters s. It reports false when s was not registered.
-func (h *hub) remove(s *Session) bool {
+// remove unregisters s, which closed as closed says. It reports false
+// when s was not registered.
+func (h *hub) remove(s *Session, closed engine.Closed) bool {
 	us := h.userShard(s.user)
 	us.mu.Lock()
 	defer us.mu.Unlock()
@@ -208,7 +211,7 @@ func (h *hub) remove(s *Session) bool {
 	u.sessions = slices.Delete(u.sessions, i, i+1)
 	h.connections.Add(-1)
 	if h.local != nil {
-		h.local.left(s, len(u.sessions) == 0, u.onlineSince)
+		h.local.left(s, closed, len(u.sessions) == 0, u.onlineSince)
 	}
 	for g := range s.groups {
 		h.leaveLocked(g, s)
@@ -407,6 +410,15 @@ func (h *hub) allSessions(dst []*Session) []*Session {
 		us.mu.RUnlock()
 	}
 	return dst
+}
+
+// receives reports whether s receives group g's pushes.
+func (h *hub) receives(s *Session, g string) bool {
+	us := h.userShard(s.user)
+	us.mu.RLock()
+	_, ok := s.groups[g]
+	us.mu.RUnlock()
+	return ok
 }
 
 // sessionGroups returns the groups s receives, sorted.

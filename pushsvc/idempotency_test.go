@@ -38,8 +38,8 @@ func newFlakyService(t *testing.T, failCalls ...int) *Service {
 	for _, n := range failCalls {
 		fail[n] = true
 	}
-	return newTestService(t, Options{NewEngine: func(h engine.Handler) (engine.Engine, error) {
-		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: 5 * time.Minute, Deliver: h.Deliver})
+	return newTestService(t, Options{NewEngine: func(_ string, h engine.Handler) (engine.Engine, error) {
+		e, err := memory.New(memory.Options{HistorySize: 100, HistoryTTL: 5 * time.Minute, Handler: h})
 		if err != nil {
 			return nil, err
 		}

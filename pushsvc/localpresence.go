@@ -30,22 +30,15 @@ func (lp *localPresence) joined(s *Session, first bool) {
 }
 
 // left appends Disconnected and, when s was its user's last session,
-// Offline (online since since).
-func (lp *localPresence) left(s *Session, last bool, since time.Time) {
-	now := lp.svc.opts.Now()
-	s.mu.Lock()
-	var d Disconnect
-	if s.closing != nil {
-		d = *s.closing
-	}
-	s.mu.Unlock()
-	dis := lp.event(engine.EventDisconnected, s.user, now)
+// Offline (online since since), both saying how s closed.
+func (lp *localPresence) left(s *Session, closed engine.Closed, last bool, since time.Time) {
+	dis := lp.event(engine.EventDisconnected, s.user, closed.At)
 	dis.SessionID, dis.SessionNode = s.id, lp.svc.opts.NodeID
-	dis.Code, dis.Reason, dis.Duration = d.Code, d.Reason, now.Sub(s.connectedAt)
+	dis.Code, dis.Reason, dis.Duration = closed.Code, closed.Reason, closed.At.Sub(s.connectedAt)
 	evs := []engine.Event{dis}
 	if last {
-		off := lp.event(engine.EventOffline, s.user, now)
-		off.Code, off.Reason, off.Duration = d.Code, d.Reason, now.Sub(since)
+		off := lp.event(engine.EventOffline, s.user, closed.At)
+		off.Code, off.Reason, off.Duration = closed.Code, closed.Reason, closed.At.Sub(since)
 		evs = append(evs, off)
 	}
 	lp.append(evs)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
@@ -17,92 +18,102 @@ const (
 	// history when it comes back. The default.
 	SlowDisconnect SlowPolicy = iota
 	// SlowDropOldest drops the oldest queued pushes to make room; the
-	// client sees a gap in offsets.
+	// client sees a gap in offsets. Other frames (Welcome, ResumeResult,
+	// Pong, Error) are never dropped: when no push is left to drop, the
+	// session is closed with 4003 as with SlowDisconnect.
 	SlowDropOldest
 )
 
+// String names the policy: "disconnect" or "drop-oldest".
+func (p SlowPolicy) String() string {
+	switch p {
+	case SlowDisconnect:
+		return "disconnect"
+	case SlowDropOldest:
+		return "drop-oldest"
+	}
+	return fmt.Sprintf("SlowPolicy(%d)", int(p))
+}
+
+// Defaults of Options.
+const (
+	// DefaultSendQueueBytes bounds a session's queue in bytes: 16 full
+	// PushBatch frames.
+	DefaultSendQueueBytes = 1 << 20
+	// DefaultSendQueueLen bounds a session's queue in frames.
+	DefaultSendQueueLen = 4096
+	// DefaultMaxBatchBytes bounds a PushBatch frame.
+	DefaultMaxBatchBytes = 64 << 10
+	// DefaultResumeWait is how long a session that announced a Resume
+	// holds live pushes for it.
+	DefaultResumeWait = 5 * time.Second
+	// DefaultWatcherBuffer is about a second of a busy cluster's events.
+	DefaultWatcherBuffer = 4096
+)
+
 // Options configure a Service. The zero value of each field means its
-// default, filled in by setDefaults.
+// default, filled in by New; where a field can be turned off, a distinct
+// value says so.
 type Options struct {
 	// NodeID names this node in Welcome frames and presence. Default: a
-	// generated id.
+	// generated id, which NewEngine receives.
 	NodeID string
-	// HistorySize is how many pushes each stream keeps for resume.
-	// Default 1000; negative means none.
+	// HistorySize is how many pushes each stream of the default in-memory
+	// engine keeps for resume. Default engine.DefaultHistorySize;
+	// engine.NoHistory (any negative size) keeps none. An engine from
+	// NewEngine has its own.
 	HistorySize int
-	// HistoryTTL is how long a push stays resumable. Default 5m.
+	// HistoryTTL is how long a push stays resumable in the default
+	// in-memory engine, and its idempotency window. Default
+	// engine.DefaultHistoryTTL.
 	HistoryTTL time.Duration
 	// SendQueueBytes bounds the bytes waiting in one session's queue.
-	// Default 1 MiB.
+	// Default DefaultSendQueueBytes.
 	SendQueueBytes int
 	// SendQueueLen bounds the frames waiting in one session's queue.
-	// Default 4096.
+	// Default DefaultSendQueueLen.
 	SendQueueLen int
-	// MaxBatchBytes bounds one PushBatch frame. Default 64 KiB.
+	// MaxBatchBytes bounds one PushBatch frame; 1 sends every push alone.
+	// Default DefaultMaxBatchBytes.
 	MaxBatchBytes int
 	// SlowPolicy applies when a send queue is full. Default SlowDisconnect.
 	SlowPolicy SlowPolicy
-	// HeartbeatInterval is told to clients in Welcome. Default 25s.
-	HeartbeatInterval time.Duration
 	// ResumeWait is how long a session that announced a Resume holds live
-	// pushes for it. Default 5s.
+	// pushes for it. Default DefaultResumeWait.
 	ResumeWait time.Duration
-	// NewEngine builds the engine, given the callbacks that act on this
-	// node's sessions. Default: the in-memory engine.
-	NewEngine func(h engine.Handler) (engine.Engine, error)
+	// NewEngine builds the engine for the node nodeID (Options.NodeID, or
+	// the generated one), given the callbacks that act on this node's
+	// sessions. Default: the in-memory engine.
+	NewEngine func(nodeID string, h engine.Handler) (engine.Engine, error)
 	// Logger receives the service's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// EventRetention and EventMaxAge bound the in-memory engine's event
-	// log (the default engine); zero means engine.DefaultEventRetention
-	// and engine.DefaultEventMaxAge. Other engines take their own.
+	// EventRetention and EventMaxAge bound the default in-memory
+	// engine's event log. Default engine.DefaultEventRetention and
+	// engine.DefaultEventMaxAge. An engine from NewEngine has its own.
 	EventRetention int
 	EventMaxAge    time.Duration
-	// MaxWatchers bounds the event watchers on this node. Default
-	// DefaultMaxWatchers.
-	MaxWatchers int
 	// WatcherBuffer bounds the events waiting for one watcher: past it the
 	// watcher is cut (ErrWatcherTooSlow). Default DefaultWatcherBuffer.
 	WatcherBuffer int
 }
 
-// Defaults of the event watchers' Options.
-const (
-	// DefaultMaxWatchers bounds a node's watchers: each holds a gRPC
-	// stream and a buffer of up to WatcherBuffer events.
-	DefaultMaxWatchers = 64
-	// DefaultWatcherBuffer is about a second of a busy cluster's events.
-	DefaultWatcherBuffer = 4096
-)
-
 func (o *Options) setDefaults() {
 	if o.NodeID == "" {
-		o.NodeID = "node-" + newID()[:8]
-	}
-	if o.HistorySize == 0 {
-		o.HistorySize = 1000
-	}
-	if o.HistorySize < 0 {
-		o.HistorySize = 0
-	}
-	if o.HistoryTTL == 0 {
-		o.HistoryTTL = 5 * time.Minute
+		o.NodeID = "node-" + strings.ToLower(newID()[:8])
 	}
 	if o.SendQueueBytes == 0 {
-		o.SendQueueBytes = 1 << 20
+		o.SendQueueBytes = DefaultSendQueueBytes
 	}
 	if o.SendQueueLen == 0 {
-		o.SendQueueLen = 4096
+		o.SendQueueLen = DefaultSendQueueLen
 	}
 	if o.MaxBatchBytes == 0 {
-		o.MaxBatchBytes = 64 << 10
-	}
-	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = 25 * time.Second
+		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if o.ResumeWait == 0 {
-		o.ResumeWait = 5 * time.Second
+		o.ResumeWait = DefaultResumeWait
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -110,45 +121,45 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.MaxWatchers == 0 {
-		o.MaxWatchers = DefaultMaxWatchers
-	}
 	if o.WatcherBuffer == 0 {
 		o.WatcherBuffer = DefaultWatcherBuffer
 	}
+	// HistorySize, HistoryTTL, EventRetention and EventMaxAge go to the
+	// in-memory engine as they are: its zero values are the same
+	// defaults.
 }
 
+// validate checks the options after setDefaults; its errors name the
+// field.
 func (o *Options) validate() error {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("pushsvc: Options."+format, args...)) }
 	if o.HistoryTTL < 0 {
-		errs = append(errs, fmt.Errorf("history-ttl %v: must be > 0", o.HistoryTTL))
+		bad("HistoryTTL %v: must be > 0", o.HistoryTTL)
 	}
 	if o.SendQueueBytes < 0 {
-		errs = append(errs, fmt.Errorf("send-queue-bytes %d: must be > 0", o.SendQueueBytes))
+		bad("SendQueueBytes %d: must be > 0", o.SendQueueBytes)
 	}
 	if o.SendQueueLen < 0 {
-		errs = append(errs, fmt.Errorf("send-queue-len %d: must be > 0", o.SendQueueLen))
+		bad("SendQueueLen %d: must be > 0", o.SendQueueLen)
 	}
 	if o.MaxBatchBytes < 0 {
-		errs = append(errs, fmt.Errorf("max-batch-bytes %d: must be > 0", o.MaxBatchBytes))
+		bad("MaxBatchBytes %d: must be > 0", o.MaxBatchBytes)
 	}
 	if o.SlowPolicy != SlowDisconnect && o.SlowPolicy != SlowDropOldest {
-		errs = append(errs, fmt.Errorf("slow-policy %d: unknown", o.SlowPolicy))
+		bad("SlowPolicy %d: unknown", o.SlowPolicy)
 	}
-	if o.HeartbeatInterval < 0 {
-		errs = append(errs, fmt.Errorf("heartbeat-interval %v: must be > 0", o.HeartbeatInterval))
+	if o.ResumeWait < 0 {
+		bad("ResumeWait %v: must be > 0", o.ResumeWait)
 	}
 	if o.EventRetention < 0 {
-		errs = append(errs, fmt.Errorf("events-retention %d: must be > 0", o.EventRetention))
+		bad("EventRetention %d: must be > 0", o.EventRetention)
 	}
 	if o.EventMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("events-max-age %v: must be > 0", o.EventMaxAge))
-	}
-	if o.MaxWatchers < 0 {
-		errs = append(errs, fmt.Errorf("events-max-watchers %d: must be > 0", o.MaxWatchers))
+		bad("EventMaxAge %v: must be > 0", o.EventMaxAge)
 	}
 	if o.WatcherBuffer < 0 {
-		errs = append(errs, fmt.Errorf("events-buffer %d: must be > 0", o.WatcherBuffer))
+		bad("WatcherBuffer %d: must be > 0", o.WatcherBuffer)
 	}
 	return errors.Join(errs...)
 }

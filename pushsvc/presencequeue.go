@@ -2,10 +2,10 @@ package pushsvc
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 // presenceRetry is how long the presence writer waits after a failure.
@@ -32,7 +32,7 @@ const presenceRetry = time.Second
 // entries wait; the first failed write drops those waiting, and from
 // then until a write succeeds such sessions cost nothing, as above.
 type presenceQueue struct {
-	mu      sync.Mutex // guards pending and failing
+	mu      lockorder.Mutex[lockorder.PresenceQueue] // guards pending, failing and failures
 	pending map[*Session]*presenceEntry
 	failing bool          // the last write failed: no blips
 	wake    chan struct{} // one token: pending changed
@@ -74,13 +74,10 @@ func newPresenceQueue(s *Service) *presenceQueue {
 // groups changed). A session that has left is not registered again.
 func (q *presenceQueue) changed(sess *Session) {
 	q.mu.Lock()
-	// Under q.mu: Disconnected sets removed before it calls q.removed,
+	// Under q.mu: Disconnected removes sess before it calls q.removed,
 	// so a change noted late, by a Control racing the disconnect, cannot
 	// overwrite the removal.
-	sess.mu.Lock()
-	removed := sess.removed
-	sess.mu.Unlock()
-	if removed {
+	if sess.removed() {
 		q.mu.Unlock()
 		return
 	}

@@ -11,7 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+	"github.com/herald-push/herald/internal/redistest"
 )
 
 // countingHandler counts the records at Warn or above.
@@ -71,10 +71,6 @@ func liveSessions(ctx context.Context, svc *Service, users []string) ([]string, 
 // live sessions.
 func TestPresenceDuringOutageStaysBounded(t *testing.T) {
 	srv := redistest.Start(t)
-	// Longer than ctx's 10s: under -race on a loaded machine the churn
-	// alone took 9s, and every read after it failed on the deadline.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	logs := &countingHandler{}
 	svc := newRedisService(t, srv.URL, slog.New(logs), nil)
 	var live []*Session
@@ -86,7 +82,7 @@ func TestPresenceDuringOutageStaysBounded(t *testing.T) {
 		users = append(users, s.user)
 	}
 	eventually(t, 10*time.Second, "the first sessions in presence", func() bool {
-		got, err := liveSessions(ctx, svc.Service, users)
+		got, err := liveSessions(ctx(t), svc.Service, users)
 		return err == nil && len(got) == 10 && svc.presence.len() == 0
 	})
 	warnsBefore := logs.count()
@@ -131,8 +127,9 @@ func TestPresenceDuringOutageStaysBounded(t *testing.T) {
 		want = append(want, s.id)
 	}
 	slices.Sort(want)
+	// A context per check: the test outlives one context's timeout.
 	eventually(t, 30*time.Second, "presence to show exactly the live sessions", func() bool {
-		got, err := liveSessions(ctx, svc.Service, users)
+		got, err := liveSessions(ctx(t), svc.Service, users)
 		return err == nil && slices.Equal(got, want) && svc.presence.len() == 0
 	})
 	// Redis holds those records and no other.
@@ -142,6 +139,7 @@ func TestPresenceDuringOutageStaysBounded(t *testing.T) {
 	}
 	raw := goredis.NewClient(opts)
 	t.Cleanup(func() { _ = raw.Close() })
+	ctx := ctx(t)
 	var inRedis []string
 	keys, err := raw.Keys(ctx, "herald:pu:*").Result()
 	if err != nil {

@@ -1,10 +1,9 @@
 package pushsvc
 
 import (
-	"sync"
-
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 // Receipt says whether one session acknowledged a push.
@@ -18,7 +17,7 @@ type Receipt struct {
 // It rides the publication as engine.Message.Local, so pushes without a
 // timeout carry nil and cost nothing.
 type receipt struct {
-	mu       sync.Mutex // guards everything below
+	mu       lockorder.Mutex[lockorder.Receipt] // guards everything below
 	entries  []Receipt
 	sessions []*Session            // sessions[i] owes entries[i]
 	pubs     []*engine.Publication // pubs[i] is what sessions[i] was sent

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // hookedEngine is the Redis engine with hooks a test sets before the
@@ -66,21 +66,13 @@ func newRedisService(t *testing.T, url string, log *slog.Logger, hook func(*hook
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	rs := &redisService{controls: make(chan engine.Control, 16)}
-	svc := newTestService(t, Options{NodeID: "n1", Logger: log, NewEngine: func(h engine.Handler) (engine.Engine, error) {
-		control := h.Control
-		h.Control = func(c engine.Control) int {
-			n := control(c)
-			select {
-			case rs.controls <- c:
-			default:
-			}
-			return n
-		}
+	svc := newTestService(t, Options{NodeID: "n1", Logger: log, NewEngine: func(nodeID string, h engine.Handler) (engine.Engine, error) {
+		h = controlSpy{Handler: h, controls: rs.controls}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		e, err := redis.New(ctx, redis.Options{
 			URL:            url,
-			NodeID:         "n1",
+			NodeID:         nodeID,
 			HistorySize:    100,
 			HistoryTTL:     time.Minute,
 			Handler:        h,
@@ -98,6 +90,21 @@ func newRedisService(t *testing.T, url string, log *slog.Logger, hook func(*hook
 	}})
 	rs.Service = svc
 	return rs
+}
+
+// controlSpy passes each Control on to its Handler, then to controls.
+type controlSpy struct {
+	engine.Handler
+	controls chan engine.Control
+}
+
+func (c controlSpy) Control(ctl engine.Control) int {
+	n := c.Handler.Control(ctl)
+	select {
+	case c.controls <- ctl:
+	default:
+	}
+	return n
 }
 
 // eventually polls cond until it holds or timeout passes.

@@ -144,6 +144,24 @@ func TestHistoryTTLExpires(t *testing.T) {
 	}
 }
 
+// ackFirstPush acks, from s, the first push its transport ft writes,
+// once it is written.
+func ackFirstPush(t *testing.T, s *Session, ft *fakeTransport) {
+	t.Helper()
+	for {
+		ft.run()
+		if ps := ft.pushes(t); len(ps) == 1 {
+			ack := &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Ack{Ack: &clientv1.Ack{Positions: []*clientv1.StreamPosition{
+				{Stream: ps[0].GetStream(), Offset: ps[0].GetOffset(), Epoch: ps[0].GetEpoch()}}}}}
+			if err := s.HandleFrame(ctx(t), mustMarshal(t, ack)); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		<-time.After(time.Millisecond)
+	}
+}
+
 func TestReceipts(t *testing.T) {
 	svc := newTestService(t, Options{})
 	acker, aft := connect(t, svc, "alice")
@@ -156,19 +174,7 @@ func TestReceipts(t *testing.T) {
 		}
 		done <- r
 	}()
-	// Ack once the push is written to the acking device.
-	for {
-		aft.run()
-		if ps := aft.pushes(t); len(ps) == 1 {
-			ack := &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Ack{Ack: &clientv1.Ack{Positions: []*clientv1.StreamPosition{
-				{Stream: ps[0].GetStream(), Offset: ps[0].GetOffset(), Epoch: ps[0].GetEpoch()}}}}}
-			if err := acker.HandleFrame(ctx(t), mustMarshal(t, ack)); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		<-time.After(time.Millisecond)
-	}
+	ackFirstPush(t, acker, aft)
 	r := <-done
 	if len(r.Receipts) != 2 {
 		t.Fatalf("receipts = %+v", r.Receipts)
@@ -253,7 +259,7 @@ func TestLateLiveDeliveryAfterReplay(t *testing.T) {
 	ft := &fakeTransport{}
 	s, _ := svc.Connect(SessionInfo{UserID: "alice", AwaitResume: true}, ft)
 	_ = s.HandleFrame(ctx(t), resumeFrame(t, &clientv1.StreamPosition{Stream: "user:alice", Offset: 3, Epoch: pubs[0].Epoch}))
-	svc.deliver(pubs[4]) // offset 5 arrives live, after its replay
+	(&node{svc: svc}).Deliver(pubs[4]) // offset 5 arrives live, after its replay
 	_, _ = svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "t"})
 	ft.run()
 	var offsets []uint64

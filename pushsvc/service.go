@@ -4,27 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
 )
-
-// Stream name prefixes and the broadcast stream.
-const (
-	userStreamPrefix  = "user:"
-	groupStreamPrefix = "group:"
-	// BroadcastStream is the stream of pushes to everyone.
-	BroadcastStream = "broadcast"
-)
-
-// UserStream names the stream of pushes to one user.
-func UserStream(user string) string { return userStreamPrefix + user }
-
-// GroupStream names the stream of pushes to one group.
-func GroupStream(group string) string { return groupStreamPrefix + group }
 
 // Service is the push service of one node.
 type Service struct {
@@ -44,6 +29,11 @@ type Service struct {
 	groupsWarn *rateLimitedWarn
 	stats      counters
 	started    time.Time
+	replays    *replayGroup // goroutines replaying Resumes; stopped by Close
+
+	// snapshotWarn (immutable after New) logs, rate-limited, the stats
+	// snapshots of other nodes that cannot be read: at every GetStats.
+	snapshotWarn *rateLimitedWarn
 
 	closeOnce sync.Once
 }
@@ -54,22 +44,23 @@ func New(opts Options) (*Service, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, hub: newHub(), started: opts.Now()}
+	s := &Service{opts: opts, hub: newHub(), started: opts.Now(), replays: newReplayGroup()}
 	s.groupsWarn = newRateLimitedWarn(opts.Logger, "group membership unavailable at connect: serving the connection with its token groups")
+	s.snapshotWarn = newRateLimitedWarn(opts.Logger, "stats of a node left out: its snapshot cannot be read")
 	newEngine := opts.NewEngine
 	if newEngine == nil {
-		newEngine = func(h engine.Handler) (engine.Engine, error) {
+		newEngine = func(_ string, h engine.Handler) (engine.Engine, error) {
 			return memory.New(memory.Options{
 				HistorySize:    opts.HistorySize,
 				HistoryTTL:     opts.HistoryTTL,
-				Deliver:        h.Deliver,
+				Handler:        h,
 				Now:            opts.Now,
 				EventRetention: opts.EventRetention,
 				EventMaxAge:    opts.EventMaxAge,
 			})
 		}
 	}
-	e, err := newEngine(engine.Handler{Deliver: s.deliver, Control: s.control})
+	e, err := newEngine(opts.NodeID, &node{svc: s})
 	if err != nil {
 		return nil, fmt.Errorf("pushsvc: engine: %w", err)
 	}
@@ -87,11 +78,14 @@ func New(opts Options) (*Service, error) {
 // NodeID returns the node's id.
 func (s *Service) NodeID() string { return s.opts.NodeID }
 
-// Close releases the engine. Sessions are closed by their transports.
+// Close cuts the event watchers, stops the replays of Resumes still
+// running and releases the engine. Sessions are closed by their
+// transports.
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stopEvents()
+		s.replays.stop()
 		if s.presence != nil {
 			close(s.presence.stop)
 			<-s.presence.stopped
@@ -107,28 +101,13 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	if info.UserID == "" {
 		return nil, fmt.Errorf("%w: empty user id", ErrInvalidArgument)
 	}
-	sess := &Session{
-		svc:         s,
-		id:          newID(),
-		user:        info.UserID,
-		info:        info,
-		t:           t,
-		connectedAt: s.opts.Now(),
-	}
-	sess.flushFn = sess.flush
+	sess := newSession(s, info, t)
 	// The Welcome goes first in the queue, but nothing is written before
 	// the session is in the hub: a client that has its Welcome receives
-	// every push published after it.
-	welcome := welcomeFrame(sess, s.opts.HeartbeatInterval, sess.connectedAt)
-	sess.queue = append(sess.queue, welcome)
-	sess.queueBytes = len(welcome.data)
-	sess.scheduled = true
-	if info.AwaitResume {
-		// Before the session is in the hub: no live push can slip ahead
-		// of the replay.
-		sess.holding = true
-		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
-	}
+	// every push published after it. A resume=1 session holds its pushes
+	// from before it is in the hub: no live push can slip ahead of the
+	// replay.
+	//
 	// With a cluster, the session joins the hub before its user's stored
 	// groups are read, so that no membership change made meanwhile is lost
 	// or undone (hub.endRead says why).
@@ -150,7 +129,7 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	if s.presence != nil {
 		s.presence.changed(sess)
 	}
-	t.Schedule(sess.flushFn)
+	t.Schedule(&sess.w)
 	s.stats.connects.Add(1)
 	return sess, nil
 }
@@ -158,27 +137,7 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 // Disconnected unregisters a session whose transport has closed. It is
 // safe to call more than once.
 func (s *Service) Disconnected(sess *Session) {
-	sess.mu.Lock()
-	if sess.removed {
-		sess.mu.Unlock()
-		return
-	}
-	sess.removed = true
-	if sess.closing == nil {
-		d := Disconnect{Code: CodeNormal, Reason: "connection closed"}
-		sess.closing = &d
-	}
-	closed := engine.Closed{At: s.opts.Now(), Code: sess.closing.Code, Reason: sess.closing.Reason}
-	sess.aborted, sess.closeSent = true, true
-	sess.holding = false
-	if sess.holdTimer != nil {
-		sess.holdTimer.Stop()
-	}
-	sess.dropQueueLocked()
-	sess.mu.Unlock()
-	if s.hub.remove(sess) && s.presence != nil {
-		s.presence.removed(sess, closed)
-	}
+	s.unregister(sess, Disconnect{Code: CodeNormal, Reason: "connection closed"})
 }
 
 // PeerClosed unregisters a session whose transport closed from the
@@ -187,56 +146,22 @@ func (s *Service) Disconnected(sess *Session) {
 // server asked for first keeps its own code. The code is what the
 // session's Disconnected (and its user's Offline) event says.
 func (s *Service) PeerClosed(sess *Session, code uint16, reason string) {
-	sess.mu.Lock()
-	if sess.closing == nil {
-		sess.closing = &Disconnect{Code: code, Reason: reason}
-	}
-	sess.mu.Unlock()
-	s.Disconnected(sess)
+	s.unregister(sess, Disconnect{Code: code, Reason: reason})
 }
 
-// deliver is the engine's callback: it queues p to this node's sessions of
-// p's stream and reports how many took it. The frame is encoded once.
-func (s *Service) deliver(p *engine.Publication) int {
-	targets := sessionSlices.Get().(*[]*Session)
-	defer func() {
-		clear(*targets)
-		*targets = (*targets)[:0]
-		sessionSlices.Put(targets)
-	}()
-	switch {
-	case p.Stream == BroadcastStream:
-		*targets = s.hub.allSessions(*targets)
-	case strings.HasPrefix(p.Stream, userStreamPrefix):
-		*targets = s.hub.userSessions(*targets, p.Stream[len(userStreamPrefix):])
-	case strings.HasPrefix(p.Stream, groupStreamPrefix):
-		*targets = s.hub.groupSessions(*targets, p.Stream[len(groupStreamPrefix):], p.Exclude)
+// unregister takes sess out of the hub and the presence registry, gone
+// being why it closed unless the server closed it first. It does nothing
+// the second time.
+func (s *Service) unregister(sess *Session, gone Disconnect) {
+	d, ok := sess.remove(gone)
+	if !ok {
+		return
 	}
-	if len(*targets) == 0 {
-		return 0
+	closed := engine.Closed{At: s.opts.Now(), Code: d.Code, Reason: d.Reason}
+	if s.hub.remove(sess, closed) && s.presence != nil {
+		s.presence.removed(sess, closed)
 	}
-	o := encodePush(p)
-	o.shared = len(*targets) > 1
-	r, _ := p.Local.(*receipt)
-	n := 0
-	for _, sess := range *targets {
-		idx := 0
-		if r != nil {
-			// The wait goes first: the Ack may come back before enqueue
-			// returns.
-			idx = r.expect(sess, p)
-		}
-		if sess.enqueue(o) {
-			n++
-		} else if r != nil {
-			r.cancel(sess, idx)
-		}
-	}
-	s.stats.deliveries.Add(uint64(n))
-	return n
 }
-
-var sessionSlices = sync.Pool{New: func() any { s := make([]*Session, 0, 64); return &s }}
 
 // errUnavailable wraps an engine failure for callers.
 func errUnavailable(err error) error {

@@ -172,7 +172,7 @@ func TestBroadcastAndStats(t *testing.T) {
 		}
 	}
 	st := svc.Stats(ctx(t))
-	if st.Connections != 5 || st.Users != 3 || st.Deliveries != 5 || st.PushCalls["broadcast"] != 1 {
+	if st.Connections != 5 || st.Users != 3 || st.Deliveries != 5 || st.PushCallsBroadcast != 1 {
 		t.Errorf("stats = %+v", st)
 	}
 	for _, s := range sessions {
@@ -283,15 +283,20 @@ func TestDropOldestPolicy(t *testing.T) {
 		_, _ = svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "t"})
 	}
 	ft.run()
+	// The queue holds 10 frames: the Welcome, which is never dropped, and
+	// the newest 9 pushes.
+	if f := ft.decoded(t); len(f) == 0 || f[0].GetWelcome() == nil {
+		t.Fatalf("first frame is not the Welcome: %v", f)
+	}
 	ps := ft.pushes(t)
-	if len(ps) != 10 || ps[len(ps)-1].GetOffset() != 25 {
-		t.Fatalf("got %d pushes ending at %d, want the newest 10", len(ps), ps[len(ps)-1].GetOffset())
+	if len(ps) != 9 || ps[0].GetOffset() != 17 || ps[len(ps)-1].GetOffset() != 25 {
+		t.Fatalf("got %d pushes %v, want the newest 9", len(ps), ps)
 	}
 	if len(ft.closes()) != 0 {
 		t.Error("drop-oldest must not disconnect")
 	}
-	if st := svc.Stats(ctx(t)); st.Drops != 16 { // 15 pushes and the welcome
-		t.Errorf("drops = %d, want 16", st.Drops)
+	if st := svc.Stats(ctx(t)); st.Drops != 16 {
+		t.Errorf("drops = %d, want 16 pushes", st.Drops)
 	}
 }
 

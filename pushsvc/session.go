@@ -1,372 +1,221 @@
 package pushsvc
 
 import (
-	"sync"
+	"fmt"
+	"testing"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
-// Transport is the socket under a session, provided by the WebSocket
-// adapter. Write and WriteShared are called only from functions run by
-// Schedule, so one writer at a time touches the socket.
-type Transport interface {
-	// Schedule runs fn soon on the connection's writer, after everything
-	// scheduled before it. It must not block.
-	Schedule(fn func())
-	// Write writes one encoded ServerFrame. The transport must not keep
-	// frame after Write returns.
-	Write(frame []byte) error
-	// WriteShared writes a frame queued to many sessions, preparing (and
-	// compressing) it once for all of them through o.Prepared. The write
-	// may complete after WriteShared returns, but before anything
-	// scheduled later.
-	WriteShared(o *Outbound) error
-	// WriteSharedRun writes several frames as WriteShared does, each its
-	// own message prepared once for every session, in as few socket writes
-	// as the transport can. Compressed sessions use it for runs of
-	// broadcast pushes: a PushBatch would be unique to the session, and
-	// compressing it per session would undo compress-once.
-	WriteSharedRun(os []*Outbound) error
-	// Close sends d as a Disconnect frame where the socket still works,
-	// then closes with d.Code. It may be called from any goroutine, more
-	// than once; only the first call counts.
-	Close(d Disconnect)
-}
-
-// SessionInfo describes a connection as the WebSocket adapter accepted it.
-type SessionInfo struct {
-	// UserID is the token's subject. Required.
-	UserID string
-	// Groups are the groups from the token, joined at connect.
-	Groups []string
-	// RemoteAddr and UserAgent are shown by presence.
-	RemoteAddr string
-	UserAgent  string
-	// Compressed is true when permessage-deflate was negotiated.
-	Compressed bool
-	// TokenExpiry is when the token expires; zero when it does not.
-	TokenExpiry time.Time
-	// OnRefresh, when set, checks a RefreshToken frame's token; an error is
-	// reported to the client in an Error frame.
-	OnRefresh func(token string) error
-	// AwaitResume says the client announced a Resume as its first frame:
-	// live pushes are held until it arrives (or Options.ResumeWait passes),
-	// so that the replay and live traffic meet with no gap, no duplicate
-	// and in order.
-	AwaitResume bool
-}
-
 // Session is one client connection registered with the hub.
+//
+// Its state is three small machines, each written only in this file, by
+// the transition methods below, under mu; other files ask questions
+// (acceptsLocked, holdsLocked, ...):
+//
+//   - life: open → closing → closed, or open|closing → aborted; any of
+//     these → removed once its transport is gone (Service.Disconnected,
+//     Service.PeerClosed);
+//   - writer: idle ⇄ scheduled, at most one flush scheduled or running;
+//   - resume: none, awaiting (a resume=1 connection holds every push until
+//     its first Resume is answered), active (Resumes being answered and
+//     replayed hold the pushes of the streams they name).
+//
+// A transition that the machines do not allow panics in tests and is
+// logged otherwise (illegal).
 type Session struct {
-	// immutable after Connect
+	// immutable after newSession
 	svc         *Service
 	id          string
 	user        string
 	info        SessionInfo
 	t           Transport
 	connectedAt time.Time
-	flushFn     func() // s.flush, made once: a method value allocates
+	w           writer // the Writer its transport runs (writer.go)
 
 	// groups are the groups this session receives. Guarded by its user's
-	// hub shard lock.
+	// hub shard lock; read through hub.receives.
 	groups map[string]struct{}
 
-	mu         sync.Mutex // guards the queue and the close state below
-	queue      []*Outbound
-	spare      []*Outbound // the previous queue's array, reused
-	queueBytes int
-	scheduled  bool        // a flush is scheduled or running
-	closing    *Disconnect // set once a close was asked for
-	aborted    bool        // queued frames are dropped, not written
-	closeSent  bool        // Transport.Close was called
-	removed    bool        // unregistered from the hub
-	holding    bool        // pushes go to held until the resume is done
-	held       []*Outbound // pushes that arrived while holding
-	holdTimer  *time.Timer // releases the hold when no Resume comes
+	mu          lockorder.Mutex[lockorder.Session] // guards the state and the fields below
+	life        lifecycle
+	writerState writerState
+	resumePhase resumePhase
+	// reason says why it closes: set when it leaves lifeOpen. A pointer:
+	// a value would make every open session 32 bytes bigger, past the
+	// 384-byte size class it fits in.
+	reason *Disconnect
+
+	q         sendQueue    // frames waiting, held and being written (queue.go)
+	holdTimer *time.Timer  // ends resumeAwaiting when no Resume comes; nil otherwise
+	rp        *resumeState // the Resumes being answered or replayed; nil unless resumeActive or a Resume came while resumeAwaiting
 	// floors are, per resumed stream, the position the replay covered: a
 	// live push at or below it is a duplicate, which an engine whose
 	// fan-out lags its history (Redis pub/sub) can deliver after the
 	// replay. A floor goes once the stream has moved past it; nil when none.
 	floors map[string]engine.Position
 
-	waitMu sync.Mutex // guards waits
-	waits  []ackWait  // receipts waiting for this session's Ack
+	waitMu lockorder.Mutex[lockorder.SessionWaits] // guards waits
+	waits  []ackWait                               // receipts waiting for this session's Ack
+}
+
+// lifecycle is where a session is in its life.
+type lifecycle uint8
+
+const (
+	// lifeOpen: it takes pushes.
+	lifeOpen lifecycle = iota
+	// lifeClosing: Close was asked; it takes nothing new, and the writer
+	// writes what is queued, then closes the transport.
+	lifeClosing
+	// lifeClosed: the queue drained and the transport was told to close.
+	lifeClosed
+	// lifeAborted: Abort, or a slow consumer: the queue was dropped and the
+	// transport told to close at once.
+	lifeAborted
+	// lifeRemoved: out of the hub, its transport gone; the queue dropped.
+	lifeRemoved
+)
+
+// allows reports whether a session may go from l to next.
+func (l lifecycle) allows(next lifecycle) bool {
+	switch next {
+	case lifeClosing:
+		return l == lifeOpen
+	case lifeClosed:
+		return l == lifeClosing
+	case lifeAborted:
+		return l == lifeOpen || l == lifeClosing
+	case lifeRemoved:
+		return l != lifeRemoved
+	}
+	return false
+}
+
+func (l lifecycle) String() string {
+	return [...]string{"open", "closing", "closed", "aborted", "removed"}[l]
+}
+
+// writerState says whether the session's writer has work on its
+// transport.
+type writerState uint8
+
+const (
+	// writerIdle: no flush is scheduled; the next frame queued schedules
+	// one.
+	writerIdle writerState = iota
+	// writerScheduled: a flush is scheduled or running; it schedules
+	// itself again for what arrives meanwhile.
+	writerScheduled
+)
+
+func (w writerState) String() string { return [...]string{"idle", "scheduled"}[w] }
+
+// resumePhase says which live pushes wait in the queue's held list.
+type resumePhase uint8
+
+const (
+	// resumeNone: none; pushes go to the queue.
+	resumeNone resumePhase = iota
+	// resumeAwaiting: a resume=1 connection waits for its first Resume
+	// to be answered (or for ResumeWait to pass): every push is held.
+	resumeAwaiting
+	// resumeActive: Resumes are answered and replayed (rp): the pushes
+	// of the streams they name are held.
+	resumeActive
+)
+
+func (r resumePhase) String() string { return [...]string{"none", "awaiting", "active"}[r] }
+
+// allows reports whether a session may go from r to next.
+func (r resumePhase) allows(next resumePhase) bool {
+	switch next {
+	case resumeNone:
+		return true
+	case resumeAwaiting:
+		return false // only a new session starts there
+	case resumeActive:
+		return r != resumeActive
+	}
+	return false
+}
+
+// newSession makes a session of s over t in its first state: open, with
+// its Welcome queued and the writer scheduled to write it, and, for a
+// resume=1 connection, holding every push until its Resume is answered.
+// Nothing is written before the caller schedules the writer.
+func newSession(s *Service, info SessionInfo, t Transport) *Session {
+	sess := &Session{
+		svc:         s,
+		id:          newID(),
+		user:        info.UserID,
+		info:        info,
+		t:           t,
+		connectedAt: s.opts.Now(),
+		writerState: writerScheduled,
+	}
+	sess.w.s = sess
+	sess.q.push(welcomeFrame(sess, sess.connectedAt))
+	if info.AwaitResume {
+		sess.resumePhase = resumeAwaiting
+		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
+	}
+	return sess
 }
 
 // ID returns the session id.
 func (s *Session) ID() string { return s.id }
 
-// enqueue queues o to be written. It never blocks: when the queue is over
-// its budget the slow-consumer policy applies at once. It reports whether o
-// was queued.
-func (s *Session) enqueue(o *Outbound) bool {
-	size := len(o.data)
-	opts := &s.svc.opts
-	s.mu.Lock()
-	if s.closing != nil {
-		s.mu.Unlock()
-		return false
-	}
-	if s.floors != nil && o.pub != nil && s.belowFloorLocked(o.pub) {
-		s.mu.Unlock()
-		return true // the client has it from the replay
-	}
-	// A queue always takes one frame when empty, however big, so that a
-	// frame bigger than the budget cannot wedge a session.
-	for s.pendingLocked() > 0 && (s.pendingLocked() >= opts.SendQueueLen || s.queueBytes+size > opts.SendQueueBytes) {
-		if opts.SlowPolicy != SlowDropOldest {
-			s.abortLocked(DisconnectSlowConsumer)
-			s.mu.Unlock()
-			s.svc.stats.slowConsumers.Add(1)
-			s.finishAbort(DisconnectSlowConsumer)
-			return false
-		}
-		s.dropOldestLocked()
-	}
-	if s.holding && o.push != nil {
-		s.held = append(s.held, o)
-		s.queueBytes += size
-		s.mu.Unlock()
-		return true
-	}
-	s.queue = append(s.queue, o)
-	s.queueBytes += size
-	start := !s.scheduled
-	s.scheduled = true
-	s.mu.Unlock()
-	if start {
-		s.t.Schedule(s.flushFn)
-	}
-	return true
-}
+// Questions other files ask. The caller holds mu.
 
-// belowFloorLocked reports whether p is covered by a replay, forgetting
-// the floor once p's stream has moved past it.
-func (s *Session) belowFloorLocked(p *engine.Publication) bool {
-	f, ok := s.floors[p.Stream]
-	if !ok {
-		return false
-	}
-	if p.Epoch == f.Epoch && p.Offset <= f.Offset {
+// acceptsLocked reports whether the session takes new frames.
+func (s *Session) acceptsLocked() bool { return s.life == lifeOpen }
+
+// dropsQueueLocked reports whether queued frames are dropped, not written:
+// the session was aborted or removed.
+func (s *Session) dropsQueueLocked() bool { return s.life == lifeAborted || s.life == lifeRemoved }
+
+// holdsLocked reports whether a live push of stream waits in held: until
+// the first Resume of a resume=1 connection is answered, and while a
+// Resume naming stream is answered or replayed.
+func (s *Session) holdsLocked(stream string) bool {
+	switch s.resumePhase {
+	case resumeAwaiting:
 		return true
-	}
-	delete(s.floors, p.Stream)
-	if len(s.floors) == 0 {
-		s.floors = nil
+	case resumeActive:
+		_, ok := s.rp.hold[stream]
+		return ok
 	}
 	return false
 }
 
-// pendingLocked counts the frames waiting: queued and held.
-func (s *Session) pendingLocked() int { return len(s.queue) + len(s.held) }
-
-// dropOldestLocked drops the oldest waiting frame, queued before held.
-func (s *Session) dropOldestLocked() {
-	if len(s.queue) > 0 {
-		s.noteDroppedLocked(s.queue[0])
-		s.queueBytes -= len(s.queue[0].data)
-		s.queue[0] = nil
-		s.queue = s.queue[1:]
-	} else {
-		s.noteDroppedLocked(s.held[0])
-		s.queueBytes -= len(s.held[0].data)
-		s.held[0] = nil
-		s.held = s.held[1:]
-	}
-	s.svc.stats.drops.Add(1)
-}
-
-func (s *Session) dropQueueLocked() {
-	if n := s.pendingLocked(); n > 0 {
-		s.svc.stats.drops.Add(uint64(n))
-	}
-	clear(s.queue)
-	s.queue = s.queue[:0]
-	clear(s.held)
-	s.held = nil
-	s.queueBytes = 0
-}
-
-// flush runs on the transport's writer: it takes everything queued, writes
-// it (batching pushes), and then either schedules itself again for what
-// arrived meanwhile or, when a graceful close is pending and nothing is
-// left, closes the transport.
-func (s *Session) flush() {
+// removed reports whether the session left the hub.
+func (s *Session) removed() bool {
 	s.mu.Lock()
-	items := s.queue
-	s.queue, s.spare = s.spare[:0], nil
-	for _, o := range items {
-		s.queueBytes -= len(o.data)
-	}
-	aborted := s.aborted
-	s.mu.Unlock()
-
-	n := len(items)
-	if !aborted && n > 0 {
-		n = s.write(items)
-	}
-
-	s.mu.Lock()
-	if rest := items[n:]; len(rest) > 0 && !s.aborted {
-		// What follows a shared write goes back to the head of the
-		// queue, for the flush scheduled below: it runs after the shared
-		// write completes, so nothing overtakes it.
-		q := make([]*Outbound, 0, len(rest)+len(s.queue))
-		q = append(append(q, rest...), s.queue...)
-		for _, o := range rest {
-			s.queueBytes += len(o.data)
-		}
-		s.queue = q
-	}
-	clear(items)
-	s.spare = items[:0]
-	if len(s.queue) > 0 && !s.aborted {
-		s.mu.Unlock()
-		s.t.Schedule(s.flushFn)
-		return
-	}
-	s.scheduled = false
-	var d *Disconnect
-	if s.closing != nil && !s.closeSent {
-		s.closeSent = true
-		d = s.closing
-	}
-	s.mu.Unlock()
-	if d != nil {
-		s.t.Close(*d)
-	}
+	defer s.mu.Unlock()
+	return s.life == lifeRemoved
 }
 
-// write writes items in order: a lone frame as it is (shared frames through
-// the transport's prepared form), runs of pushes as PushBatch frames, or,
-// on a compressed session, runs of shared pushes through WriteSharedRun. A
-// shared write completes on a task queued behind the running one, so write
-// stops after one and returns how many items it took; the caller writes
-// the rest in a flush scheduled after it. On a write error it reports all
-// of them taken: the transport closes itself and the rest is dropped with
-// the connection.
-func (s *Session) write(items []*Outbound) int {
-	var frames, raw uint64
-	i := 0
-	for i < len(items) {
-		j, size := s.runEnd(items, i)
-		o := items[i]
-		var err error
-		async := false
-		switch {
-		case j-i == 1:
-			raw += uint64(len(o.data))
-			frames++
-			if o.shared {
-				err, async = s.t.WriteShared(o), true
-			} else {
-				err = s.t.Write(o.data)
-			}
-		case o.shared && s.info.Compressed:
-			raw += uint64(size)
-			frames += uint64(j - i)
-			err, async = s.t.WriteSharedRun(items[i:j]), true
-		default:
-			bp := batchBufs.Get().(*[]byte)
-			buf := appendBatch((*bp)[:0], items[i:j])
-			raw += uint64(len(buf))
-			frames++
-			err = s.t.Write(buf)
-			*bp = buf
-			batchBufs.Put(bp)
-			s.svc.stats.batches.Add(1)
-		}
-		i = j
-		if err != nil {
-			i = len(items)
-		}
-		if async || err != nil {
-			break
-		}
-	}
-	s.svc.stats.messagesOut.Add(frames)
-	s.svc.stats.bytesOutRaw.Add(raw)
-	return i
-}
-
-// runEnd finds the run starting at items[i] that one write takes: a lone
-// frame, or consecutive pushes within MaxBatchBytes. On a compressed
-// session shared and unshared pushes do not mix, since they are written
-// differently. It returns the run's end and its bytes.
-func (s *Session) runEnd(items []*Outbound, i int) (int, int) {
-	first := items[i]
-	size := len(first.data)
-	if first.push == nil {
-		return i + 1, size
-	}
-	j := i + 1
-	for ; j < len(items); j++ {
-		o := items[j]
-		if o.push == nil || size+len(o.data) > s.svc.opts.MaxBatchBytes ||
-			(s.info.Compressed && o.shared != first.shared) {
-			break
-		}
-		size += len(o.data)
-	}
-	return j, size
-}
-
-var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// releaseLocked ends a hold: held pushes join the queue. It reports
-// whether the caller must schedule a flush.
-func (s *Session) releaseLocked() bool {
-	if !s.holding {
-		return false
-	}
-	s.holding = false
-	if s.holdTimer != nil {
-		s.holdTimer.Stop()
-		s.holdTimer = nil
-	}
-	s.queue = append(s.queue, s.held...)
-	s.held = nil
-	return s.scheduleLocked()
-}
-
-// scheduleLocked marks a flush as scheduled when there is something to
-// write and none is; it reports whether the caller must schedule it.
-func (s *Session) scheduleLocked() bool {
-	if s.scheduled || len(s.queue) == 0 {
-		return false
-	}
-	s.scheduled = true
-	return true
-}
-
-// releaseHold ends a hold that no Resume ended in time.
-func (s *Session) releaseHold() {
-	s.mu.Lock()
-	start := s.releaseLocked()
-	s.mu.Unlock()
-	if start {
-		s.t.Schedule(s.flushFn)
-	}
-}
+// Lifecycle transitions.
 
 // Close asks for a graceful close: what is queued is written first, then
 // the transport sends d and closes. Later pushes are not queued.
 func (s *Session) Close(d Disconnect) {
 	s.mu.Lock()
-	if s.closing != nil {
+	if s.life != lifeOpen {
 		s.mu.Unlock()
 		return
 	}
-	s.closing = &d
-	if s.scheduled {
-		// The running flush closes when the queue is empty.
-		s.mu.Unlock()
-		return
-	}
-	s.scheduled = true
+	s.leaveOpenLocked(d, lifeClosing)
+	// The flush closes once the queue is empty; a running one does when
+	// it is done.
+	start := s.wakeWriterLocked()
 	s.mu.Unlock()
-	s.t.Schedule(s.flushFn)
+	if start {
+		s.t.Schedule(&s.w)
+	}
 }
 
 // Abort closes at once: queued frames are dropped and the transport sends
@@ -380,16 +229,18 @@ func (s *Session) Abort(d Disconnect) {
 	}
 }
 
-// abortLocked stops all writing and drops what is queued. It reports false
-// when the transport was already told to close.
+// abortLocked stops all writing and drops what is queued and held. It
+// reports false when the transport was already told to close; otherwise
+// the caller unlocks and calls finishAbort.
 func (s *Session) abortLocked(d Disconnect) bool {
-	if s.closeSent {
+	switch s.life {
+	case lifeOpen:
+		s.leaveOpenLocked(d, lifeAborted)
+	case lifeClosing:
+		s.setLifeLocked(lifeAborted)
+	default:
 		return false
 	}
-	if s.closing == nil {
-		s.closing = &d
-	}
-	s.aborted, s.closeSent = true, true
 	if d.Code == CodeSlowConsumer {
 		s.noteSlowCutLocked()
 	}
@@ -403,4 +254,169 @@ func (s *Session) abortLocked(d Disconnect) bool {
 func (s *Session) finishAbort(d Disconnect) {
 	s.t.Close(d)
 	s.svc.Disconnected(s)
+}
+
+// drainedLocked ends a graceful close once the writer has written the
+// queue: closing → closed. It reports the Disconnect the caller, unlocked,
+// hands Transport.Close, and false when the session is not closing.
+func (s *Session) drainedLocked() (Disconnect, bool) {
+	if s.life != lifeClosing {
+		return Disconnect{}, false
+	}
+	s.setLifeLocked(lifeClosed)
+	return *s.reason, true
+}
+
+// remove marks the session as out of the hub, its transport gone, and
+// drops what it still queues. It returns why the session closed: the
+// reason it was closing with, or gone when it was open (its transport
+// went first). It reports false when it was removed already.
+func (s *Session) remove(gone Disconnect) (Disconnect, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.life {
+	case lifeRemoved:
+		return Disconnect{}, false
+	case lifeOpen:
+		s.leaveOpenLocked(gone, lifeRemoved)
+	default:
+		s.setLifeLocked(lifeRemoved)
+	}
+	s.dropQueueLocked()
+	return *s.reason, true
+}
+
+// leaveOpenLocked records why the session closes and moves it from
+// lifeOpen to next. Its Resume work ends: nothing more is held or
+// replayed.
+func (s *Session) leaveOpenLocked(d Disconnect, next lifecycle) {
+	s.setLifeLocked(next)
+	s.reason = &d
+	s.stopHoldTimerLocked()
+	if s.rp != nil {
+		s.rp.cancel()
+		s.rp = nil
+	}
+	s.setResumeLocked(resumeNone)
+}
+
+func (s *Session) setLifeLocked(next lifecycle) {
+	if !s.life.allows(next) {
+		s.illegal("life", s.life, next)
+	}
+	s.life = next
+}
+
+// Writer transitions.
+
+// wakeWriterLocked schedules a flush unless one is: writer idle →
+// scheduled. It reports whether the caller must, once unlocked, call
+// Transport.Schedule.
+func (s *Session) wakeWriterLocked() bool {
+	if s.writerState == writerScheduled {
+		return false
+	}
+	s.writerState = writerScheduled
+	return true
+}
+
+// flushingLocked checks, as a flush starts, that it was scheduled.
+func (s *Session) flushingLocked() {
+	if s.writerState != writerScheduled {
+		s.illegal("writer", s.writerState, "a flush")
+	}
+}
+
+// writerDoneLocked ends a flush that has nothing left to write: writer
+// scheduled → idle.
+func (s *Session) writerDoneLocked() {
+	if s.writerState != writerScheduled {
+		s.illegal("writer", s.writerState, writerIdle)
+	}
+	s.writerState = writerIdle
+}
+
+// Resume transitions.
+
+// beginResumeLocked returns the session's Resume work, making it when
+// there is none: resume none → active. A resume=1 connection stays
+// awaiting until this Resume is answered (endHoldLocked), which ResumeWait
+// no longer bounds.
+func (s *Session) beginResumeLocked() *resumeState {
+	if s.rp == nil {
+		s.rp = s.newResumeState()
+	}
+	s.stopHoldTimerLocked()
+	if s.resumePhase == resumeNone {
+		s.setResumeLocked(resumeActive)
+	}
+	return s.rp
+}
+
+// endHoldLocked ends the hold of a resume=1 connection: its first Resume
+// was answered, ResumeWait passed, or its first frame was not a Resume.
+// resume awaiting → active while a Resume is being answered, else → none.
+// It does nothing in another phase.
+func (s *Session) endHoldLocked() {
+	if s.resumePhase != resumeAwaiting {
+		return
+	}
+	s.stopHoldTimerLocked()
+	if s.rp != nil {
+		s.setResumeLocked(resumeActive)
+	} else {
+		s.setResumeLocked(resumeNone)
+	}
+}
+
+// endResumeLocked ends rp, whose Resumes are all answered and replayed:
+// resume active → none.
+func (s *Session) endResumeLocked(rp *resumeState) {
+	if s.rp != rp {
+		return // the session closed meanwhile
+	}
+	s.rp = nil
+	s.setResumeLocked(resumeNone)
+}
+
+// releaseHold ends a resume=1 hold that no Resume ended: ResumeWait
+// passed, or the first frame was not a Resume. The pushes of streams a
+// Resume names stay held for it.
+func (s *Session) releaseHold() {
+	s.mu.Lock()
+	if s.resumePhase != resumeAwaiting {
+		s.mu.Unlock()
+		return
+	}
+	s.endHoldLocked()
+	start := s.releaseLocked()
+	s.mu.Unlock()
+	if start {
+		s.t.Schedule(&s.w)
+	}
+}
+
+func (s *Session) stopHoldTimerLocked() {
+	if s.holdTimer != nil {
+		s.holdTimer.Stop()
+		s.holdTimer = nil
+	}
+}
+
+func (s *Session) setResumeLocked(next resumePhase) {
+	if !s.resumePhase.allows(next) {
+		s.illegal("resume", s.resumePhase, next)
+	}
+	s.resumePhase = next
+}
+
+// illegal reports a transition the session's machines do not allow: a
+// bug. It panics under go test, so that every test checks the machines,
+// and logs in a server, which goes on serving its other sessions.
+func (s *Session) illegal(machine string, from, to any) {
+	msg := fmt.Sprintf("pushsvc: session %s: illegal %s transition from %v to %v", s.id, machine, from, to)
+	if testing.Testing() {
+		panic(msg)
+	}
+	s.svc.opts.Logger.Error(msg)
 }

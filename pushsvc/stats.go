@@ -2,11 +2,14 @@ package pushsvc
 
 import (
 	"context"
+	"iter"
 	"sync/atomic"
 	"time"
 )
 
-// counters are the service's traffic counters, updated with atomics.
+// counters are the service's traffic counters, updated with atomics where
+// the traffic happens. What each counts, and how it is reported, is its
+// row in statTable (stattable.go).
 type counters struct {
 	connects      atomic.Uint64
 	pushes        atomic.Uint64 // publications, one per stream
@@ -36,59 +39,73 @@ func (c *counters) countPush(kind string) {
 	}
 }
 
-// Stats is a snapshot of one node's gauges and counters.
+// Stats is a snapshot of one node's gauges and counters, or the sum of
+// several nodes' (Total). Each number is declared by its row in statTable,
+// which says what it counts; All and StatDefs list them.
 type Stats struct {
-	Connections uint64
-	Users       uint64
-	Groups      uint64
-	// Pushes counts publications (one per stream a push went to).
-	Pushes uint64
-	// PushCalls counts push requests by kind: users, groups, broadcast.
-	PushCalls map[string]uint64
-	// Duplicates counts pushes refused as repeats of an idempotency key.
-	Duplicates uint64
-	// Deliveries counts pushes queued to sessions.
-	Deliveries uint64
-	// Batches counts PushBatch frames written.
-	Batches      uint64
-	Connects     uint64
-	MessagesIn   uint64
-	BytesIn      uint64
-	MessagesOut  uint64
-	BytesOutRaw  uint64
-	BytesOutWire uint64
-	Drops        uint64
-	// SlowConsumerDisconnects counts sessions closed with 4003.
+	Connections             uint64
+	Users                   uint64
+	Groups                  uint64
+	Pushes                  uint64
+	PushCallsUsers          uint64
+	PushCallsGroups         uint64
+	PushCallsBroadcast      uint64
+	Duplicates              uint64
+	Deliveries              uint64
+	Batches                 uint64
+	Connects                uint64
+	MessagesIn              uint64
+	BytesIn                 uint64
+	MessagesOut             uint64
+	BytesOutRaw             uint64
+	BytesOutWire            uint64
+	Drops                   uint64
 	SlowConsumerDisconnects uint64
-	Uptime                  time.Duration
+	// Uptime is how long the node has run; in a Total, the longest. The
+	// one figure that is a duration, it has no row in statTable.
+	Uptime time.Duration
 }
 
-// Stats returns a snapshot of this node's counters.
+// Stats returns a snapshot of this node's gauges and counters.
 func (s *Service) Stats(context.Context) Stats {
-	c := &s.stats
-	return Stats{
-		Connections: uint64(max(s.hub.connections.Load(), 0)),
-		Users:       uint64(max(s.hub.online.Load(), 0)),
-		Groups:      uint64(max(s.hub.groupCount.Load(), 0)),
-		Pushes:      c.pushes.Load(),
-		PushCalls: map[string]uint64{
-			"users":     c.pushUsers.Load(),
-			"groups":    c.pushGroups.Load(),
-			"broadcast": c.pushBroadcast.Load(),
-		},
-		Duplicates:              c.duplicates.Load(),
-		Deliveries:              c.deliveries.Load(),
-		Batches:                 c.batches.Load(),
-		Connects:                c.connects.Load(),
-		MessagesIn:              c.messagesIn.Load(),
-		BytesIn:                 c.bytesIn.Load(),
-		MessagesOut:             c.messagesOut.Load(),
-		BytesOutRaw:             c.bytesOutRaw.Load(),
-		BytesOutWire:            c.bytesOutWire.Load(),
-		Drops:                   c.drops.Load(),
-		SlowConsumerDisconnects: c.slowConsumers.Load(),
-		Uptime:                  s.opts.Now().Sub(s.started),
+	st := Stats{Uptime: s.opts.Now().Sub(s.started)}
+	for i := range statTable {
+		d := &statTable[i]
+		*d.field(&st) = d.load(s)
 	}
+	return st
+}
+
+// All yields every number of st with its declaration, in the order of
+// StatDefs.
+func (st Stats) All() iter.Seq2[StatDef, uint64] {
+	return func(yield func(StatDef, uint64) bool) {
+		for _, d := range statTable {
+			if !yield(d, *d.field(&st)) {
+				return
+			}
+		}
+	}
+}
+
+// Total adds up nodes' stats into the cluster's: each number as its
+// StatDef.Sum says, and the uptime of the longest-running node.
+func Total(nodes []NodeStats) Stats {
+	var t Stats
+	for i := range nodes {
+		n := &nodes[i].Stats
+		for _, d := range statTable {
+			sum, v := d.field(&t), *d.field(n)
+			switch d.Sum {
+			case SumMax:
+				*sum = max(*sum, v)
+			default:
+				*sum += v
+			}
+		}
+		t.Uptime = max(t.Uptime, n.Uptime)
+	}
+	return t
 }
 
 // CountWireBytes adds n bytes written to client sockets, after compression

@@ -9,7 +9,7 @@ import (
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 )
 
-// fakeTransport records writes. Scheduled functions wait in tasks until the
+// fakeTransport records writes. Scheduled flushes wait in tasks until the
 // test calls run, so a test decides when the "writer" works.
 type fakeTransport struct {
 	mu     sync.Mutex // guards everything below
@@ -20,7 +20,10 @@ type fakeTransport struct {
 	closed []Disconnect
 }
 
-func (f *fakeTransport) Schedule(fn func()) {
+func (f *fakeTransport) Schedule(w Writer) { f.task(w.Flush) }
+
+// task queues fn on the writer.
+func (f *fakeTransport) task(fn func()) {
 	f.mu.Lock()
 	f.tasks = append(f.tasks, fn)
 	f.mu.Unlock()
@@ -37,7 +40,7 @@ func (f *fakeTransport) Write(frame []byte) error {
 // it completes after the running task, before anything scheduled later.
 func (f *fakeTransport) WriteShared(o *Outbound) error {
 	o.Prepared(func(d []byte) any { return d })
-	f.Schedule(func() {
+	f.task(func() {
 		f.mu.Lock()
 		f.frames = append(f.frames, o.Data())
 		f.shared++

@@ -1,10 +1,6 @@
 package pushsvc
 
-import (
-	"strings"
-
-	"github.com/herald-push/herald/pushsvc/engine"
-)
+import "github.com/herald-push/herald/pushsvc/engine"
 
 // Undelivered events: a push to a user's stream that did not reach them.
 // Only pushes of user streams make them: a group or broadcast push that a
@@ -45,19 +41,20 @@ func (s *Service) undeliveredEvent(p *engine.Publication, user, session string, 
 	return ev
 }
 
-// userOf returns the user of a user stream, or "" for another stream.
-func userOf(stream string) string {
-	if u, ok := strings.CutPrefix(stream, userStreamPrefix); ok {
-		return u
+// ownPush reports whether o is a push of user's own stream.
+func ownPush(o *Outbound, user string) bool {
+	if o.pub == nil {
+		return false
 	}
-	return ""
+	u, ok := engine.StreamUser(o.pub.Stream)
+	return ok && u == user
 }
 
 // noteDroppedLocked records, for the event writer, that o was dropped
 // from s's queue by the slow-consumer policy, if it is a push of s's
 // user's stream. The caller holds s.mu; the writer's add never blocks.
 func (s *Session) noteDroppedLocked(o *Outbound) {
-	if s.svc.undelivered != nil && o.pub != nil && userOf(o.pub.Stream) == s.user {
+	if s.svc.undelivered != nil && ownPush(o, s.user) {
 		s.svc.undelivered.add(s.svc.undeliveredEvent(o.pub, s.user, s.id, engine.UndeliveredSlowConsumer))
 	}
 }
@@ -70,12 +67,12 @@ func (s *Session) noteSlowCutLocked() {
 		return
 	}
 	var evs []engine.Event
-	for _, q := range [][]*Outbound{s.queue, s.held} {
+	for _, q := range [][]*Outbound{s.q.frames, s.q.held} {
 		for _, o := range q {
 			if len(evs) == maxSlowCutEvents {
 				break
 			}
-			if o.pub != nil && userOf(o.pub.Stream) == s.user {
+			if ownPush(o, s.user) {
 				evs = append(evs, s.svc.undeliveredEvent(o.pub, s.user, s.id, engine.UndeliveredSlowConsumer))
 			}
 		}

@@ -11,8 +11,9 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 func TestCompressionNegotiated(t *testing.T) {
@@ -36,7 +37,7 @@ func TestCompressionNegotiated(t *testing.T) {
 		if p := c.NextPush(t); string(p.GetPayload()) != big {
 			t.Errorf("compress %v: payload corrupted", compress)
 		}
-		_ = c.Conn.WriteClose(1000, nil)
+		_ = c.Conn.WriteClose(pushsvc.CodeNormal, nil)
 		<-c.Closed()
 	}
 	// Wire bytes counted less than raw bytes for the compressed push.
@@ -62,11 +63,11 @@ func TestCompressionCanBeTurnedOff(t *testing.T) {
 
 func TestBadTokensGet401WithoutUpgrade(t *testing.T) {
 	env := startTestServer(t, nil)
-	expired, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	expired, err := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongSig, _ := auth.Mint([]byte("another secret entirely"), auth.MintClaims{UserID: "alice", TTL: time.Hour})
+	wrongSig, _ := tokens.Mint([]byte("another secret entirely"), tokens.MintClaims{UserID: "alice", TTL: time.Hour})
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).
 		SignedString(jwt.UnsafeAllowNoneSignatureType)
 	noSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()}).SignedString(env.secret)
@@ -100,10 +101,10 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 		send func(c *wsClient) error
 		code uint16
 	}{
-		{"text frame", func(c *wsClient) error { return c.Conn.WriteString("hello") }, 1003},
-		{"garbage binary", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, []byte{0xff, 0x01, 0x02}) }, 1007},
-		{"empty binary", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, nil) }, 1007},
-		{"oversize", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, make([]byte, 4096)) }, 1009},
+		{"text frame", func(c *wsClient) error { return c.Conn.WriteString("hello") }, pushsvc.CodeTextFrame},
+		{"garbage binary", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, []byte{0xff, 0x01, 0x02}) }, pushsvc.CodeBadFrame},
+		{"empty binary", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, nil) }, pushsvc.CodeBadFrame},
+		{"oversize", func(c *wsClient) error { return c.Conn.WriteMessage(gws.OpcodeBinary, make([]byte, 4096)) }, pushsvc.CodeTooBig},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

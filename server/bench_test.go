@@ -19,7 +19,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // benchNode is a real server on loopback for benchmarks, with counting
@@ -35,7 +35,9 @@ type benchNode struct {
 	done   chan struct{}
 }
 
-func startBenchNode(b *testing.B) *benchNode {
+// startBenchNode starts a node; mutate, when set, changes its settings
+// first.
+func startBenchNode(b *testing.B, mutate func(*server.Config)) *benchNode {
 	b.Helper()
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
@@ -44,6 +46,9 @@ func startBenchNode(b *testing.B) *benchNode {
 	cfg.JWTSecret, cfg.APIKeys = hex.EncodeToString(raw), []string{testAPIKey}
 	cfg.HandshakesPerIPPerSecond, cfg.MaxConnectionsPerUser = 0, 0
 	cfg.DrainTimeout = 100 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
@@ -80,7 +85,7 @@ func (h *countingHandler) OnClose(*gws.Conn, error) { close(h.closed) }
 func (n *benchNode) connect(b *testing.B, clients int, compress bool) {
 	b.Helper()
 	for i := range clients {
-		tok, err := auth.Mint(n.secret, auth.MintClaims{UserID: fmt.Sprintf("u%d", i), TTL: time.Hour})
+		tok, err := tokens.Mint(n.secret, tokens.MintClaims{UserID: fmt.Sprintf("u%d", i), TTL: time.Hour})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -113,7 +118,7 @@ func BenchmarkBroadcastWebSocket(b *testing.B) {
 	const clients = 500
 	for _, compress := range []bool{false, true} {
 		b.Run(fmt.Sprintf("deflate=%v", compress), func(b *testing.B) {
-			n := startBenchNode(b)
+			n := startBenchNode(b, nil)
 			welcome := n.expect(clients)
 			n.connect(b, clients, compress)
 			<-welcome
@@ -140,7 +145,7 @@ func BenchmarkBroadcastWebSocket(b *testing.B) {
 // a loopback connection: interceptors, validation, publish and the enqueue
 // to one connected session (and its delivery).
 func BenchmarkPushToUsersGRPC(b *testing.B) {
-	n := startBenchNode(b)
+	n := startBenchNode(b, nil)
 	welcome := n.expect(1)
 	n.connect(b, 1, true)
 	<-welcome

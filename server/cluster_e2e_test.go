@@ -12,13 +12,15 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+	"github.com/herald-push/herald/internal/redistest"
+	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
 )
 
 // startNodes starts n nodes, node-a, node-b..., on the Redis at redisURL,
-// sharing the client-token secret and the API key.
-func startNodes(t *testing.T, redisURL string, n int) []*testEnv {
+// sharing the client-token secret and the API key. mutate, when set,
+// changes each node's settings first.
+func startNodes(t *testing.T, redisURL string, n int, mutate func(*server.Config)) []*testEnv {
 	t.Helper()
 	secret := fmt.Sprintf("%064x", time.Now().UnixNano())
 	nodes := make([]*testEnv, n)
@@ -27,6 +29,9 @@ func startNodes(t *testing.T, redisURL string, n int) []*testEnv {
 			c.RedisURL = redisURL
 			c.NodeID = fmt.Sprintf("node-%c", 'a'+i)
 			c.JWTSecret = secret
+			if mutate != nil {
+				mutate(c)
+			}
 		})
 	}
 	return nodes
@@ -42,7 +47,7 @@ func startNodes(t *testing.T, redisURL string, n int) []*testEnv {
 func TestClusterFanOut(t *testing.T) { redistest.EachBackend(t, testClusterFanOut) }
 
 func testClusterFanOut(t *testing.T, redisURL string) {
-	nodes := startNodes(t, redisURL, 3)
+	nodes := startNodes(t, redisURL, 3, nil)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	aliceB := b.mustDial(t, "alice")
 	aliceC := c.mustDial(t, "alice")
@@ -118,7 +123,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		t.Fatalf("disconnect via A: %v %v", dis, err)
 	}
 	for _, cl := range []*wsClient{aliceB, aliceC} {
-		if code, _ := cl.WaitClose(t); code != 4002 {
+		if code, _ := cl.WaitClose(t); code != pushsvc.CodeKicked {
 			t.Errorf("close %d, want 4002", code)
 		}
 	}
@@ -130,7 +135,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 func TestClusterMove(t *testing.T) { redistest.EachBackend(t, testClusterMove) }
 
 func testClusterMove(t *testing.T, redisURL string) {
-	nodes := startNodes(t, redisURL, 3)
+	nodes := startNodes(t, redisURL, 3, nil)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	onA := a.mustDial(t, "alice")
 
@@ -218,7 +223,7 @@ func pushesOf(f *clientv1.ServerFrame) []*clientv1.Push {
 // themselves, and every push answered with success reached the client.
 func TestRedisRestartMidTraffic(t *testing.T) {
 	rs := redistest.Start(t)
-	nodes := startNodes(t, rs.URL, 2)
+	nodes := startNodes(t, rs.URL, 2, nil)
 	a, b := nodes[0], nodes[1]
 	cl := b.mustDial(t, "alice")
 	ok := map[string]bool{}

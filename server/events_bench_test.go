@@ -3,18 +3,15 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 	"github.com/herald-push/herald/server"
 )
 
@@ -38,9 +35,8 @@ func BenchmarkWatchEvents(b *testing.B) {
 // appender appends batches of Undelivered events to a Redis's event log
 // as another node would.
 func appender(b *testing.B, redisURL string) func(ctx context.Context, n int) error {
-	nop := engine.Handler{Deliver: func(*engine.Publication) int { return 0 }, Control: func(engine.Control) int { return 0 }}
 	e, err := redis.New(context.Background(), redis.Options{URL: redisURL, NodeID: "appender", HistoryTTL: time.Minute,
-		Handler: nop, Logger: slog.New(slog.DiscardHandler), EventRetention: 1_000_000})
+		Handler: enginetest.Handler{}, Logger: slog.New(slog.DiscardHandler), EventRetention: 1_000_000})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,27 +50,16 @@ func appender(b *testing.B, redisURL string) func(ctx context.Context, n int) er
 }
 
 func benchWatchEvents(b *testing.B, redisURL string, direct bool) {
-	cfg := server.Defaults()
-	cfg.WSAddr, cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.JWTSecret, cfg.APIKeys = fmt.Sprintf("%064x", time.Now().UnixNano()), []string{testAPIKey}
-	cfg.DrainTimeout, cfg.RedisURL = 100*time.Millisecond, redisURL
-	cfg.GRPCRateLimit = 1e9
-	// A producer faster than the watcher builds a backlog the watcher
-	// drains: what is measured is how fast it drains, not a cut.
-	cfg.EventsRetention, cfg.EventsBuffer = 1_000_000, 1_000_000
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	n := startBenchNode(b, func(cfg *server.Config) {
+		cfg.RedisURL = redisURL
+		cfg.GRPCRateLimit = 1e9
+		// A producer faster than the watcher builds a backlog the watcher
+		// drains: what is measured is how fast it drains, not a cut.
+		cfg.EventsRetention, cfg.EventsBuffer = 1_000_000, 1_000_000
+	})
+	api := n.api
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	conn, err := grpc.NewClient(srv.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(testAPIKey)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close(); cancel(); <-done })
-	api := pushv1.NewPushServiceClient(conn)
+	b.Cleanup(cancel)
 	st, err := api.WatchEvents(ctx, &pushv1.WatchEventsRequest{})
 	if err != nil {
 		b.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/server"
 )
 
@@ -210,7 +210,7 @@ func TestEventsOnlineOfflineAcrossNodes(t *testing.T) {
 }
 
 func testEventsOnlineOfflineAcrossNodes(t *testing.T, redisURL string) {
-	nodes := startNodes(t, redisURL, 3)
+	nodes := startNodes(t, redisURL, 3, nil)
 	a, b, w := nodes[0], nodes[1], nodes[2]
 	watch := w.watch(t, &pushv1.WatchEventsRequest{})
 	st := newPresenceState()
@@ -281,26 +281,8 @@ func testEventsOnlineOfflineAcrossNodes(t *testing.T, redisURL string) {
 func eachEngine(t *testing.T, mutate func(*server.Config), f func(t *testing.T, nodes []*testEnv)) {
 	t.Run("memory", func(t *testing.T) { f(t, []*testEnv{startTestServer(t, mutate)}) })
 	for _, be := range redistest.Backends {
-		t.Run(be.Name, func(t *testing.T) { f(t, startNodesWith(t, be.Start(t), 2, mutate)) })
+		t.Run(be.Name, func(t *testing.T) { f(t, startNodes(t, be.Start(t), 2, mutate)) })
 	}
-}
-
-// startNodesWith is startNodes with a change to each node's settings.
-func startNodesWith(t *testing.T, redisURL string, n int, mutate func(*server.Config)) []*testEnv {
-	t.Helper()
-	secret := fmt.Sprintf("%064x", time.Now().UnixNano())
-	nodes := make([]*testEnv, n)
-	for i := range nodes {
-		nodes[i] = startTestServer(t, func(c *server.Config) {
-			c.RedisURL = redisURL
-			c.NodeID = fmt.Sprintf("node-%c", 'a'+i)
-			c.JWTSecret = secret
-			if mutate != nil {
-				mutate(c)
-			}
-		})
-	}
-	return nodes
 }
 
 // undeliveredIDs lists the message ids of the Undelivered events of evs.
@@ -557,7 +539,7 @@ func TestEventsCloseCodes(t *testing.T) {
 // is in it.
 func TestEventsRedisRestart(t *testing.T) {
 	rs := redistest.Start(t)
-	nodes := startNodes(t, rs.URL, 2)
+	nodes := startNodes(t, rs.URL, 2, nil)
 	a, b := nodes[0], nodes[1]
 	old := b.watch(t, &pushv1.WatchEventsRequest{})
 	alice := a.mustDial(t, "alice")

@@ -20,7 +20,7 @@ import (
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/internal/wstest"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 const testAPIKey = "test-api-key"
@@ -109,7 +109,7 @@ func (bearer) RequireTransportSecurity() bool { return false }
 
 func (e *testEnv) token(t *testing.T, user string, groups ...string) string {
 	t.Helper()
-	tok, err := auth.Mint(e.secret, auth.MintClaims{UserID: user, Groups: groups, TTL: time.Hour})
+	tok, err := tokens.Mint(e.secret, tokens.MintClaims{UserID: user, Groups: groups, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

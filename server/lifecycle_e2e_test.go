@@ -10,8 +10,9 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // TestSilentPeerIsDropped: a client that completes the upgrade and then
@@ -69,7 +70,9 @@ func TestHalfHandshakeIsClosed(t *testing.T) {
 
 func TestTokenExpiryCloses4001(t *testing.T) {
 	env := startTestServer(t, nil)
-	tok, err := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 1500 * time.Millisecond})
+	// exp is whole seconds and has no leeway: 2.5 s leaves at least 1.5 s
+	// for the handshake on a loaded machine.
+	tok, err := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +84,14 @@ func TestTokenExpiryCloses4001(t *testing.T) {
 		t.Error("welcome does not tell the token expiry")
 	}
 	code, d := c.WaitClose(t)
-	if code != 4001 || d.GetCode() != 4001 || !d.GetReconnect() {
+	if code != pushsvc.CodeTokenExpired || d.GetCode() != pushsvc.CodeTokenExpired || !d.GetReconnect() {
 		t.Errorf("close %d, disconnect %v", code, d)
 	}
 }
 
 func TestRefreshTokenKeepsSession(t *testing.T) {
 	env := startTestServer(t, nil)
-	short, _ := auth.Mint(env.secret, auth.MintClaims{UserID: "alice", TTL: 1500 * time.Millisecond})
+	short, _ := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond}) // see TestTokenExpiryCloses4001
 	c, _, err := dialWS(t, env.wsURL, short, dialOpts{})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +108,7 @@ func TestRefreshTokenKeepsSession(t *testing.T) {
 	}
 	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "alice")}}})
 	// Past the first token's expiry the session still receives pushes.
-	timer := time.NewTimer(2500 * time.Millisecond)
+	timer := time.NewTimer(3500 * time.Millisecond)
 	<-timer.C
 	if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "still here")}); err != nil {
 		t.Fatal(err)
@@ -140,7 +143,7 @@ func TestReadyzAndDrainRefusesUpgrades(t *testing.T) {
 	c := env.mustDial(t, "alice")
 	go env.stop()
 	code, d := c.WaitClose(t)
-	if code != 1001 || !d.GetReconnect() || d.GetCode() != 1001 {
+	if code != pushsvc.CodeGoingAway || !d.GetReconnect() || d.GetCode() != pushsvc.CodeGoingAway {
 		t.Errorf("close %d, disconnect %v", code, d)
 	}
 }

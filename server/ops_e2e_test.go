@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
 )
 
 // eventually polls cond until it holds or 10s pass.
@@ -62,7 +63,7 @@ func TestStatsAndPresenceFollowConnections(t *testing.T) {
 			t.Errorf("connection = %v", c)
 		}
 	}
-	_ = a.Conn.WriteClose(1000, nil)
+	_ = a.Conn.WriteClose(pushsvc.CodeNormal, nil)
 	eventually(t, "stats after a close", func() bool { return env.stats(t).GetConnections() == 2 })
 	st = env.stats(t)
 	if st.GetGroups() != 0 || st.GetUsers() != 2 {
@@ -81,7 +82,7 @@ func TestDisconnectUserCloses4002(t *testing.T) {
 	}
 	for _, c := range []*wsClient{a1, a2} {
 		code, d := c.WaitClose(t)
-		if code != 4002 || d.GetCode() != 4002 || d.GetReason() != "banned" || d.GetReconnect() {
+		if code != pushsvc.CodeKicked || d.GetCode() != pushsvc.CodeKicked || d.GetReason() != "banned" || d.GetReconnect() {
 			t.Errorf("close %d, disconnect %v", code, d)
 		}
 	}

@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +25,9 @@ import (
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/server/auth"
 	"github.com/herald-push/herald/server/certs"
 	"github.com/herald-push/herald/server/grpcapi"
+	"github.com/herald-push/herald/server/tokens"
 	"github.com/herald-push/herald/server/wsgate"
 )
 
@@ -51,7 +48,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	svc      *pushsvc.Service
-	verifier *auth.Verifier
+	verifier *tokens.Verifier
 	gate     *wsgate.Gateway
 	grpc     *grpc.Server
 	api      *grpcapi.API
@@ -87,31 +84,42 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// setupCredentials fills in the dev mode's generated secret and API key
-// when the node is on loopback and none were configured.
+// setupCredentials fills in the dev mode's generated secret and API key.
+// Dev credentials exist only in loopback dev mode: the secret when no
+// client-token key is configured, the API key when gRPC has no
+// authentication configured at all, neither --api-key nor
+// --grpc-client-ca. A node with a client CA and no key accepts client
+// certificates only: a dev key there would be an all-scope key that
+// `herald token --api-key` prints to anyone who can read the file.
 func (s *Server) setupCredentials() error {
 	cfg := &s.cfg
-	if cfg.hasJWTKey() && len(cfg.APIKeys) > 0 {
+	needSecret := !cfg.hasJWTKey()
+	needKey := len(cfg.APIKeys) == 0 && cfg.GRPCClientCA == ""
+	if !needSecret && !needKey {
 		return nil
 	}
-	// Validate refused a non-loopback node without keys.
+	if !cfg.loopbackOnly() {
+		// Validate refuses this; checked again because the file holds
+		// secrets that must never serve beyond loopback.
+		return errors.New("dev credentials: only for a node that listens on loopback only")
+	}
 	path := cfg.DevCredentials
 	if path == "" {
-		p, err := auth.DefaultDevCredentialsPath()
+		p, err := tokens.DefaultDevCredentialsPath()
 		if err != nil {
 			return fmt.Errorf("dev credentials: %w", err)
 		}
 		path = p
 	}
-	dev, created, err := auth.LoadOrCreateDevCredentials(path)
+	dev, created, err := tokens.LoadOrCreateDevCredentials(path)
 	if err != nil {
 		return fmt.Errorf("dev credentials: %w", err)
 	}
-	if !cfg.hasJWTKey() {
+	if needSecret {
 		cfg.JWTSecret = string(dev.JWTSecret)
 		s.log.Info("dev mode: client tokens use the generated secret; mint one with `herald token --user <id>`", "file", path, "created", created)
 	}
-	if len(cfg.APIKeys) == 0 {
+	if needKey {
 		cfg.APIKeys = []string{dev.APIKey}
 		s.log.Info("dev mode: gRPC callers use the generated API key (`herald token --api-key` prints it)", "file", path)
 	}
@@ -123,72 +131,28 @@ func (s *Server) build() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	historySize := cfg.HistorySize
-	if historySize == 0 {
-		historySize = -1 // 0 on the command line keeps none; pushsvc reads 0 as "default"
-	}
-	nodeID := cfg.NodeID
-	if nodeID == "" {
-		nodeID = "node-" + randomID()
-	}
-	policy, _ := slowPolicy(cfg.SlowPolicy) // checked by Validate
-	svc, err := pushsvc.New(pushsvc.Options{
-		NodeID:            nodeID,
-		NewEngine:         s.engineFactory(nodeID),
-		HistorySize:       historySize,
-		HistoryTTL:        cfg.HistoryTTL,
-		SendQueueBytes:    cfg.SendQueueBytes,
-		MaxBatchBytes:     cfg.MaxBatchBytes,
-		SlowPolicy:        policy,
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		Logger:            s.log,
-		EventRetention:    cfg.EventsRetention,
-		EventMaxAge:       cfg.EventsMaxAge,
-		MaxWatchers:       cfg.EventsMaxWatchers,
-		WatcherBuffer:     cfg.EventsBuffer,
-	})
+	o := cfg.options()
+	o.svc.NewEngine = s.engineFactory(o.redis)
+	o.svc.Logger = s.log
+	svc, err := pushsvc.New(o.svc)
 	if err != nil {
 		return err
 	}
 	s.svc = svc
 	reg.MustRegister(newStatsCollector(svc))
 
-	var pem []byte
 	if cfg.JWTPublicKey != "" {
-		if pem, err = os.ReadFile(cfg.JWTPublicKey); err != nil {
+		if o.tokens.PublicKeyPEM, err = os.ReadFile(cfg.JWTPublicKey); err != nil {
 			return fmt.Errorf("--jwt-public-key: %w", err)
 		}
 	}
-	s.verifier, err = auth.NewVerifier(context.Background(), auth.Options{
-		Secret:       []byte(cfg.JWTSecret),
-		PublicKeyPEM: pem,
-		JWKSURL:      cfg.JWKSURL,
-		Audience:     cfg.JWTAudience,
-		Issuer:       cfg.JWTIssuer,
-	})
-	if err != nil {
+	o.tokens.Logger = s.log
+	if s.verifier, err = tokens.NewVerifier(context.Background(), o.tokens); err != nil {
 		return err
 	}
 
-	s.gate, err = wsgate.New(wsgate.Options{
-		Service:            svc,
-		Verifier:           s.verifier,
-		HeartbeatInterval:  cfg.HeartbeatInterval,
-		HandshakeTimeout:   cfg.HandshakeTimeout,
-		MaxFrameBytes:      cfg.MaxFrameBytes,
-		DisableCompression: !cfg.Compression,
-		MaxConnections:     cfg.MaxConnections,
-		AllowedOrigins:     cfg.AllowedOrigins,
-		// On the command line 0 means no limit; wsgate reads 0 as its
-		// default and a negative value as none.
-		MaxConnectionsPerUser:       noLimitIfZero(cfg.MaxConnectionsPerUser),
-		MaxConnectionsPerIP:         noLimitIfZero(cfg.MaxConnectionsPerIP),
-		MaxHandshakesPerIPPerSecond: noLimitIfZero(cfg.HandshakesPerIPPerSecond),
-		ClientFramesPerSecond:       noLimitIfZero(cfg.ClientFramesPerSecond),
-		Registerer:                  reg,
-		Logger:                      s.log,
-	})
-	if err != nil {
+	o.ws.Service, o.ws.Verifier, o.ws.Registerer, o.ws.Logger = svc, s.verifier, reg, s.log
+	if s.gate, err = wsgate.New(o.ws); err != nil {
 		return err
 	}
 
@@ -198,7 +162,7 @@ func (s *Server) build() error {
 			return err
 		}
 	}
-	if err := s.buildGRPC(reg, grpcTLS); err != nil {
+	if err := s.buildGRPC(o.grpc, reg, grpcTLS); err != nil {
 		return err
 	}
 
@@ -211,6 +175,7 @@ func (s *Server) build() error {
 	if s.grpcLn, err = listen("grpc-addr", cfg.GRPCAddr); err != nil {
 		return err
 	}
+	s.grpcLn = s.api.Listener(s.grpcLn)
 	if s.adminLn, err = listen("admin-addr", cfg.AdminAddr); err != nil {
 		return err
 	}
@@ -231,37 +196,22 @@ func (s *Server) build() error {
 	return nil
 }
 
-// engineFactory returns the Redis engine's constructor with --redis-url,
+// engineFactory returns the Redis engine's constructor with a URL in ro,
 // and nil (pushsvc's in-memory default) without.
-func (s *Server) engineFactory(nodeID string) func(engine.Handler) (engine.Engine, error) {
-	if s.cfg.RedisURL == "" {
+func (s *Server) engineFactory(ro redis.Options) func(string, engine.Handler) (engine.Engine, error) {
+	if ro.URL == "" {
 		return nil
 	}
-	return func(h engine.Handler) (engine.Engine, error) {
+	return func(nodeID string, h engine.Handler) (engine.Engine, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
 		defer cancel()
-		e, err := redis.New(ctx, redis.Options{
-			URL:         s.cfg.RedisURL,
-			NodeID:      nodeID,
-			HistorySize: max(s.cfg.HistorySize, 0),
-			HistoryTTL:  s.cfg.HistoryTTL,
-			Handler:     h,
-			Logger:      s.log,
-
-			EventRetention: s.cfg.EventsRetention,
-			EventMaxAge:    s.cfg.EventsMaxAge,
-		})
+		ro.NodeID, ro.Handler, ro.Logger = nodeID, h, s.log
+		e, err := redis.New(ctx, ro)
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
 		return e, nil
 	}
-}
-
-func randomID() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }
 
 // tlsConfigs loads the certificate (kept reloadable) and the client CA.
@@ -298,18 +248,12 @@ func (s *Server) ReloadTLS() error {
 	return s.certs.Reload()
 }
 
-func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
-	api, err := grpcapi.New(grpcapi.Options{
-		Service:         s.svc,
-		APIKeys:         s.cfg.APIKeys,
-		Logger:          s.log,
-		Registry:        reg,
-		RateLimit:       grpcapi.RateLimit{PerSecond: s.cfg.GRPCRateLimit, Burst: s.cfg.GRPCRateBurst},
-		MaxRecvMsgBytes: s.cfg.GRPCMaxMessageBytes,
-		Limits:          grpcapi.Limits{MaxUserIDs: s.cfg.MaxUserIDs, MaxGroups: s.cfg.MaxGroups, MaxPayloadBytes: s.cfg.MaxPayloadBytes},
-
-		MaxWatchersPerKey: s.cfg.EventsMaxWatchersPerKey,
-	})
+func (s *Server) buildGRPC(o grpcapi.Options, reg *prometheus.Registry, tlsCfg *tls.Config) error {
+	o.Service, o.Logger, o.Registry = s.svc, s.log, reg
+	// setupCredentials added no dev key to a node with a client CA and no
+	// key: it accepts client certificates only.
+	o.ClientCertOnly = len(o.APIKeys) == 0
+	api, err := grpcapi.New(o)
 	if err != nil {
 		return err
 	}
@@ -329,14 +273,6 @@ func (s *Server) buildGRPC(reg *prometheus.Registry, tlsCfg *tls.Config) error {
 	reflection.Register(s.grpc)
 	api.InitializeMetrics(s.grpc)
 	return nil
-}
-
-// noLimitIfZero maps a flag's 0 ("no limit") to wsgate's negative.
-func noLimitIfZero[T int | float64](v T) T {
-	if v == 0 {
-		return -1
-	}
-	return v
 }
 
 func listen(flag, addr string) (net.Listener, error) {

@@ -22,6 +22,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // testCA issues certificates for the TLS tests.
@@ -145,5 +146,55 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	defer tc.Close()
 	if cn := tc.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "herald two" {
 		t.Errorf("after reload the server presents %q", cn)
+	}
+}
+
+// A node with a client CA and no API key accepts client certificates
+// only: it adds no dev API key, even where a dev credentials file holds
+// one, so that key (which `herald token --api-key` prints) is refused.
+func TestMutualTLSOnlyNodeHasNoDevKey(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
+	c1, k1 := ca.issue(t, "herald", 2, false)
+	writeFile(t, certFile, c1)
+	writeFile(t, keyFile, k1)
+	writeFile(t, caFile, ca.pem)
+	devFile := filepath.Join(dir, "dev.json")
+	dev, _, err := tokens.LoadOrCreateDevCredentials(devFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startTestServer(t, func(c *server.Config) {
+		c.TLSCert, c.TLSKey, c.GRPCClientCA = certFile, keyFile, caFile
+		c.APIKeys = nil
+		c.DevCredentials = devFile
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	dialTLS := func(opts ...grpc.DialOption) pushv1.PushServiceClient {
+		t.Helper()
+		conn, err := grpc.NewClient(env.srv.Addrs().GRPC, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return pushv1.NewPushServiceClient(conn)
+	}
+
+	withDevKey := dialTLS(grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})),
+		grpc.WithPerRPCCredentials(bearer(dev.APIKey)))
+	if _, err := withDevKey.GetStats(testCtx(t), &pushv1.GetStatsRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("the dev API key on an mTLS-only node: %v, want Unauthenticated", err)
+	}
+
+	cc, ck := ca.issue(t, "backend", 3, true)
+	pair, err := tls.X509KeyPair(cc, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := dialTLS(grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}})))
+	if _, err := withCert.GetStats(testCtx(t), &pushv1.GetStatsRequest{}); err != nil {
+		t.Errorf("a client certificate on an mTLS-only node: %v", err)
 	}
 }

@@ -2,38 +2,45 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 
 	loadgen "github.com/herald-push/herald/cmd/herald/internal/bench"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/grpcapi"
 )
+
+var benchHelp = helpText{
+	about: `Generate load against a Herald node on loopback (only loopback targets are
+accepted) and print what it measured. Scenarios: idle (what connections
+cost the server), broadcast, users and groups (pushes at stepped rates:
+completeness, deliveries/s, latency), and soak (churn, resumes and pushes
+for --duration, then whether the server's goroutines and memory return to
+their baseline). With no --jwt-secret or --api-key it uses
+$HERALD_JWT_SECRET, $HERALD_API_KEY, else the dev credentials.`,
+}
 
 // bench generates load against a node on loopback and prints what it
 // measured; with no secret or key given it uses the dev credentials, like
 // `herald token`. `bench --worker` is the hidden mode of the client
 // processes it forks past one process's open-files limit.
-func bench(args []string) error {
+func bench(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) > 0 && args[0] == "--worker" {
-		return loadgen.RunWorker(context.Background(), os.Stdin, os.Stdout)
+		return loadgen.RunWorker(ctx, os.Stdin, os.Stdout)
 	}
 	cfg := loadgen.Defaults()
-	fs := flag.NewFlagSet("herald bench", flag.ContinueOnError)
+	fs := newFlagSet("bench")
 	cfg.RegisterFlags(fs)
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile to this file (to see whether the load generator is the bottleneck)")
-	devPath := fs.String("dev-credentials", os.Getenv(server.EnvName("dev-credentials")), "dev credentials file (default: the user config dir)")
-	if err := fs.Parse(args); err != nil {
+	devPath := fs.String("dev-credentials", os.Getenv(server.EnvName("dev-credentials")), devCredentialsUsage)
+	if helped, err := parseArgs(fs, args, benchHelp, out); helped || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if err := benchCredentials(&cfg, *devPath); err != nil {
 		return err
@@ -50,11 +57,14 @@ func bench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rep, runErr := loadgen.Run(ctx, cfg, os.Stderr)
+	rep, runErr := loadgen.Run(ctx, cfg, errOut)
+	if errors.Is(runErr, loadgen.ErrConfig) {
+		return usageError{runErr}
+	}
 	if rep != nil {
-		if err := rep.WriteTable(os.Stdout); err != nil {
+		if err := rep.WriteTable(out); err != nil {
 			return err
 		}
 		if *jsonPath != "" {
@@ -73,20 +83,12 @@ func benchCredentials(cfg *loadgen.Config, devPath string) error {
 		cfg.JWTSecret = os.Getenv(server.EnvName("jwt-secret"))
 	}
 	if cfg.APIKey == "" {
-		key, _, _ := strings.Cut(os.Getenv(server.EnvName("api-key")), ",")
-		cfg.APIKey = strings.TrimSpace(key)
+		cfg.APIKey = benchAPIKey(os.Getenv(server.EnvName("api-key")))
 	}
 	if cfg.JWTSecret != "" && cfg.APIKey != "" {
 		return nil
 	}
-	if devPath == "" {
-		p, err := auth.DefaultDevCredentialsPath()
-		if err != nil {
-			return err
-		}
-		devPath = p
-	}
-	dev, _, err := auth.LoadOrCreateDevCredentials(devPath)
+	dev, err := devCredentials(devPath)
 	if err != nil {
 		return err
 	}
@@ -97,6 +99,33 @@ func benchCredentials(cfg *loadgen.Config, devPath string) error {
 		cfg.APIKey = dev.APIKey
 	}
 	return nil
+}
+
+// benchAPIKey picks the key bench calls with from a --api-key list: it
+// pushes and reads GetStats, so the first with scopes push and admin.
+func benchAPIKey(list string) string {
+	const need = grpcapi.ScopePush | grpcapi.ScopeAdmin
+	return pickAPIKey(list, func(s grpcapi.Scope) bool { return s&need == need })
+}
+
+// pickAPIKey picks the key to call with from a --api-key list: the first
+// whose scopes fit the calls to make, else the first. A list entry may
+// carry scopes (KEY:push), which are not part of the key.
+func pickAPIKey(list string, fits func(grpcapi.Scope) bool) string {
+	first := ""
+	for _, spec := range splitList(list) {
+		k, err := grpcapi.ParseAPIKey(spec)
+		if err != nil {
+			continue
+		}
+		if fits(k.Scopes) {
+			return k.Key
+		}
+		if first == "" {
+			first = k.Key
+		}
+	}
+	return first
 }
 
 func writeReport(rep *loadgen.Report, path string) error {

@@ -5,12 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -21,8 +22,21 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/grpcapi"
 )
+
+var eventsHelp = helpText{
+	about: `Watch the cluster's presence and delivery events (WatchEvents) through any
+node and print one line per event: "<time> <kind> <user> key=value...
+cursor=<cursor>". When the stream breaks (the node restarts or drains, the
+watcher was too slow) it reconnects with backoff and resumes after the
+last cursor it printed. With no --api-key it calls with the first key of
+$HERALD_API_KEY that may watch events, else the dev credentials' key.
+
+Exit status: 0 after SIGINT or SIGTERM; 1 when the node refuses the key
+or the request, or when the cursor is past the event log's retention
+(resync your state, then run without --cursor); 2 for a bad command line.`,
+}
 
 // Reconnect backoff of `herald events` after a broken stream.
 const (
@@ -40,38 +54,44 @@ var eventKinds = map[string]pushv1.EventKind{
 }
 
 // events watches a node's WatchEvents stream and prints one line per
-// event, its cursor last, until ctx ends. When the stream breaks
+// event, its cursor last, until SIGINT or SIGTERM. When the stream breaks
 // (the node restarts or drains, the watcher was too slow) it reconnects
 // with backoff and resumes after the last cursor it printed; a cursor
 // past the log's retention ends it with an error.
 func events(ctx context.Context, args []string, out, errOut io.Writer) error {
-	fs := flag.NewFlagSet("herald events", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	addr := fs.String("grpc-addr", envOr("grpc-addr", "127.0.0.1:9090"), "gRPC address of any node")
-	key := fs.String("api-key", "", "API key with scope admin or events (default: the first of $HERALD_API_KEY, else the dev credentials)")
-	devPath := fs.String("dev-credentials", os.Getenv(server.EnvName("dev-credentials")), "dev credentials file (default: the user config dir)")
+	fs := newFlagSet("events")
+	addr := fs.String("grpc-addr", os.Getenv(server.EnvName("grpc-addr")), "gRPC address of any node (default: $HERALD_GRPC_ADDR, else 127.0.0.1:9090)")
+	key := fs.String("api-key", "", "API key with scope admin or events (default: the first such key of $HERALD_API_KEY, else the dev credentials')")
+	devPath := fs.String("dev-credentials", os.Getenv(server.EnvName("dev-credentials")), devCredentialsUsage)
 	kinds := fs.String("kinds", "", "comma-separated kinds: online, offline, connected, disconnected, undelivered (default: all)")
 	users := fs.String("users", "", "comma-separated user ids (default: every user)")
 	cursor := fs.String("cursor", "", "resume after this cursor (default: from now on)")
 	useTLS := fs.Bool("tls", false, "connect with TLS, trusting the system's roots")
 	caFile := fs.String("tls-ca", "", "connect with TLS, trusting this CA (PEM)")
-	if err := fs.Parse(args); err != nil {
+	if helped, err := parseArgs(fs, args, eventsHelp, out); helped || err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	if *addr == "" {
+		*addr = "127.0.0.1:9090"
 	}
 	req := &pushv1.WatchEventsRequest{UserIds: splitList(*users), Cursor: *cursor}
 	for _, k := range splitList(*kinds) {
 		kind, ok := eventKinds[k]
 		if !ok {
-			return fmt.Errorf("--kinds: %q is not a kind: online, offline, connected, disconnected or undelivered", k)
+			return usageError{fmt.Errorf("--kinds: %q is not a kind: online, offline, connected, disconnected or undelivered", k)}
 		}
 		req.Kinds = append(req.Kinds, kind)
 	}
-	apiKey, err := eventsKey(*key, *devPath)
-	if err != nil {
-		return err
+	apiKey := *key
+	if apiKey == "" {
+		apiKey = eventsAPIKey(os.Getenv(server.EnvName("api-key")))
+	}
+	if apiKey == "" {
+		dev, err := devCredentials(*devPath)
+		if err != nil {
+			return err
+		}
+		apiKey = dev.APIKey
 	}
 	creds := insecure.NewCredentials()
 	if *useTLS || *caFile != "" {
@@ -79,20 +99,22 @@ func events(ctx context.Context, args []string, out, errOut io.Writer) error {
 		if *caFile != "" {
 			pem, err := os.ReadFile(*caFile)
 			if err != nil {
-				return fmt.Errorf("--tls-ca: %w", err)
+				return usageError{fmt.Errorf("--tls-ca: %w", err)}
 			}
 			cfg.RootCAs = x509.NewCertPool()
 			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("--tls-ca: %s holds no PEM certificate", *caFile)
+				return usageError{fmt.Errorf("--tls-ca: %s holds no PEM certificate", *caFile)}
 			}
 		}
 		creds = credentials.NewTLS(cfg)
 	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(bearerKey(apiKey)))
 	if err != nil {
-		return fmt.Errorf("--grpc-addr: %w", err)
+		return usageError{fmt.Errorf("--grpc-addr: %w", err)}
 	}
 	defer conn.Close()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	return watchLoop(ctx, pushv1.NewPushServiceClient(conn), req, out, errOut)
 }
 
@@ -205,36 +227,10 @@ func formatEvent(ev *pushv1.Event) string {
 	return b.String()
 }
 
-// eventsKey is the API key to call with: the flag, else the first key of
-// $HERALD_API_KEY (without its scopes), else the dev mode's.
-func eventsKey(flagKey, devPath string) (string, error) {
-	if flagKey != "" {
-		return flagKey, nil
-	}
-	first, _, _ := strings.Cut(os.Getenv(server.EnvName("api-key")), ",")
-	if k, _, _ := strings.Cut(strings.TrimSpace(first), ":"); k != "" {
-		return k, nil
-	}
-	if devPath == "" {
-		p, err := auth.DefaultDevCredentialsPath()
-		if err != nil {
-			return "", err
-		}
-		devPath = p
-	}
-	dev, _, err := auth.LoadOrCreateDevCredentials(devPath)
-	if err != nil {
-		return "", err
-	}
-	return dev.APIKey, nil
-}
-
-// envOr is the HERALD_ twin of flag name, or def.
-func envOr(name, def string) string {
-	if v := os.Getenv(server.EnvName(name)); v != "" {
-		return v
-	}
-	return def
+// eventsAPIKey picks the key events calls with from a --api-key list: the
+// first with scope admin or events.
+func eventsAPIKey(list string) string {
+	return pickAPIKey(list, func(s grpcapi.Scope) bool { return s&(grpcapi.ScopeAdmin|grpcapi.ScopeEvents) != 0 })
 }
 
 // bearerKey sends "authorization: Bearer <key>" on every call, in

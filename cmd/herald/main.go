@@ -1,16 +1,13 @@
 // Command herald is the Herald push service: serve runs a node, token mints
-// client tokens, listen prints the pushes a user receives, bench generates
-// load.
+// client tokens, listen prints the pushes a user receives, events prints
+// the cluster's presence and delivery events, bench generates load.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "herald:", err)
-		os.Exit(2)
-	}
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }

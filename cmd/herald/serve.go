@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,24 +12,37 @@ import (
 	"github.com/herald-push/herald/server"
 )
 
+var serveHelp = helpText{
+	about: `Run a Herald node. With no configuration it listens on loopback only, with
+the in-memory engine and generated dev credentials (herald token reads them).`,
+	envTwins: true,
+	notes: `Every flag can also be set by the environment variable shown beside it
+(--ws-addr by HERALD_WS_ADDR); a flag on the command line wins. Durations
+take a unit: 250ms, 25s, 5m. HERALD_DEV_DIR moves the default dev
+credentials file (dev-credentials.json) out of the user config dir.`,
+}
+
 // serve runs a node until SIGINT or SIGTERM, then drains it; a second
 // signal exits at once. SIGHUP reloads the TLS certificate.
-func serve(args []string) error {
+func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	cfg := server.Defaults()
-	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
+	fs := newFlagSet("serve")
 	cfg.RegisterFlags(fs)
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if helped, err := parseArgs(fs, args, serveHelp, out); helped || err != nil {
 		return err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if err := server.ApplyEnv(fs, os.Getenv); err != nil {
-		return err
+		return usageError{err}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return err
+	if err := cfg.Validate(); err != nil {
+		fromEnv := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { fromEnv[f.Name] = !given[f.Name] })
+		server.BlameEnv(err, fromEnv)
+		return usageError{err}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	raiseFileLimit(log)
 
 	srv, err := server.New(cfg, log)
@@ -46,14 +60,14 @@ func serve(args []string) error {
 	}()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		s := <-sigs
 		log.Info("signal: draining; send it again to stop at once", "signal", s.String())
 		cancel()
 		s = <-sigs
 		log.Warn("second signal: stopping now", "signal", s.String())
-		os.Exit(1)
+		os.Exit(exitFailed)
 	}()
 	return srv.Run(ctx)
 }

@@ -26,17 +26,26 @@ type Control struct {
 	Reconnect bool
 }
 
-// Handler is what a node gives its engine: the callbacks that act on the
-// node's own sessions. Both are called from the engine's receiving
-// goroutine, in the order the engine received the messages, and must not
-// block.
-type Handler struct {
-	// Deliver queues a publication to the node's sessions and reports how
-	// many took it.
-	Deliver Deliver
-	// Control applies an instruction and reports how many sessions it
-	// touched (closed, for DisconnectUser).
-	Control func(c Control) int
+// Handler is the node as its engine sees it: where the engine hands what
+// it receives for the node's own sessions. The push service implements it
+// (pushsvc's node). The engine calls Deliver and Control from one
+// goroutine per stream at a time, in the order it received them, and they
+// must not block: they queue to sessions and return.
+type Handler interface {
+	// Deliver queues a publication to the node's sessions of its stream
+	// and reports how many took it. For one stream it is called in offset
+	// order and never concurrently. The in-memory engine calls it holding
+	// the stream's lock (see pushsvc/internal/lockorder for what that
+	// allows).
+	Deliver(p *Publication) int
+	// Control applies an instruction to the node's sessions and reports
+	// how many it touched (closed, for DisconnectUser).
+	Control(c Control) int
+	// Streams lists the streams the node's sessions follow now: their
+	// users' streams, their groups' streams, and the broadcast stream
+	// when there is a session. An engine that can miss publications (a
+	// subscription that was down) catches these streams up.
+	Streams() []string
 }
 
 // Conn is one connection as the cluster's presence registry holds it.

@@ -37,16 +37,16 @@ type Message struct {
 	// Exclude lists users of a group stream who do not receive the message,
 	// live or in a replay.
 	Exclude []string
-	// Local is node-local data the publisher attaches for its own Deliver
-	// (delivery receipts). It never leaves the node: engines that carry
-	// messages between processes drop it.
+	// Local is node-local data the publisher attaches for its own
+	// Handler.Deliver (delivery receipts). It never leaves the node:
+	// engines that carry messages between processes drop it.
 	Local any
 }
 
 // Publication is a message placed in a stream.
 type Publication struct {
 	Message
-	// Stream is "user:<id>", "group:<name>" or "broadcast".
+	// Stream is the stream's name (streams.go).
 	Stream string
 	// Offset is the publication's position in Stream, starting at 1.
 	Offset uint64
@@ -62,11 +62,6 @@ type Position struct {
 	Epoch  string
 }
 
-// Deliver receives publications on the node. For one stream it is called in
-// offset order and never concurrently. It must not block. It reports how
-// many sessions the publication was queued to.
-type Deliver func(p *Publication) int
-
 // Engine carries publications and keeps history.
 type Engine interface {
 	// Publish places m at the end of stream, records it in history and
@@ -78,11 +73,15 @@ type Engine interface {
 	// stream returns ErrDuplicate and a Publication that holds only the
 	// first publication's Stream, Offset and Epoch beside m.
 	Publish(ctx context.Context, stream string, m Message) (*Publication, int, error)
-	// Since returns the publications of stream after pos, oldest first, and
-	// the stream's current position. ok is false when the pushes after pos
-	// cannot all be returned: the epoch changed, or history was trimmed or
-	// expired past pos.
-	Since(ctx context.Context, stream string, pos Position) (pubs []*Publication, cur Position, ok bool, err error)
+	// Since returns the publications of stream after pos, oldest first, at
+	// most limit of them (all when limit is negative, none when it is 0),
+	// and the stream's current position. ok is false when the pushes after
+	// pos cannot all be returned: the epoch changed, or history was
+	// trimmed or expired past pos. With a limit, ok still answers for all
+	// of them, of which pubs are the first: a caller pages through a long
+	// gap by asking again after the last one it got, and learns from ok
+	// whether history still covers the rest.
+	Since(ctx context.Context, stream string, pos Position, limit int) (pubs []*Publication, cur Position, ok bool, err error)
 	// Close releases the engine's resources.
 	Close() error
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"buf.build/go/protovalidate"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -17,16 +18,22 @@ import (
 // implementation and the interceptors that guard it.
 type API struct {
 	// immutable after New
-	svc        *pushsvc.Service
-	limits     Limits
-	rateLimit  RateLimit
-	maxRecvMsg int
-	maxWatch   int // watchers per caller
-	log        *slog.Logger
-	callers    *callers // nil when Insecure
-	validator  protovalidate.Validator
-	metrics    *grpcprom.ServerMetrics
-	srv        *pushServer
+	svc         *pushsvc.Service
+	limits      Limits
+	rateLimit   RateLimit
+	capacity    Capacity
+	timings     transportTimings // tests shorten them before ServerOptions (export_test.go)
+	maxRecvMsg  int
+	log         *slog.Logger
+	callers     *callers // nil when Insecure
+	validator   protovalidate.Validator
+	callMetrics *grpcprom.ServerMetrics // nil without Options.Metrics or Registry
+	metrics     *metrics
+	srv         *pushServer
+
+	statsWatchers *watchers                         // WatchStats streams open; its own lock
+	eventWatchers *watchers                         // WatchEvents streams open; its own lock
+	listener      atomic.Pointer[connLimitListener] // set once by Listener
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed by Shutdown
@@ -44,20 +51,33 @@ func New(opts Options) (*API, error) {
 		return nil, err
 	}
 	a := &API{
-		svc:        opts.Service,
-		limits:     opts.Limits,
-		rateLimit:  opts.RateLimit,
-		maxRecvMsg: opts.MaxRecvMsgBytes,
-		maxWatch:   opts.MaxWatchersPerKey,
-		log:        opts.Logger,
-		validator:  v,
-		metrics:    opts.Metrics,
-		stopped:    make(chan struct{}),
+		svc:         opts.Service,
+		limits:      opts.Limits,
+		rateLimit:   opts.RateLimit,
+		capacity:    opts.Capacity,
+		timings:     defaultTransportTimings,
+		maxRecvMsg:  opts.MaxRecvMsgBytes,
+		log:         opts.Logger,
+		validator:   v,
+		callMetrics: opts.Metrics,
+		stopped:     make(chan struct{}),
+
+		statsWatchers: newWatchers("WatchStats", opts.Capacity.MaxStatsWatchers, opts.Capacity.MaxStatsWatchersPerCaller),
+		eventWatchers: newWatchers("WatchEvents", opts.Capacity.MaxEventWatchers, opts.Capacity.MaxEventWatchersPerCaller),
 	}
+	a.metrics = newMetrics(func() float64 {
+		if l := a.listener.Load(); l != nil {
+			return float64(l.open())
+		}
+		return 0
+	})
 	if !opts.Insecure {
 		a.callers = newCallers(&opts)
 	}
 	if opts.Registry != nil {
+		if err := opts.Registry.Register(a.callMetrics); err != nil {
+			return nil, fmt.Errorf("grpcapi: Registry: %w", err)
+		}
 		if err := opts.Registry.Register(a.metrics); err != nil {
 			return nil, fmt.Errorf("grpcapi: Registry: %w", err)
 		}
@@ -76,8 +96,8 @@ func (a *API) Register(s grpc.ServiceRegistrar) {
 // call. Call it after every service is registered on s; it does nothing
 // without metrics.
 func (a *API) InitializeMetrics(s *grpc.Server) {
-	if a.metrics != nil {
-		a.metrics.InitializeMetrics(s)
+	if a.callMetrics != nil {
+		a.callMetrics.InitializeMetrics(s)
 	}
 }
 

@@ -28,8 +28,6 @@ func (a *API) toStatus(ctx context.Context, err error) error {
 			": resync (GetPresence), then call WatchEvents again without a cursor")
 	case errors.Is(err, pushsvc.ErrWatcherTooSlow):
 		return status.Error(codes.ResourceExhausted, err.Error()+": resume with the last cursor you processed")
-	case errors.Is(err, pushsvc.ErrTooManyWatchers):
-		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, pushsvc.ErrEventsUnsupported):
 		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, pushsvc.ErrUnavailable), errors.Is(err, pushsvc.ErrClosed):

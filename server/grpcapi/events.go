@@ -21,18 +21,18 @@ const maxEventsPerResponse = 512
 
 // WatchEvents streams the cluster's events from the request's cursor (or
 // from now on), filtered, until the caller cancels, the watcher is cut
-// (too slow, cursor expired) or the server stops. The validation
-// interceptor has checked the request.
+// (too slow, cursor expired) or the server stops. Past
+// Capacity.MaxEventWatchers streams on the node, or
+// MaxEventWatchersPerCaller of the caller's, it answers
+// ResourceExhausted. The validation interceptor has checked the request.
 func (s *pushServer) WatchEvents(r *pushv1.WatchEventsRequest, stream grpc.ServerStreamingServer[pushv1.WatchEventsResponse]) error {
 	a := s.api
 	ctx := stream.Context()
-	if c := callerFrom(ctx); c != nil {
-		if n := c.watchers.Add(1); n > int64(a.maxWatch) {
-			c.watchers.Add(-1)
-			return status.Errorf(codes.ResourceExhausted, "this API key already watches events on %d streams, the limit per key", a.maxWatch)
-		}
-		defer c.watchers.Add(-1)
+	release, err := a.eventWatchers.acquire(callerFrom(ctx))
+	if err != nil {
+		return err
 	}
+	defer release()
 	req := pushsvc.WatchRequest{Users: r.GetUserIds(), Cursor: r.GetCursor()}
 	for _, k := range r.GetKinds() {
 		req.Kinds = append(req.Kinds, eventKind(k))

@@ -85,14 +85,14 @@ func TestWatchEventsOverGRPC(t *testing.T) {
 
 // TestWatchEventsErrors: a garbled cursor is InvalidArgument, one past
 // retention FailedPrecondition (saying to resync), and so is a request
-// breaking the schema; past the per-key limit ResourceExhausted.
+// breaking the schema; past the per-caller cap ResourceExhausted.
 func TestWatchEventsErrors(t *testing.T) {
 	svc, err := pushsvc.New(pushsvc.Options{EventRetention: 4, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	ts := start(t, setup{opts: grpcapi.Options{Service: svc, MaxWatchersPerKey: 2}})
+	ts := start(t, setup{opts: grpcapi.Options{Service: svc, Capacity: grpcapi.Capacity{MaxEventWatchersPerCaller: 2}}})
 	recvErr := func(r *pushv1.WatchEventsRequest) error {
 		ctx, cancel := context.WithTimeout(testContext(t), 5*time.Second)
 		defer cancel()

@@ -44,7 +44,7 @@ type fakeTransport struct {
 	closed []pushsvc.Disconnect
 }
 
-func (f *fakeTransport) Schedule(fn func()) { fn() }
+func (f *fakeTransport) Schedule(w pushsvc.Writer) { w.Flush() }
 
 func (f *fakeTransport) Write(frame []byte) error {
 	var sf clientv1.ServerFrame

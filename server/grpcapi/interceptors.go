@@ -6,37 +6,36 @@ import (
 	"runtime/debug"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 )
 
 // ServerOptions returns the options for the grpc.Server that serves the
-// API: the request size limit and the chained unary and stream
-// interceptors, outermost first: metrics (when set), logging of finished
-// calls, panic recovery, authentication with the scope check, the per-key
-// rate limit, then request validation. Metrics and logging sit outside the
-// rest so they see the final code of every call, Unauthenticated and
-// recovered panics included; recovery sits outside the others so that
-// nothing below it can crash the process; the rate limit follows
-// authentication because it counts per caller, and comes before
+// API: the tap that authenticates each stream as it opens (tap.go), the
+// connection bounds (transport.go), the request size limit and the
+// chained unary and stream interceptors, outermost first: the stop of the
+// request timer, metrics (when set), logging of finished calls, panic
+// recovery, the per-key rate limit, then request validation. Metrics and
+// logging sit outside the rest so they see the final code of every call
+// that passed the tap, recovered panics included; recovery sits outside
+// the others so that nothing below it can crash the process; the rate
+// limit counts per caller, the one the tap identified, and comes before
 // validation so that a flood is refused at the cheapest point.
 // Validation applies to PushService only: other services' messages carry
 // no rules.
 func (a *API) ServerOptions() []grpc.ServerOption {
-	var unary []grpc.UnaryServerInterceptor
-	var stream []grpc.StreamServerInterceptor
-	if a.metrics != nil {
-		unary = append(unary, a.metrics.UnaryServerInterceptor())
-		stream = append(stream, a.metrics.StreamServerInterceptor())
+	unary := []grpc.UnaryServerInterceptor{requestArrivedUnary}
+	stream := []grpc.StreamServerInterceptor{requestArrivedStream}
+	if a.callMetrics != nil {
+		unary = append(unary, a.callMetrics.UnaryServerInterceptor())
+		stream = append(stream, a.callMetrics.StreamServerInterceptor())
 	}
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
@@ -47,29 +46,18 @@ func (a *API) ServerOptions() []grpc.ServerOption {
 	rec := recovery.WithRecoveryHandlerContext(a.recovered)
 	unary = append(unary, recovery.UnaryServerInterceptor(rec))
 	stream = append(stream, recovery.StreamServerInterceptor(rec))
-	if a.callers != nil {
-		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(a.authenticate), selector.MatchFunc(needsAuth)))
-		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(a.authenticate), selector.MatchFunc(needsAuth)))
-		if a.rateLimit.enabled() {
-			l := newCallerLimiter(a.rateLimit)
-			unary = append(unary, ratelimit.UnaryServerInterceptor(l))
-			stream = append(stream, ratelimit.StreamServerInterceptor(l))
-		}
+	if a.callers != nil && a.rateLimit.enabled() {
+		l := newCallerLimiter(a.rateLimit)
+		unary = append(unary, ratelimit.UnaryServerInterceptor(l))
+		stream = append(stream, ratelimit.StreamServerInterceptor(l))
 	}
 	unary = append(unary, selector.UnaryServerInterceptor(a.validateUnary, selector.MatchFunc(isPushService)))
 	stream = append(stream, selector.StreamServerInterceptor(a.validateStream, selector.MatchFunc(isPushService)))
-	return []grpc.ServerOption{
+	return append(a.transportOptions(),
 		grpc.MaxRecvMsgSize(a.maxRecvMsg),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	}
-}
-
-// needsAuth exempts health checks: load balancers and orchestrators probe
-// them without credentials. Everything else, reflection included, needs a
-// key.
-func needsAuth(_ context.Context, c interceptors.CallMeta) bool {
-	return c.Service != healthpb.Health_ServiceDesc.ServiceName
+	)
 }
 
 func isPushService(_ context.Context, c interceptors.CallMeta) bool {
@@ -85,11 +73,30 @@ func (a *API) recovered(ctx context.Context, p any) error {
 }
 
 // slogLogger adapts a slog.Logger to the logging interceptor; the
-// middleware's levels are slog levels.
+// middleware's levels are slog levels. A call that ended Canceled or
+// DeadlineExceeded because its own context ended first (its caller
+// cancelled, its deadline passed, its connection went away) is the
+// caller's choice, not the node's trouble: it is logged at debug, like a
+// call that succeeded. A WatchStats stream ends that way every time.
 func slogLogger(l *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		if ctx.Err() != nil && callerEnded(fields) {
+			lvl = logging.LevelDebug
+		}
 		l.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
+}
+
+// callerEnded reports whether the logging interceptor's fields give the
+// call's code as Canceled or DeadlineExceeded.
+func callerEnded(fields []any) bool {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i] == "grpc.code" {
+			c := fields[i+1]
+			return c == codes.Canceled.String() || c == codes.DeadlineExceeded.String()
+		}
+	}
+	return false
 }
 
 // codeToLevel logs successful calls at debug: a busy backend pushes

@@ -38,6 +38,8 @@ type setup struct {
 	tls *tls.Config
 	// register registers extra services, such as the panicking one.
 	register func(*grpc.Server)
+	// tune, when set, adjusts the API before the server is built.
+	tune func(*grpcapi.API)
 }
 
 // testServer is a gRPC server on a loopback port serving the API the way
@@ -75,6 +77,9 @@ func start(t *testing.T, s setup) *testServer {
 		t.Fatal(err)
 	}
 
+	if s.tune != nil {
+		s.tune(api)
+	}
 	serverOpts := api.ServerOptions()
 	if s.tls != nil {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(s.tls)))
@@ -93,7 +98,7 @@ func start(t *testing.T, s setup) *testServer {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- gs.Serve(ln) }()
+	go func() { served <- gs.Serve(api.Listener(ln)) }()
 	t.Cleanup(func() {
 		api.Shutdown()
 		gs.GracefulStop()

@@ -22,13 +22,20 @@ type Options struct {
 	// "authorization: Bearer <key>", each optionally limited to scopes
 	// (ParseAPIKey): "KEY" may call every method, "KEY:push" the push
 	// methods, "KEY:admin" the admin methods, "KEY:push+admin" both. Keys
-	// must differ. At least one is required unless Insecure is set.
+	// must differ. At least one is required unless ClientCertOnly or
+	// Insecure is set.
 	APIKeys []string
+	// ClientCertOnly accepts only callers with a TLS client certificate
+	// the server verified (mutual TLS), and no API key at all: the mode of
+	// a node run with a client CA and no keys. APIKeys must be empty. The
+	// grpc.Server must verify client certificates (tls.Config.ClientCAs);
+	// without that every call but health checks gets Unauthenticated.
+	ClientCertOnly bool
 	// Insecure turns authentication off: every caller is accepted, with
 	// every scope and no rate limit. It is meant for tests and
-	// loopback-only development, and cannot be combined with APIKeys.
-	// Callers with a verified TLS client certificate (mTLS) are accepted
-	// without a key either way, with every scope.
+	// loopback-only development, and cannot be combined with APIKeys or
+	// ClientCertOnly. Callers with a verified TLS client certificate
+	// (mTLS) are accepted without a key either way, with every scope.
 	Insecure bool
 	// Logger receives the call log (finished calls only) and panics.
 	// Default slog.Default().
@@ -42,32 +49,96 @@ type Options struct {
 	// RateLimit is each caller's request budget.
 	RateLimit RateLimit
 	// MaxRecvMsgBytes bounds a request message; gRPC refuses a larger one
-	// with ResourceExhausted before decoding it. Default 1 MiB: the
-	// largest request the schema allows is about 350 KiB (1000 user ids
-	// of 256 bytes and a 64 KiB payload), so a smaller setting refuses
-	// some valid requests.
+	// with ResourceExhausted before decoding it. Default
+	// DefaultMaxRecvMsgBytes (1 MiB): the largest request the schema
+	// allows is about 350 KiB (1000 user ids of 256 bytes and a 64 KiB
+	// payload), so a smaller setting refuses some valid requests.
 	MaxRecvMsgBytes int
 	// Limits bound what a request may ask for, below the schema's bounds.
 	Limits Limits
-	// MaxWatchersPerKey bounds the WatchEvents streams one caller (API
-	// key or client certificate) may hold open on this node at once; past
-	// it a call gets ResourceExhausted. Default DefaultMaxWatchersPerKey.
-	// The node's own bound is pushsvc's Options.MaxWatchers.
-	MaxWatchersPerKey int
+	// Capacity bounds what callers may hold open on the node:
+	// connections, streams, WatchStats and WatchEvents streams.
+	Capacity Capacity
 }
 
-// DefaultMaxWatchersPerKey bounds one caller's WatchEvents streams on a
-// node: a backend needs one, a few during a redeploy.
-const DefaultMaxWatchersPerKey = 8
+// Capacity bounds what callers may hold open. Zero means the default named
+// on each field; a negative value means no limit.
+//
+// A caller without a valid key holds nothing beyond a connection: its
+// streams are refused as they open, before grpc-go starts a goroutine for
+// one or reads its request (tap.go; a stream with a deadline is held like
+// an authenticated one until its request arrives). Before that check,
+// 20,000 header-only streams on one raw HTTP/2 connection held 20,000
+// goroutines, 156 MiB of stack and 59 MiB of heap (11 KiB a stream), for
+// as long as the connection stayed open.
+type Capacity struct {
+	// MaxConnections bounds the connections the listener from
+	// API.Listener holds at once; a connection over it is closed as soon
+	// as it is accepted. Default 1000: an idle connection costs the node
+	// three goroutines and 18 KiB (1,000 idle raw connections: 3,000
+	// goroutines, 8.2 MiB of stack, 9.4 MiB of heap), so the cap holds
+	// idle connections to 18 MiB while a fleet of backends keeps a few
+	// connections per instance.
+	MaxConnections int
+	// MaxStreamsPerConnection bounds the calls one connection has open
+	// at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a stream over it
+	// is refused with RST_STREAM REFUSED_STREAM. grpc-go clients queue
+	// calls past it rather than fail them. Default 100, the least RFC
+	// 9113 recommends: a push takes about 100 µs, so 100 calls in flight
+	// keep a node busy from one connection, while a caller with a key
+	// that opens streams and never sends their request holds at most
+	// 100 × 11 KiB per connection, each for RequestTimeout.
+	MaxStreamsPerConnection int
+	// RequestTimeout bounds how long an accepted stream may go without
+	// its request: a unary call's whole request message, a stream's first
+	// message. Past it the stream's context is cancelled, which ends the
+	// pending read, and the call ends with Canceled. Default 10s: a
+	// request is at most MaxRecvMsgBytes (1 MiB), which arrives within 10 s
+	// even at 1 Mbit/s. With no limit, a stream that never sends its
+	// request is held until its connection closes, or its own deadline
+	// passes, with or without a valid key (see tap).
+	RequestTimeout time.Duration
+	// MaxStatsWatchers bounds the WatchStats streams open on the node;
+	// one over it is refused with ResourceExhausted. Each holds a
+	// goroutine and reads the cluster's stats once per interval (a Redis
+	// round trip with the Redis engine), as often as 10 times a second.
+	// Default 64: dashboards and grpcurl sessions of an ops team, at most
+	// 640 stats reads a second.
+	MaxStatsWatchers int
+	// MaxStatsWatchersPerCaller bounds the WatchStats streams of one
+	// caller (an API key, or a client certificate's subject), so one
+	// caller cannot take every slot of MaxStatsWatchers. Default 8.
+	MaxStatsWatchersPerCaller int
+	// MaxEventWatchers bounds the WatchEvents streams open on the node;
+	// one over it is refused with ResourceExhausted. Each holds a
+	// goroutine and a buffer of up to the service's WatcherBuffer events
+	// (pushsvc.Options); one reader of the event log serves them all.
+	// Default 64.
+	MaxEventWatchers int
+	// MaxEventWatchersPerCaller bounds the WatchEvents streams of one
+	// caller, as MaxStatsWatchersPerCaller does WatchStats'. Default 8: a
+	// backend needs one, a few during a redeploy.
+	MaxEventWatchersPerCaller int
+}
+
+// Defaults of Capacity.
+const (
+	DefaultMaxConnections            = 1000
+	DefaultMaxStreamsPerConnection   = 100
+	DefaultRequestTimeout            = 10 * time.Second
+	DefaultMaxStatsWatchers          = 64
+	DefaultMaxStatsWatchersPerCaller = 8
+	DefaultMaxEventWatchers          = 64
+	DefaultMaxEventWatchersPerCaller = 8
+)
 
 // RateLimit is a token bucket per caller: one per API key, and one per
 // verified client certificate subject. Every call takes a token (a stream
 // once, when it starts); a call that finds the bucket empty is refused
 // with ResourceExhausted. Zero means the default named on each field.
 type RateLimit struct {
-	// PerSecond is the refill rate in calls per second. Default 50,000,
-	// above the 30,000 calls/s the load generator's users scenario reaches
-	// with one key; math.Inf(1) turns rate limiting off.
+	// PerSecond is the refill rate in calls per second. Default
+	// DefaultRateLimit; math.Inf(1) turns rate limiting off.
 	PerSecond float64
 	// Burst is how many calls may come at once after a quiet spell.
 	// Default twice PerSecond (at least 1).
@@ -77,19 +148,31 @@ type RateLimit struct {
 // enabled reports whether r limits anything.
 func (r RateLimit) enabled() bool { return !math.IsInf(r.PerSecond, 1) }
 
-// defaultMaxRecvMsgBytes is the default Options.MaxRecvMsgBytes.
-const defaultMaxRecvMsgBytes = 1 << 20
+// Defaults of Options.
+const (
+	// DefaultRateLimit is RateLimit.PerSecond's default: above the 30,000
+	// calls/s the load generator's users scenario reaches with one key.
+	DefaultRateLimit = 50_000
+	// DefaultMaxRecvMsgBytes is MaxRecvMsgBytes's default.
+	DefaultMaxRecvMsgBytes = 1 << 20
+	// DefaultMaxUserIDs, DefaultMaxGroups and DefaultMaxPayloadBytes are
+	// the defaults of the Limits of the same names: the schema's bounds,
+	// which are also the most they may be.
+	DefaultMaxUserIDs      = schemaMaxUserIDs
+	DefaultMaxGroups       = schemaMaxGroups
+	DefaultMaxPayloadBytes = schemaMaxPayloadBytes
+)
 
 // Limits bound the size of requests. push.proto's validation rules set
 // the hard bounds, which every request is checked against first; a limit
 // here may tighten its bound, never loosen it (New refuses that). Zero
 // means the default named on each field, which is the schema's bound.
 type Limits struct {
-	// MaxUserIDs bounds user_ids and exclude_user_ids. Default 1000.
+	// MaxUserIDs bounds user_ids and exclude_user_ids. Default DefaultMaxUserIDs.
 	MaxUserIDs int
-	// MaxGroups bounds PushToGroups.groups. Default 100.
+	// MaxGroups bounds PushToGroups.groups. Default DefaultMaxGroups.
 	MaxGroups int
-	// MaxPayloadBytes bounds message.payload. Default 64 KiB.
+	// MaxPayloadBytes bounds message.payload. Default DefaultMaxPayloadBytes.
 	MaxPayloadBytes int
 	// MaxTopicBytes bounds message.topic. Default 256.
 	MaxTopicBytes int
@@ -118,18 +201,14 @@ func (o *Options) setDefaults() {
 		o.Metrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	}
 	if o.RateLimit.PerSecond == 0 {
-		o.RateLimit.PerSecond = 50_000
+		o.RateLimit.PerSecond = DefaultRateLimit
 	}
 	if o.RateLimit.Burst == 0 && o.RateLimit.enabled() {
 		o.RateLimit.Burst = int(max(1, min(2*o.RateLimit.PerSecond, math.MaxInt32)))
 	}
 	if o.MaxRecvMsgBytes == 0 {
-		o.MaxRecvMsgBytes = defaultMaxRecvMsgBytes
+		o.MaxRecvMsgBytes = DefaultMaxRecvMsgBytes
 	}
-	if o.MaxWatchersPerKey == 0 {
-		o.MaxWatchersPerKey = DefaultMaxWatchersPerKey
-	}
-	l := &o.Limits
 	setInt := func(v *int, def int) {
 		if *v == 0 {
 			*v = def
@@ -140,6 +219,15 @@ func (o *Options) setDefaults() {
 			*v = def
 		}
 	}
+	c := &o.Capacity
+	setInt(&c.MaxConnections, DefaultMaxConnections)
+	setInt(&c.MaxStreamsPerConnection, DefaultMaxStreamsPerConnection)
+	setDur(&c.RequestTimeout, DefaultRequestTimeout)
+	setInt(&c.MaxStatsWatchers, DefaultMaxStatsWatchers)
+	setInt(&c.MaxStatsWatchersPerCaller, DefaultMaxStatsWatchersPerCaller)
+	setInt(&c.MaxEventWatchers, DefaultMaxEventWatchers)
+	setInt(&c.MaxEventWatchersPerCaller, DefaultMaxEventWatchersPerCaller)
+	l := &o.Limits
 	setInt(&l.MaxUserIDs, schemaMaxUserIDs)
 	setInt(&l.MaxGroups, schemaMaxGroups)
 	setInt(&l.MaxPayloadBytes, schemaMaxPayloadBytes)
@@ -156,15 +244,17 @@ func (o *Options) setDefaults() {
 // validate checks options after setDefaults; its errors name the field.
 func (o *Options) validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("grpcapi: "+format, args...)) }
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("grpcapi: Options."+format, args...)) }
 	if o.Service == nil {
 		bad("Service: required")
 	}
 	switch {
-	case o.Insecure && len(o.APIKeys) > 0:
-		bad("Insecure: cannot be combined with APIKeys")
-	case !o.Insecure && len(o.APIKeys) == 0:
-		bad("APIKeys: at least one key is required (or set Insecure)")
+	case o.Insecure && (len(o.APIKeys) > 0 || o.ClientCertOnly):
+		bad("Insecure: cannot be combined with APIKeys or ClientCertOnly")
+	case o.ClientCertOnly && len(o.APIKeys) > 0:
+		bad("ClientCertOnly: cannot be combined with APIKeys")
+	case !o.Insecure && !o.ClientCertOnly && len(o.APIKeys) == 0:
+		bad("APIKeys: at least one key is required (or set ClientCertOnly or Insecure)")
 	}
 	seen := make(map[string]int, len(o.APIKeys))
 	for i, spec := range o.APIKeys {
@@ -189,8 +279,8 @@ func (o *Options) validate() error {
 	if o.MaxRecvMsgBytes < 0 {
 		bad("MaxRecvMsgBytes %d: must be > 0", o.MaxRecvMsgBytes)
 	}
-	if o.MaxWatchersPerKey < 0 {
-		bad("MaxWatchersPerKey %d: must be > 0", o.MaxWatchersPerKey)
+	if c := o.Capacity; int64(c.MaxStreamsPerConnection) > math.MaxUint32 {
+		bad("Capacity.MaxStreamsPerConnection %d: must be at most %d", c.MaxStreamsPerConnection, uint32(math.MaxUint32))
 	}
 	l := &o.Limits
 	for _, f := range []struct {

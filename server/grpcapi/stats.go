@@ -22,9 +22,16 @@ func (s *pushServer) GetStats(ctx context.Context, _ *pushv1.GetStatsRequest) (*
 }
 
 // WatchStats sends a sample at once, then one per interval until the
-// caller cancels, the server stops or API.Shutdown is called.
+// caller cancels, the server stops or API.Shutdown is called. Past
+// Capacity.MaxStatsWatchers streams on the node, or
+// MaxStatsWatchersPerCaller of the caller's, it answers ResourceExhausted.
 func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerStreamingServer[pushv1.WatchStatsResponse]) error {
 	a := s.api
+	release, err := a.statsWatchers.acquire(callerFrom(stream.Context()))
+	if err != nil {
+		return err
+	}
+	defer release()
 	// The validation interceptor has checked the interval against the
 	// schema and the configured Limits.
 	interval := a.limits.DefaultStatsInterval
@@ -50,6 +57,9 @@ func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerS
 		// Send returns an error once the stream's context ends, so a
 		// cancelled caller cannot keep this loop alive.
 		if err := send(); err != nil {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
 			return err
 		}
 		select {
@@ -62,39 +72,15 @@ func (s *pushServer) WatchStats(r *pushv1.WatchStatsRequest, stream grpc.ServerS
 	}
 }
 
-// stats returns the cluster totals and the per-node breakdown: counters
-// and gauges add up over the live nodes; uptime is the longest.
+// stats returns the cluster totals and the per-node breakdown.
 func (a *API) stats(ctx context.Context) (*pushv1.Stats, []*pushv1.NodeStats, error) {
 	all, err := a.svc.ClusterStats(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	var total pushsvc.Stats
 	nodes := make([]*pushv1.NodeStats, 0, len(all))
 	for _, n := range all {
-		total = addStats(total, n.Stats)
 		nodes = append(nodes, &pushv1.NodeStats{NodeId: n.NodeID, Stats: fromStats(n.Stats)})
 	}
-	return fromStats(total), nodes, nil
-}
-
-// addStats adds b's counters to a's.
-func addStats(a, b pushsvc.Stats) pushsvc.Stats {
-	a.Connections += b.Connections
-	a.Users += b.Users                 // a user with connections on two nodes counts on each
-	a.Groups = max(a.Groups, b.Groups) // a group on two nodes is one group
-	a.Pushes += b.Pushes
-	a.Duplicates += b.Duplicates
-	a.Deliveries += b.Deliveries
-	a.Batches += b.Batches
-	a.Connects += b.Connects
-	a.MessagesIn += b.MessagesIn
-	a.BytesIn += b.BytesIn
-	a.MessagesOut += b.MessagesOut
-	a.BytesOutRaw += b.BytesOutRaw
-	a.BytesOutWire += b.BytesOutWire
-	a.Drops += b.Drops
-	a.SlowConsumerDisconnects += b.SlowConsumerDisconnects
-	a.Uptime = max(a.Uptime, b.Uptime)
-	return a
+	return fromStats(pushsvc.Total(all)), nodes, nil
 }

@@ -1,8 +1,6 @@
 package wsgate
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +28,15 @@ type conn struct {
 	// allocates.
 	corkFn, uncorkFn func()
 
+	// flush is the session's Writer's Flush, set by the first Schedule
+	// (in Service.Connect) and only read after: later calls happen after
+	// it and pass the same Writer (pushsvc.Transport). Made once, as a
+	// method value per write would allocate.
+	flush func()
+
 	// owned by the read loop
 	ticket ticket        // released by OnClose
-	frames *rate.Limiter // inbound frame rate; nil until the first frame
+	frames *rate.Limiter // inbound frame rate; nil until the first frame (see countFrames)
 
 	closing atomic.Bool // Close was called
 
@@ -44,7 +48,12 @@ var _ pushsvc.Transport = (*conn)(nil)
 
 // Schedule implements pushsvc.Transport on gws's write queue, which runs
 // one task at a time and has a goroutine only while it has tasks.
-func (c *conn) Schedule(fn func()) { c.socket.Async(fn) }
+func (c *conn) Schedule(w pushsvc.Writer) {
+	if c.flush == nil {
+		c.flush = w.Flush
+	}
+	c.socket.Async(c.flush)
+}
 
 // Write implements pushsvc.Transport. It sets no deadline of its own: the
 // socket always has one, armed by armWriteDeadline (see there).
@@ -92,12 +101,13 @@ func broadcaster(o *pushsvc.Outbound) *gws.Broadcaster {
 }
 
 // Close implements pushsvc.Transport: a Disconnect frame, then the close
-// frame, both behind what is already queued, within closeTimeout.
+// frame, both behind what is already queued, within closeTimeout; then
+// the socket lingers (see linger.go).
 func (c *conn) Close(d pushsvc.Disconnect) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
-	c.wire.disconnectSent.Store(true)
+	c.wire.markDisconnectSent()
 	frame := pushsvc.EncodeDisconnect(d)
 	// The deadline also cuts short a write a slow consumer has blocked,
 	// so the close below runs soon.
@@ -106,20 +116,27 @@ func (c *conn) Close(d pushsvc.Disconnect) {
 		_ = c.socket.WriteMessage(gws.OpcodeBinary, frame)
 		_ = c.socket.WriteClose(d.Code, []byte(d.Reason))
 	})
-	c.g.metrics.closes.WithLabelValues(fmt.Sprint(d.Code)).Inc()
+	c.g.metrics.closes.WithLabelValues(codeLabel(d.Code)).Inc()
 }
 
-// allowFrame counts one inbound frame against the connection's rate. The
-// limiter is made on the first frame: an idle connection pays for a
-// pointer, not for a limiter (about 100 bytes).
-func (c *conn) allowFrame() bool {
-	if c.g.frameRate == 0 {
-		return true
+// countFrames counts n frames the client sent against its rate; over it,
+// the connection is closed with 1008. wireConn.Read calls it from the read
+// goroutine as the frames' headers arrive. The limiter is made on the
+// first frame: an idle connection pays for a pointer, not for a limiter
+// (about 100 bytes).
+func (c *conn) countFrames(n int) {
+	if c.g.frameRate == 0 || c.closing.Load() {
+		return
 	}
 	if c.frames == nil {
 		c.frames = rate.NewLimiter(c.g.frameRate, c.g.frameBurst)
 	}
-	return c.frames.Allow()
+	if c.frames.AllowN(time.Now(), n) {
+		return
+	}
+	c.g.metrics.frameFloods.Inc()
+	c.g.opts.Logger.Debug("frame rate exceeded", "session", c.sess.ID(), "remote", c.wire.RemoteAddr())
+	c.sess.Abort(c.g.frameFlood)
 }
 
 // armWriteDeadline gives every write from now until the next heartbeat a
@@ -159,9 +176,6 @@ func (c *conn) stopExpiry() {
 		c.expiry = nil
 	}
 }
-
-// errWrongUser refuses a refresh token for another user.
-var errWrongUser = errors.New("wsgate: refresh token is for another user")
 
 // refresh checks a RefreshToken frame's token and, when it is good,
 // moves the session's expiry to the new token's.

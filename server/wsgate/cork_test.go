@@ -29,7 +29,7 @@ func (w *writeLog) Write(p []byte) (int, error) {
 
 func TestCorkCoalescesDataFramesAndKeepsOrder(t *testing.T) {
 	log := &writeLog{}
-	c := &wireConn{Conn: log, svc: newTestService(t)}
+	c := &wireConn{Conn: log, g: newTestGateway(t)}
 	data1 := appendBinaryFrame(nil, []byte("one"))
 	data2 := appendBinaryFrame(nil, []byte("two"))
 	pong := []byte{0x8A, 0x00}

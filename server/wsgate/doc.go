@@ -5,15 +5,26 @@
 //
 // It is also the edge's guard: an Origin allow-list, a handshake rate per
 // client IP, connection limits for the node, each IP and each user, and an
-// inbound frame rate per connection. The cheap checks run before the token
-// is verified, and a refused handshake is a plain HTTP error (see
-// ServeHTTP).
+// inbound frame rate per connection, which counts every frame (data,
+// continuation, control) as its header is read. The cheap checks run
+// before the token is verified, and a refused handshake is a plain HTTP
+// error (see ServeHTTP).
+//
+// Every close the server starts says why: a Disconnect frame, then the
+// close frame, for gws's own closes too (a frame too big, a protocol
+// error, a missed heartbeat: see wireConn), and then the socket lingers
+// (linger.go): it shuts its write side and reads and discards for up to
+// 2s, so that a client still sending reads the close rather than a reset.
 //
 // Concurrency: each connection has one gws read goroutine, owned by the
 // Gateway's WaitGroup, and gws's write queue, which runs one task at a time
 // and exists only while it has work: every write to a socket happens there,
-// so one writer at a time touches it. The read goroutine alone owns the
-// connection's frame limiter. The Gateway's connection registry, the
+// so one writer at a time touches it. The read goroutine alone reads the
+// socket and owns the connection's frame scanner and limiter, until a
+// lingering close takes the reading over (wireConn.readMu hands it over).
+// Lingering closes run on goroutines of their own, at most 1,024 at once,
+// owned by the Gateway, which cuts them and waits for them in Close. The
+// Gateway's connection registry, the
 // per-IP and per-user connection counts and the handshake limiter are each
 // sharded 64 ways, each shard guarded by its own mutex; no two of these
 // locks are ever held together. A handshake takes its slots in the counts

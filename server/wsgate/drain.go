@@ -13,8 +13,8 @@ import (
 // Disconnect{reconnect: true, reconnect_after: a jittered delay} and close
 // 1001. Closes are spread evenly, in random order, over the first 80% of
 // window so that clients do not all reconnect to the remaining nodes at
-// once. Drain returns when every connection is gone, or when ctx ends, in
-// which case the rest are cut.
+// once. Drain returns when every connection is gone, its lingering close
+// included, or when ctx ends, in which case the rest are cut.
 func (g *Gateway) Drain(ctx context.Context, window time.Duration) {
 	g.BeginDrain()
 	var all []*conn
@@ -49,8 +49,10 @@ func (g *Gateway) Drain(ctx context.Context, window time.Duration) {
 		case <-t.C:
 		}
 	}
-	// Wait for the last closes to be written and the read loops to end.
-	for g.count.Load() > 0 {
+	// Wait for the last closes to be written, the read loops to end and
+	// the lingering closes to finish (see linger.go), which Close would
+	// cut: a client still sending would then lose its Disconnect.
+	for g.count.Load() > 0 || g.lingers.count() > 0 {
 		select {
 		case <-ctx.Done():
 			g.Close()

@@ -32,6 +32,13 @@ type Gateway struct {
 	frameRate   rate.Limit // 0: no frame rate limit
 	frameBurst  int
 	frameFlood  pushsvc.Disconnect // sent to a connection over frameRate
+	// heartbeatLost is sent to a connection silent past readTimeout.
+	// Code 1008: the contract has no code for a missed heartbeat, and
+	// answering pings (or sending frames) is a rule of this server, a
+	// policy; 1000 would say all went well, 1001 and 1013 would blame the
+	// server, 1011 an error of ours.
+	heartbeatLost pushsvc.Disconnect
+	lingers       *lingerer
 
 	draining atomic.Bool
 	count    atomic.Int64 // connections registered
@@ -73,7 +80,13 @@ func New(opts Options) (*Gateway, error) {
 		stop:        make(chan struct{}),
 	}
 	g.origins, _ = parseOrigins(opts.AllowedOrigins) // validated above
+	g.heartbeatLost = pushsvc.Disconnect{
+		Code:      pushsvc.CodePolicy,
+		Reason:    fmt.Sprintf("no heartbeat for %d intervals of %v: answer pings, or send Ping frames", opts.MissedHeartbeats, opts.HeartbeatInterval),
+		Reconnect: true,
+	}
 	g.metrics = newMetrics(opts.Registerer, g)
+	g.lingers = newLingerer(maxLingering, lingerTimeout, g.metrics.lingerSkipped.Inc)
 	if r := opts.MaxHandshakesPerIPPerSecond; r > 0 {
 		g.handshakes = newIPLimiter(r, ipLimiterCapacity, g.metrics.ipsEvicted.Inc)
 	}
@@ -154,8 +167,9 @@ func (g *Gateway) snapshot(i int, dst []*conn) []*conn {
 // Connections reports the connections open on this gateway.
 func (g *Gateway) Connections() int { return int(g.count.Load()) }
 
-// Close force-closes every connection and waits for their read loops and
-// the heartbeat to end. Use Drain first for a graceful stop.
+// Close force-closes every connection, lingering ones included, and waits
+// for their read loops, their lingering closes and the heartbeat to end.
+// Use Drain first for a graceful stop.
 func (g *Gateway) Close() {
 	g.draining.Store(true)
 	g.life.Lock()
@@ -163,9 +177,11 @@ func (g *Gateway) Close() {
 	g.life.Unlock()
 	g.once.Do(func() { close(g.stop) })
 	g.stopped.Wait()
+	// First, so that no close from now on lingers.
+	g.lingers.close()
 	for i := range g.shards {
 		for _, c := range g.snapshot(i, nil) {
-			_ = c.socket.NetConn().Close()
+			_ = c.wire.Conn.Close()
 		}
 	}
 	g.loops.Wait()

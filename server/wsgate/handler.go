@@ -32,6 +32,9 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 	c.stopExpiry()
 	h.g.unregister(c)
 	h.g.release(&c.ticket)
+	// The session's events say how it ended: the client's close frame's
+	// code, or 1006 when the connection dropped without one; a close the
+	// server started keeps its own.
 	var ce *gws.CloseError
 	byPeer := errors.As(err, &ce)
 	if byPeer {
@@ -39,7 +42,9 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 	} else {
 		h.g.opts.Service.PeerClosed(c.sess, pushsvc.CodeAbnormal, "connection lost")
 	}
-	if !c.closing.Load() {
+	// Closes the server started are counted under their code where they
+	// were sent: conn.Close, or wireConn.writeClose for gws's own.
+	if !c.closing.Load() && !c.wire.ownClose() {
 		code := "abnormal"
 		if byPeer {
 			code = "client"
@@ -49,12 +54,14 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 }
 
 // gws calls OnPing, OnPong and OnMessage from the connection's read loop,
-// one at a time, in the order the frames arrived.
+// one at a time, in the order the frames arrived. Every frame has been
+// counted against the frame rate already, as it was read (wireConn.Read);
+// once the connection is closing, whatever follows is ignored.
 
 // OnPing answers a protocol ping; the peer is alive.
 func (h *handler) OnPing(socket *gws.Conn, payload []byte) {
 	c := connOf(socket)
-	if !h.admit(c) {
+	if c.closing.Load() {
 		return
 	}
 	c.touch()
@@ -64,7 +71,7 @@ func (h *handler) OnPing(socket *gws.Conn, payload []byte) {
 // OnPong moves the read deadline: the peer answered our ping.
 func (h *handler) OnPong(socket *gws.Conn, _ []byte) {
 	c := connOf(socket)
-	if h.admit(c) {
+	if !c.closing.Load() {
 		c.touch()
 	}
 }
@@ -74,7 +81,7 @@ func (h *handler) OnPong(socket *gws.Conn, _ []byte) {
 func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := connOf(socket)
-	if !h.admit(c) {
+	if c.closing.Load() {
 		return
 	}
 	c.touch()
@@ -86,20 +93,4 @@ func (h *handler) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		h.g.opts.Logger.Debug("bad client frame", "session", c.sess.ID(), "err", err)
 		c.sess.Abort(pushsvc.DisconnectBadFrame)
 	}
-}
-
-// admit reports whether c's frame is to be handled: not once c is
-// closing, whatever follows is ignored, and not over the frame rate, which
-// closes c with 1008. Control frames count too: each ping costs a pong.
-func (h *handler) admit(c *conn) bool {
-	if c.closing.Load() {
-		return false
-	}
-	if !c.allowFrame() {
-		h.g.metrics.frameFloods.Inc()
-		h.g.opts.Logger.Debug("frame rate exceeded", "session", c.sess.ID(), "remote", c.wire.RemoteAddr())
-		c.sess.Abort(h.g.frameFlood)
-		return false
-	}
-	return true
 }

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lxzan/gws"
+
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // limitRetryAfter is the Retry-After, in seconds, of a handshake refused
@@ -58,7 +60,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// From here on t holds slots: every return gives them back, except
 	// the one that hands them to the connection.
-	token, err := auth.TokenFromRequest(r)
+	token, err := tokens.TokenFromRequest(r)
 	if err != nil {
 		g.release(t)
 		g.refuse(w, http.StatusUnauthorized, "unauthorized", "missing token", 0)
@@ -68,7 +70,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.release(t)
 		result := "unauthorized"
-		if errors.Is(err, auth.ErrExpired) {
+		if errors.Is(err, tokens.ErrExpired) {
 			result = "expired"
 		}
 		g.refuse(w, http.StatusUnauthorized, result, "invalid token", 0)
@@ -83,7 +85,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // upgrade upgrades r and starts the connection, which takes over t.
-func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, claims auth.Claims) {
+func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, claims tokens.Claims) {
 	socket, err := g.upgrader.Upgrade(w, r)
 	if err != nil {
 		g.release(t)
@@ -95,10 +97,15 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		}
 		return
 	}
-	wire, _ := socket.NetConn().(*wireConn)
-	if wire == nil {
-		// Served on a listener not wrapped by Listener: count nothing.
-		wire = &wireConn{Conn: socket.NetConn(), svc: g.opts.Service}
+	wire, ok := socket.NetConn().(*wireConn)
+	if !ok {
+		// Served on a listener not wrapped by Listener: the frame rate
+		// could not be counted, nor the closes made right.
+		g.release(t)
+		g.metrics.handshakes.WithLabelValues("internal").Inc()
+		g.opts.Logger.Error("wsgate: the WebSocket http.Server must serve on Gateway.Listener")
+		closeSocket(socket, pushsvc.DisconnectInternal)
+		return
 	}
 	c := &conn{g: g, socket: socket, wire: wire, user: claims.UserID, ticket: *t}
 	c.corkFn, c.uncorkFn = wire.cork, c.uncork
@@ -110,7 +117,9 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		UserAgent:   r.UserAgent(),
 		Compressed:  !g.opts.DisableCompression && offersDeflate(r),
 		TokenExpiry: claims.ExpiresAt,
-		OnRefresh:   c.refresh,
+		// The Welcome tells the interval this gateway pings at.
+		HeartbeatInterval: g.opts.HeartbeatInterval,
+		OnRefresh:         c.refresh,
 		// ?resume=1 announces a Resume as the first frame: live pushes
 		// wait for it, so that replay and live traffic meet exactly.
 		AwaitResume: r.URL.Query().Get("resume") == "1",
@@ -122,7 +131,7 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		// No read loop, so no OnClose: give the slots back here.
 		g.release(t)
 		g.metrics.handshakes.WithLabelValues("internal").Inc()
-		_ = socket.WriteClose(pushsvc.CodeInternal, []byte("internal error"))
+		closeSocket(socket, pushsvc.DisconnectInternal)
 		return
 	}
 	c.sess = sess
@@ -135,11 +144,25 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		// connections before this one was registered.
 		sess.Close(pushsvc.DisconnectShutdown)
 	}
+	// From here on wire.Read counts c's frames; its Reads so far carried
+	// the HTTP request.
+	wire.owner = c
 	g.loops.Add(1)
 	go func() {
 		defer g.loops.Done()
 		socket.ReadLoop()
 	}()
+}
+
+// closeSocket closes an upgraded socket that has no session: d's
+// Disconnect frame, then the close frame, within closeTimeout.
+func closeSocket(socket *gws.Conn, d pushsvc.Disconnect) {
+	if w, ok := socket.NetConn().(*wireConn); ok {
+		w.markDisconnectSent()
+	}
+	_ = socket.SetWriteDeadline(time.Now().Add(closeTimeout))
+	_ = socket.WriteMessage(gws.OpcodeBinary, pushsvc.EncodeDisconnect(d))
+	_ = socket.WriteClose(d.Code, []byte(d.Reason))
 }
 
 func (g *Gateway) refuse(w http.ResponseWriter, code int, result, msg string, retryAfter int) {

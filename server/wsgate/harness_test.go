@@ -2,9 +2,16 @@ package wsgate
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -18,22 +25,27 @@ import (
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	"github.com/herald-push/herald/internal/wstest"
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
-// fakeVerifier accepts tokens "user:<id>" and refuses the rest, counting
-// every call, so that tests can see which refusals came before it.
+// fakeVerifier accepts tokens "user:<id>" (and "no user", without one) and
+// refuses the rest, counting every call, so that tests can see which
+// refusals came before it.
 type fakeVerifier struct{ calls atomic.Int64 }
 
-func (v *fakeVerifier) Verify(token string) (auth.Claims, error) {
+func (v *fakeVerifier) Verify(token string) (tokens.Claims, error) {
 	v.calls.Add(1)
 	if user, ok := strings.CutPrefix(token, "user:"); ok && user != "" {
-		return auth.Claims{UserID: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
+		return tokens.Claims{UserID: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
+	}
+	if token == "no user" {
+		// Passes the verifier, but the push service refuses the session.
+		return tokens.Claims{ExpiresAt: time.Now().Add(time.Hour)}, nil
 	}
 	if strings.HasPrefix(token, "expired:") {
-		return auth.Claims{}, auth.ErrExpired
+		return tokens.Claims{}, tokens.ErrExpired
 	}
-	return auth.Claims{}, errors.New("bad token")
+	return tokens.Claims{}, errors.New("bad token")
 }
 
 // testGate is a Gateway served by a real http.Server on 127.0.0.1:0,
@@ -44,9 +56,16 @@ type testGate struct {
 	ver *fakeVerifier
 	reg *prometheus.Registry
 	url string
+	// clientTLS is what clients need to trust the server; nil without TLS.
+	clientTLS *tls.Config
 }
 
 func startGate(t *testing.T, mutate func(*Options)) *testGate {
+	t.Helper()
+	return startGateOn(t, mutate, false)
+}
+
+func startGateOn(t *testing.T, mutate func(*Options), withTLS bool) *testGate {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, err := pushsvc.New(pushsvc.Options{Logger: log})
@@ -62,9 +81,16 @@ func startGate(t *testing.T, mutate func(*Options)) *testGate {
 	if tg.g, err = New(opts); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	var ln net.Listener
+	if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
+	}
+	tg.url = "ws://" + ln.Addr().String() + "/ws"
+	if withTLS {
+		var serverTLS *tls.Config
+		serverTLS, tg.clientTLS = selfSignedTLS(t)
+		ln = tls.NewListener(ln, serverTLS)
+		tg.url = "wss://" + ln.Addr().String() + "/ws"
 	}
 	srv := &http.Server{Handler: tg.g, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
@@ -72,7 +98,6 @@ func startGate(t *testing.T, mutate func(*Options)) *testGate {
 		defer close(done)
 		_ = srv.Serve(tg.g.Listener(ln))
 	}()
-	tg.url = "ws://" + ln.Addr().String() + "/ws"
 	t.Cleanup(func() {
 		_ = srv.Close()
 		<-done
@@ -80,6 +105,34 @@ func startGate(t *testing.T, mutate func(*Options)) *testGate {
 		_ = svc.Close()
 	})
 	return tg
+}
+
+// selfSignedTLS returns a server configuration with a certificate for
+// 127.0.0.1 and a client configuration that trusts it.
+func selfSignedTLS(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wsgate test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	return server, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 }
 
 // metric returns the value of the counter or gauge name whose labels
@@ -158,6 +211,7 @@ type dialOpts struct {
 	header   http.Header
 	query    string // appended to the URL after "?"
 	compress bool   // offer permessage-deflate
+	silent   bool   // answer no protocol ping
 }
 
 // dial connects with token as a bearer header (when not empty). A refused
@@ -168,7 +222,7 @@ func (tg *testGate) dial(t *testing.T, token string, o dialOpts) (*client, *http
 	if o.query != "" {
 		url += "?" + o.query
 	}
-	return wstest.Dial(t, wstest.Options{URL: url, Token: token, Header: o.header, From: o.from, Compress: o.compress})
+	return wstest.Dial(t, wstest.Options{URL: url, Token: token, Header: o.header, From: o.from, Compress: o.compress, Silent: o.silent, TLS: tg.clientTLS})
 }
 
 // mustDial connects as user and reads the Welcome.
@@ -235,6 +289,17 @@ func newTestService(t testing.TB) *pushsvc.Service {
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	return svc
+}
+
+// newTestGateway is a Gateway that serves nothing, for tests of its parts.
+func newTestGateway(t testing.TB) *Gateway {
+	t.Helper()
+	g, err := New(Options{Service: newTestService(t), Verifier: &fakeVerifier{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
 }
 
 func mustMarshal(f *clientv1.ClientFrame) []byte {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-push/herald/pushsvc"
 )
 
 // Loopback is a whole /8 on Linux: a client dialing from 127.0.0.2 is
@@ -67,8 +69,10 @@ func TestBadAllowedOriginsRefusedAtNew(t *testing.T) {
 		_, err := New(Options{Service: newTestService(t), Verifier: &fakeVerifier{}, AllowedOrigins: []string{"https://ok.example.com", bad}})
 		if err == nil {
 			t.Errorf("%q accepted", bad)
-		} else if got := err.Error(); !contains(got, "allowed-origins") || !contains(got, fmt.Sprintf("%q", bad)) {
-			t.Errorf("%q: error %q does not name allowed-origins and the entry", bad, got)
+		} else if got := err.Error(); !contains(got, "wsgate: Options.AllowedOrigins: ") || !contains(got, fmt.Sprintf("%q", bad)) {
+			t.Errorf("%q: error %q does not name AllowedOrigins and the entry", bad, got)
+		} else if CheckOrigin(bad) == nil {
+			t.Errorf("CheckOrigin(%q) accepted what New refuses", bad)
 		}
 	}
 }
@@ -273,9 +277,8 @@ func TestClientFrameRate(t *testing.T) {
 	for _, fl := range floods {
 		t.Run(fl.name, func(t *testing.T) {
 			mallory := tg.mustDial(t, "mallory", dialOpts{})
-			// The flood goes out in one write, so that the server has
-			// read it all when it closes: a close with unread input would
-			// reset the connection and could lose the close frame.
+			// The flood goes out in one write; cut_e2e_test.go cuts
+			// clients that keep writing frame after frame.
 			var burst []byte
 			for range 200 {
 				burst = appendMaskedFrame(burst, fl.opcode, fl.frame)
@@ -295,10 +298,10 @@ func TestClientFrameRate(t *testing.T) {
 				t.Fatal(err)
 			}
 			code, d := mallory.WaitClose(t)
-			if code != 1008 {
+			if code != pushsvc.CodePolicy {
 				t.Errorf("close code %d, want 1008", code)
 			}
-			if d.GetCode() != 1008 || d.GetReason() == "" || !d.GetReconnect() || d.GetReconnectAfter().AsDuration() <= 0 {
+			if d.GetCode() != pushsvc.CodePolicy || d.GetReason() == "" || !d.GetReconnect() || d.GetReconnectAfter().AsDuration() <= 0 {
 				t.Errorf("Disconnect = %v, want 1008 with a reason and a reconnect delay", d)
 			}
 			receivesInOrder(t, bystander, pushed)

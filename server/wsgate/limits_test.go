@@ -51,11 +51,11 @@ func TestOriginsAllows(t *testing.T) {
 func TestOptionsValidateRates(t *testing.T) {
 	for _, v := range []float64{math.NaN(), math.Inf(1), 2e6} {
 		_, err := New(Options{Service: newTestService(t), Verifier: &fakeVerifier{}, ClientFramesPerSecond: v, MaxHandshakesPerIPPerSecond: v})
-		if err == nil || !strings.Contains(err.Error(), "client-frames-per-second") || !strings.Contains(err.Error(), "handshakes-per-ip-per-second") {
+		if err == nil || !strings.Contains(err.Error(), "wsgate: Options.ClientFramesPerSecond ") || !strings.Contains(err.Error(), "wsgate: Options.MaxHandshakesPerIPPerSecond ") {
 			t.Errorf("rate %v: error %v", v, err)
 		}
 	}
-	o := Options{MaxConnectionsPerUser: -1, MaxConnectionsPerIP: -1, MaxHandshakesPerIPPerSecond: -1, ClientFramesPerSecond: -1}
+	o := Options{MaxConnectionsPerUser: NoLimit, MaxConnectionsPerIP: NoLimit, MaxHandshakesPerIPPerSecond: NoLimit, ClientFramesPerSecond: NoLimit}
 	o.setDefaults()
 	if o.MaxConnectionsPerUser > 0 || o.MaxConnectionsPerIP > 0 || o.MaxHandshakesPerIPPerSecond > 0 || o.ClientFramesPerSecond > 0 {
 		t.Errorf("negative limits became %+v, want them kept off", o)

@@ -2,6 +2,7 @@ package wsgate
 
 import (
 	"log/slog"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -14,9 +15,15 @@ type metrics struct {
 	closes      *prometheus.CounterVec
 	frameFloods prometheus.Counter
 	ipsEvicted  prometheus.Counter
+	// lingerSkipped counts closes that could not linger: maxLingering
+	// sockets were lingering already.
+	lingerSkipped prometheus.Counter
 	// gauges read from the gateway at scrape time
-	users, ips, limiterIPs prometheus.GaugeFunc
+	users, ips, limiterIPs, lingering prometheus.GaugeFunc
 }
+
+// codeLabel is a close code as the label of herald_ws_closes_total.
+func codeLabel(code uint16) string { return strconv.Itoa(int(code)) }
 
 // Handshake results, the label of herald_ws_handshakes_total: ok,
 // draining, rate_limited (429), origin (403), bad_request (400),
@@ -40,6 +47,12 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 		ipsEvicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_ws_handshake_limiter_evictions_total", Help: "Client IPs the handshake rate limiter forgot before they were idle, to stay within its bound (a flood from many addresses).",
 		}),
+		lingerSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_ws_linger_skipped_total", Help: "WebSocket sockets closed at once after their close frame, without lingering, because the most that may linger at once were lingering.",
+		}),
+		lingering: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_ws_lingering", Help: "WebSocket sockets lingering after their close frame: reading and discarding until the client closes, for at most 2s.",
+		}, func() float64 { return float64(g.lingers.count()) }),
 		users: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "herald_ws_counted_users", Help: "Users counted against max-connections-per-user: those with connections.",
 		}, func() float64 { return float64(g.perUser.keys()) }),
@@ -56,7 +69,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.handshakes, m.closes, m.frameFloods, m.ipsEvicted, m.users, m.ips, m.limiterIPs)
+		reg.MustRegister(m.connections, m.handshakes, m.closes, m.frameFloods, m.ipsEvicted, m.lingerSkipped, m.users, m.ips, m.limiterIPs, m.lingering)
 	}
 	return m
 }

@@ -10,15 +10,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // Verifier checks client tokens.
 type Verifier interface {
-	Verify(token string) (auth.Claims, error)
+	Verify(token string) (tokens.Claims, error)
 }
 
-// Options configure a Gateway. Zero values mean the documented defaults.
+// Options configure a Gateway. The zero value of each field means its
+// default, filled in by New; a limit is turned off by NoLimit.
 type Options struct {
 	// Service is the push service sessions register with. Required.
 	Service *pushsvc.Service
@@ -26,31 +27,35 @@ type Options struct {
 	Verifier Verifier
 	// HeartbeatInterval is how often the server pings each connection; a
 	// connection that sends nothing for MissedHeartbeats intervals is
-	// closed. Default 25s.
+	// closed. Each session's Welcome frame tells the client. Default
+	// DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
-	// MissedHeartbeats is how many silent intervals a peer gets. Default 3.
+	// MissedHeartbeats is how many silent intervals a peer gets. Default
+	// DefaultMissedHeartbeats.
 	MissedHeartbeats int
-	// HandshakeTimeout bounds writing the upgrade response. Default 5s.
+	// HandshakeTimeout bounds writing the upgrade response. Default
+	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// WriteTimeout bounds each write to a socket. Default 10s.
+	// WriteTimeout bounds each write to a socket. Default
+	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// MaxFrameBytes is the largest client message accepted; bigger ones
-	// close the connection with 1009. Default 64 KiB.
+	// close the connection with 1009. Default DefaultMaxFrameBytes.
 	MaxFrameBytes int
 	// DisableCompression turns permessage-deflate off.
 	DisableCompression bool
-	// CompressThreshold is the smallest frame compressed. Default 512.
+	// CompressThreshold is the smallest frame compressed. Default
+	// DefaultCompressThreshold.
 	CompressThreshold int
 	// MaxConnections bounds connections on this node; over it the
-	// handshake gets 503 with Retry-After. Zero means no bound.
+	// handshake gets 503 with Retry-After. Default: no bound.
 	MaxConnections int
 
 	// The limits below count per client IP, which is the TCP peer address
 	// (IPv6 peers by their /64, which one subscriber usually holds whole).
 	// Forwarded-for headers are not trusted: behind a proxy every client
 	// shares the proxy's address, so turn the per-IP limits off there,
-	// unless the proxy is local (see LimitLoopback). For each limit, zero
-	// means the default and a negative value no limit.
+	// unless the proxy is local (see LimitLoopback).
 
 	// AllowedOrigins lists the browser origins allowed to connect, each
 	// scheme://host[:port], or scheme://*.domain for every subdomain of
@@ -59,19 +64,22 @@ type Options struct {
 	// a browser) is always allowed. Empty: no Origin check.
 	AllowedOrigins []string
 	// MaxConnectionsPerUser bounds one user's connections on this node;
-	// over it the handshake gets 503 with Retry-After. Default 100.
+	// over it the handshake gets 503 with Retry-After. Default
+	// DefaultMaxConnectionsPerUser.
 	MaxConnectionsPerUser int
 	// MaxConnectionsPerIP bounds the connections from one client IP,
 	// handshakes in progress included; over it the handshake gets 503 with
-	// Retry-After. Default 1000.
+	// Retry-After. Default DefaultMaxConnectionsPerIP.
 	MaxConnectionsPerIP int
 	// MaxHandshakesPerIPPerSecond is the rate of upgrade requests one
 	// client IP may make, with bursts of twice that; over it the request
-	// gets 429 with Retry-After, before its token is checked. Default 20.
+	// gets 429 with Retry-After, before its token is checked. Default
+	// DefaultMaxHandshakesPerIPPerSecond; at most MaxRate.
 	MaxHandshakesPerIPPerSecond float64
-	// ClientFramesPerSecond is the rate of frames (messages, pings and
-	// pongs) one connection may send, with bursts of twice that; over it
-	// the connection gets Disconnect and close 1008. Default 50.
+	// ClientFramesPerSecond is the rate of frames (data frames, each
+	// fragment of a message, pings, pongs) one connection may send, with
+	// bursts of twice that; over it the connection gets Disconnect and
+	// close 1008. Default DefaultClientFramesPerSecond; at most MaxRate.
 	ClientFramesPerSecond float64
 	// LimitLoopback applies the per-IP limits to loopback peers (and to
 	// peers of a non-TCP listener) too. By default they are exempt: such
@@ -85,48 +93,32 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func (o *Options) setDefaults() {
-	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = 25 * time.Second
-	}
-	if o.MissedHeartbeats == 0 {
-		o.MissedHeartbeats = 3
-	}
-	if o.HandshakeTimeout == 0 {
-		o.HandshakeTimeout = 5 * time.Second
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 10 * time.Second
-	}
-	if o.MaxFrameBytes == 0 {
-		o.MaxFrameBytes = 64 << 10
-	}
-	if o.CompressThreshold == 0 {
-		o.CompressThreshold = 512
-	}
-	if o.MaxConnectionsPerUser == 0 {
-		o.MaxConnectionsPerUser = DefaultMaxConnectionsPerUser
-	}
-	if o.MaxConnectionsPerIP == 0 {
-		o.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
-	}
-	if o.MaxHandshakesPerIPPerSecond == 0 {
-		o.MaxHandshakesPerIPPerSecond = DefaultMaxHandshakesPerIPPerSecond
-	}
-	if o.ClientFramesPerSecond == 0 {
-		o.ClientFramesPerSecond = DefaultClientFramesPerSecond
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-}
+// NoLimit, or any negative number, turns off the limit it is given to:
+// MaxConnections, MaxConnectionsPerUser, MaxConnectionsPerIP,
+// MaxHandshakesPerIPPerSecond or ClientFramesPerSecond.
+const NoLimit = -1
+
+// MaxRate is the highest rate a rate limit takes: above a million per
+// second a rate limits nothing, and its burst would not fit an int on
+// every platform.
+const MaxRate = 1e6
+
+// Defaults of Options.
+const (
+	DefaultHeartbeatInterval = 25 * time.Second
+	DefaultMissedHeartbeats  = 3
+	DefaultHandshakeTimeout  = 5 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMaxFrameBytes     = 64 << 10
+	DefaultCompressThreshold = 512
+)
 
 // The defaults of the limits. A browser tab holds one connection, so 100
 // per user is generous; 1000 per IP leaves room for a large NAT. 20
 // handshakes per second per IP (bursts of 40) outpaces any reconnect
 // backoff. A client sends a ping per heartbeat and at most an ack per frame
-// it receives, so 50 frames per second (bursts of 100) holds unless it
-// receives more than 50 frames a second for seconds on end, while a
+// it receives, so 200 frames per second (bursts of 400) holds unless it
+// receives more than 200 frames a second for seconds on end, while a
 // flooding loop sends thousands.
 const (
 	DefaultMaxConnectionsPerUser       = 100
@@ -135,51 +127,72 @@ const (
 	DefaultClientFramesPerSecond       = 200
 )
 
+func (o *Options) setDefaults() {
+	setDefault(&o.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDefault(&o.MissedHeartbeats, DefaultMissedHeartbeats)
+	setDefault(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
+	setDefault(&o.CompressThreshold, DefaultCompressThreshold)
+	setDefault(&o.MaxConnectionsPerUser, DefaultMaxConnectionsPerUser)
+	setDefault(&o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	setDefault(&o.MaxHandshakesPerIPPerSecond, DefaultMaxHandshakesPerIPPerSecond)
+	setDefault(&o.ClientFramesPerSecond, DefaultClientFramesPerSecond)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// setDefault sets *v to def when it is zero.
+func setDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
 // burstOf is the bucket size of a rate: two seconds' worth, at least one.
 func burstOf(perSecond float64) int {
 	return max(1, int(math.Ceil(2*perSecond)))
 }
 
+// validate checks the options after setDefaults; its errors name the
+// field.
 func (o *Options) validate() error {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("wsgate: Options."+format, args...)) }
 	if o.Service == nil {
-		errs = append(errs, errors.New("wsgate: Service is required"))
+		bad("Service: required")
 	}
 	if o.Verifier == nil {
-		errs = append(errs, errors.New("wsgate: Verifier is required"))
+		bad("Verifier: required")
 	}
 	if o.HeartbeatInterval < 0 {
-		errs = append(errs, fmt.Errorf("heartbeat-interval %v: must be > 0", o.HeartbeatInterval))
+		bad("HeartbeatInterval %v: must be > 0", o.HeartbeatInterval)
 	}
 	if o.MissedHeartbeats < 0 {
-		errs = append(errs, fmt.Errorf("missed heartbeats %d: must be > 0", o.MissedHeartbeats))
+		bad("MissedHeartbeats %d: must be > 0", o.MissedHeartbeats)
 	}
 	if o.HandshakeTimeout < 0 {
-		errs = append(errs, fmt.Errorf("handshake-timeout %v: must be > 0", o.HandshakeTimeout))
+		bad("HandshakeTimeout %v: must be > 0", o.HandshakeTimeout)
 	}
 	if o.WriteTimeout < 0 {
-		errs = append(errs, fmt.Errorf("write timeout %v: must be > 0", o.WriteTimeout))
+		bad("WriteTimeout %v: must be > 0", o.WriteTimeout)
 	}
 	if o.MaxFrameBytes < 0 {
-		errs = append(errs, fmt.Errorf("max-frame-bytes %d: must be > 0", o.MaxFrameBytes))
-	}
-	if o.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("max-connections %d: must be >= 0", o.MaxConnections))
+		bad("MaxFrameBytes %d: must be > 0", o.MaxFrameBytes)
 	}
 	if _, err := parseOrigins(o.AllowedOrigins); err != nil {
-		errs = append(errs, err)
+		bad("AllowedOrigins: %w", err)
 	}
 	for _, r := range []struct {
 		name string
 		v    float64
 	}{
-		{"handshakes-per-ip-per-second", o.MaxHandshakesPerIPPerSecond},
-		{"client-frames-per-second", o.ClientFramesPerSecond},
+		{"MaxHandshakesPerIPPerSecond", o.MaxHandshakesPerIPPerSecond},
+		{"ClientFramesPerSecond", o.ClientFramesPerSecond},
 	} {
-		// A rate above a million per second is no limit, and its burst
-		// would not fit an int on every platform.
-		if math.IsNaN(r.v) || math.IsInf(r.v, 0) || r.v > 1e6 {
-			errs = append(errs, fmt.Errorf("%s %v: must be a number up to 1e6 (negative: no limit)", r.name, r.v))
+		if math.IsNaN(r.v) || r.v > MaxRate {
+			bad("%s %v: must be a number up to %g (NoLimit: no limit)", r.name, r.v, float64(MaxRate))
 		}
 	}
 	return errors.Join(errs...)

@@ -23,8 +23,17 @@ type wildcardOrigin struct {
 	scheme, suffix, port string // suffix starts with "."
 }
 
-// parseOrigins checks and normalizes the allow-list. Its errors name the
-// allowed-origins setting.
+// CheckOrigin checks one entry of Options.AllowedOrigins.
+func CheckOrigin(entry string) error {
+	_, host, _, err := splitOrigin(entry)
+	if err != nil {
+		return err
+	}
+	return checkHostPattern(host)
+}
+
+// parseOrigins checks and normalizes the allow-list. Its errors quote the
+// entry.
 func parseOrigins(list []string) (*origins, error) {
 	if len(list) == 0 {
 		return nil, nil
@@ -32,14 +41,11 @@ func parseOrigins(list []string) (*origins, error) {
 	o := &origins{exact: make(map[string]struct{}, len(list))}
 	var errs []error
 	for _, entry := range list {
-		scheme, host, port, err := splitOrigin(entry)
-		if err == nil {
-			err = checkHostPattern(host)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("allowed-origins %q: %w", entry, err))
+		if err := CheckOrigin(entry); err != nil {
+			errs = append(errs, fmt.Errorf("%q: %w", entry, err))
 			continue
 		}
+		scheme, host, port, _ := splitOrigin(entry)
 		if suffix, ok := strings.CutPrefix(host, "*"); ok {
 			o.wildcard = append(o.wildcard, wildcardOrigin{scheme: scheme, suffix: suffix, port: port})
 			continue

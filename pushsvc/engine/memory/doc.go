@@ -7,13 +7,15 @@
 // Concurrency: streams live in a fixed number of shards, each guarded by its
 // own mutex; each stream has a mutex held while an idempotent id is checked,
 // its offset assigned, the id recorded and its publication delivered, so
-// delivery is in offset order per stream and an id publishes once. Lock
-// order: shard, then stream. One janitor goroutine, owned by the Engine and
-// stopped by Close, forgets idle streams and expired ids.
+// delivery is in offset order per stream and an id publishes once: the
+// node's Handler.Deliver runs under the stream's lock. The order of these
+// locks, and of pushsvc's taken under them, is in pushsvc/internal/lockorder.
+// One janitor goroutine, owned by the Engine and stopped by Close, forgets
+// idle streams and expired ids.
 //
 // The event log (events.go) is one ring of the last events, bounded by
 // EventRetention and EventMaxAge, guarded by its own mutex, which is a
-// leaf: callers may hold their own locks when they append, and an append
-// never blocks. Its fingerprint is drawn at New, so a cursor from a
-// previous process is refused.
+// leaf of the lock order: pushsvc appends under a hub user shard, and an
+// append never blocks. Its fingerprint is drawn at New, so a cursor from
+// a previous process is refused.
 package memory

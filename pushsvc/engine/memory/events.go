@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 // eventLog is the in-memory event log: one partition, a ring of the last
@@ -20,12 +20,12 @@ type eventLog struct {
 	maxAge      time.Duration
 	now         func() time.Time
 
-	mu   sync.Mutex     // guards everything below
-	ring []engine.Event // grown on demand up to max
-	head int            // index of the oldest event
-	n    int            // events held
-	last engine.EventID // id of the last event appended (zero before any)
-	wake chan struct{}  // closed on append, then replaced
+	mu   lockorder.Mutex[lockorder.EventLog] // guards everything below
+	ring []engine.Event                      // grown on demand up to max
+	head int                                 // index of the oldest event
+	n    int                                 // events held
+	last engine.EventID                      // id of the last event appended (zero before any)
+	wake chan struct{}                       // closed on append, then replaced
 }
 
 func newEventLog(max int, maxAge time.Duration, now func() time.Time) *eventLog {

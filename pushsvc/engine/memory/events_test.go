@@ -3,33 +3,16 @@ package memory
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newEventEngine(t *testing.T, retention int, maxAge time.Duration, clock *fakeClock) *Engine {
+func newEventEngine(t *testing.T, retention int, maxAge time.Duration, clock *enginetest.Clock) *Engine {
 	t.Helper()
-	opts := Options{HistoryTTL: time.Hour, Deliver: func(*engine.Publication) int { return 0 }, EventRetention: retention, EventMaxAge: maxAge}
+	opts := Options{HistoryTTL: time.Hour, Handler: enginetest.Handler{}, EventRetention: retention, EventMaxAge: maxAge}
 	if clock != nil {
 		opts.Now = clock.Now
 	}
@@ -159,14 +142,14 @@ func TestEventLogCursorPastRetention(t *testing.T) {
 // expires, one after them does not.
 func TestEventLogMaxAge(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	clock := enginetest.NewClock()
 	e := newEventEngine(t, 0, time.Minute, clock)
 	head, _ := e.EventsHead(ctx)
 	appendUsers(t, e, "old")
 	afterOld, _ := e.EventsHead(ctx)
-	clock.advance(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	appendUsers(t, e, "young")
-	clock.advance(40 * time.Second) // old is 70s old, young 40s
+	clock.Advance(40 * time.Second) // old is 70s old, young 40s
 	if _, err := e.ReadEvents(ctx, head, engine.Cursor{}, 10); !errors.Is(err, engine.ErrCursorExpired) {
 		t.Errorf("before the expired event: %v, want ErrCursorExpired", err)
 	}

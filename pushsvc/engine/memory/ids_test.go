@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 )
 
 // TestIdempotentPublish: an idempotent id publishes once per stream within
@@ -20,7 +21,7 @@ func TestIdempotentPublish(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	delivered := 0
-	e, err := New(Options{HistorySize: 10, HistoryTTL: time.Minute, Now: clock, Deliver: func(*engine.Publication) int { delivered++; return 1 }})
+	e, err := New(Options{HistorySize: 10, HistoryTTL: time.Minute, Now: clock, Handler: enginetest.Handler{OnDeliver: func(*engine.Publication) int { delivered++; return 1 }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestIdempotentPublish(t *testing.T) {
 // its arrays do not grow with every id it ever published.
 func TestIdempotentIDsStayBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	e, err := New(Options{HistoryTTL: time.Second, Now: func() time.Time { return now }, Deliver: func(*engine.Publication) int { return 0 }})
+	e, err := New(Options{HistoryTTL: time.Second, Now: func() time.Time { return now }, Handler: enginetest.Handler{}})
 	if err != nil {
 		t.Fatal(err)
 	}

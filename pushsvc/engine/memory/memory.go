@@ -4,35 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
-	"fmt"
 	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
 
 const shardCount = 64
-
-// Options configure the in-memory engine.
-type Options struct {
-	// HistorySize is how many publications each stream keeps. Zero keeps
-	// none: resume then recovers nothing that was missed.
-	HistorySize int
-	// HistoryTTL is how long a publication stays in history. Must be > 0.
-	HistoryTTL time.Duration
-	// Deliver receives every publication. Required.
-	Deliver engine.Deliver
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-	// EventRetention bounds how many events the event log keeps; zero
-	// means engine.DefaultEventRetention.
-	EventRetention int
-	// EventMaxAge bounds how long the event log keeps an event; zero
-	// means engine.DefaultEventMaxAge.
-	EventMaxAge time.Duration
-}
 
 // Engine is the in-memory engine.
 type Engine struct {
@@ -46,13 +25,13 @@ type Engine struct {
 }
 
 type shard struct {
-	mu      sync.Mutex // guards streams
+	mu      lockorder.Mutex[lockorder.EngineShard] // guards streams
 	streams map[string]*stream
 }
 
 // stream is one stream's position and history.
 type stream struct {
-	mu      sync.Mutex // guards the fields below and delivery order
+	mu      lockorder.Mutex[lockorder.EngineStream] // guards the fields below and delivery order
 	epoch   string
 	offset  uint64
 	last    time.Time             // time of the last publication
@@ -69,29 +48,9 @@ var (
 
 // New starts an in-memory engine.
 func New(opts Options) (*Engine, error) {
-	if opts.Deliver == nil {
-		return nil, errors.New("memory: Deliver is required")
-	}
-	if opts.HistorySize < 0 {
-		return nil, fmt.Errorf("memory: history size %d: must be >= 0", opts.HistorySize)
-	}
-	if opts.HistoryTTL <= 0 {
-		return nil, fmt.Errorf("memory: history ttl %v: must be > 0", opts.HistoryTTL)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.EventRetention < 0 {
-		return nil, fmt.Errorf("memory: event retention %d: must be >= 0", opts.EventRetention)
-	}
-	if opts.EventMaxAge < 0 {
-		return nil, fmt.Errorf("memory: event max age %v: must be >= 0", opts.EventMaxAge)
-	}
-	if opts.EventRetention == 0 {
-		opts.EventRetention = engine.DefaultEventRetention
-	}
-	if opts.EventMaxAge == 0 {
-		opts.EventMaxAge = engine.DefaultEventMaxAge
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	e := &Engine{
 		opts: opts,
@@ -140,11 +99,11 @@ func (e *Engine) Publish(_ context.Context, name string, m engine.Message) (*eng
 	if m.Idempotent {
 		s.ids.record(m.ID, p.Offset, now)
 	}
-	return p, e.opts.Deliver(p), nil
+	return p, e.opts.Handler.Deliver(p), nil
 }
 
 // Since implements engine.Engine.
-func (e *Engine) Since(_ context.Context, name string, pos engine.Position) ([]*engine.Publication, engine.Position, bool, error) {
+func (e *Engine) Since(_ context.Context, name string, pos engine.Position, limit int) ([]*engine.Publication, engine.Position, bool, error) {
 	sh := e.shard(name)
 	sh.mu.Lock()
 	s := sh.streams[name]
@@ -176,8 +135,15 @@ func (e *Engine) Since(_ context.Context, name string, pos engine.Position) ([]*
 	if missed > s.n {
 		return nil, cur, false, nil
 	}
-	out := make([]*engine.Publication, 0, missed)
-	for i := s.n - missed; i < s.n; i++ {
+	n := missed
+	if limit >= 0 && limit < n {
+		n = limit
+	}
+	if n == 0 {
+		return nil, cur, true, nil
+	}
+	out := make([]*engine.Publication, 0, n)
+	for i := s.n - missed; i < s.n-missed+n; i++ {
 		out = append(out, s.history[(s.head+i)%len(s.history)])
 	}
 	return out, cur, true, nil
@@ -195,10 +161,10 @@ func (e *Engine) Close() error {
 }
 
 // appendLocked adds p to the ring, growing it up to limit entries, then
-// dropping the oldest. Growing on demand keeps a stream that saw one push
+// dropping the oldest; a limit of 0 or less (NoHistory) keeps nothing. Growing on demand keeps a stream that saw one push
 // at a few slots, not limit: most user streams are short.
 func (s *stream) appendLocked(p *engine.Publication, limit int) {
-	if limit == 0 {
+	if limit <= 0 {
 		return
 	}
 	if s.n == len(s.history) {

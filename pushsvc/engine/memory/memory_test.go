@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 )
 
 func newEngine(t testing.TB, size int) *Engine {
 	t.Helper()
-	e, err := New(Options{HistorySize: size, HistoryTTL: time.Hour, Deliver: func(*engine.Publication) int { return 0 }})
+	e, err := New(Options{HistorySize: size, HistoryTTL: time.Hour, Handler: enginetest.Handler{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +34,8 @@ func TestHistoryRingGrowsAndWraps(t *testing.T) {
 		}
 		keep := min(n, 1000)
 		from := uint64(n - keep)
-		_, cur, _, _ := e.Since(ctx, "s", engine.Position{})
-		pubs, _, ok, err := e.Since(ctx, "s", engine.Position{Offset: from, Epoch: cur.Epoch})
+		_, cur, _, _ := e.Since(ctx, "s", engine.Position{}, -1)
+		pubs, _, ok, err := e.Since(ctx, "s", engine.Position{Offset: from, Epoch: cur.Epoch}, -1)
 		if err != nil || !ok || len(pubs) != keep {
 			t.Fatalf("n=%d: %d pubs, ok %v, err %v", n, len(pubs), ok, err)
 		}
@@ -44,10 +45,45 @@ func TestHistoryRingGrowsAndWraps(t *testing.T) {
 			}
 		}
 		if n > 1000 {
-			if _, _, ok, _ := e.Since(ctx, "s", engine.Position{Offset: from - 1, Epoch: cur.Epoch}); ok {
+			if _, _, ok, _ := e.Since(ctx, "s", engine.Position{Offset: from - 1, Epoch: cur.Epoch}, -1); ok {
 				t.Errorf("n=%d: a trimmed position reported recoverable", n)
 			}
 		}
+	}
+}
+
+// TestSincePages: a gap read in pages of limit, each asked after the last
+// offset of the one before, yields every publication once, in order, across
+// the ring's wrap; limit 0 answers the position and coverage alone.
+func TestSincePages(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, 10)
+	for range 25 { // the ring wraps: 16..25 are kept
+		if _, _, err := e.Publish(ctx, "s", engine.Message{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pubs, cur, ok, _ := e.Since(ctx, "s", engine.Position{}, 0)
+	if ok || len(pubs) != 0 || cur.Offset != 25 {
+		t.Fatalf("from the start with limit 0: %d pubs, cur %+v, ok %v; want none, 25, not ok", len(pubs), cur, ok)
+	}
+	pos := engine.Position{Offset: 15, Epoch: cur.Epoch}
+	if pubs, _, ok, _ := e.Since(ctx, "s", pos, 0); !ok || len(pubs) != 0 {
+		t.Fatalf("limit 0 from 15: %d pubs, ok %v; want none, ok", len(pubs), ok)
+	}
+	var got []uint64
+	for pos.Offset < cur.Offset {
+		pubs, _, ok, err := e.Since(ctx, "s", pos, 3)
+		if err != nil || !ok || len(pubs) == 0 || len(pubs) > 3 {
+			t.Fatalf("page after %d: %d pubs, ok %v, err %v", pos.Offset, len(pubs), ok, err)
+		}
+		for _, p := range pubs {
+			got = append(got, p.Offset)
+		}
+		pos.Offset = pubs[len(pubs)-1].Offset
+	}
+	if fmt.Sprint(got) != "[16 17 18 19 20 21 22 23 24 25]" {
+		t.Errorf("paged offsets %v, want 16..25", got)
 	}
 }
 

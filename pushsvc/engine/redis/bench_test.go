@@ -10,21 +10,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // benchNode starts a Redis engine whose Deliver calls deliver.
-func benchNode(b *testing.B, url, id string, deliver engine.Deliver) *redis.Engine {
+func benchNode(b *testing.B, url, id string, deliver func(*engine.Publication) int) *redis.Engine {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e, err := redis.New(ctx, redis.Options{
 		URL: url, NodeID: id, HistorySize: 1000, HistoryTTL: 5 * time.Minute,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Handler: engine.Handler{Deliver: deliver, Control: func(engine.Control) int { return 0 }},
+		Handler: enginetest.Handler{OnDeliver: deliver},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +47,7 @@ func BenchmarkPublish(b *testing.B) {
 	ctx := context.Background()
 
 	b.Run("memory", func(b *testing.B) {
-		e, err := memory.New(memory.Options{HistorySize: 1000, HistoryTTL: 5 * time.Minute, Deliver: one})
+		e, err := memory.New(memory.Options{HistorySize: 1000, HistoryTTL: 5 * time.Minute, Handler: enginetest.Handler{OnDeliver: one}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // TestPartitionKeysShareASlot asks a real Redis Cluster for the slots of
@@ -86,7 +86,7 @@ func testResumeOnAnotherNode(t *testing.T, be backend) {
 			}
 		}
 		// A client that saw 4 pushes on a reconnects to b.
-		pubs, cur, ok, err := b.Since(ctx, stream, engine.Position{Offset: 4, Epoch: first.Epoch})
+		pubs, cur, ok, err := b.Since(ctx, stream, engine.Position{Offset: 4, Epoch: first.Epoch}, -1)
 		if err != nil || !ok || cur != (engine.Position{Offset: 10, Epoch: first.Epoch}) {
 			t.Fatalf("%s: Since on b = %v %+v %v %v", stream, positions(pubs), cur, ok, err)
 		}
@@ -150,7 +150,7 @@ func TestClusterMasterRestartMidTraffic(t *testing.T) {
 	eventually(t, 10*time.Second, "pushes to the victim's streams to fail", func() bool { return pub.minFailed(down[:2]) >= 5 })
 	before := pub.minOK(up[:2])
 	eventually(t, 10*time.Second, "pushes to the other masters to go on", func() bool { return pub.minOK(up[:2]) >= before+10 })
-	if _, _, _, err := a.Since(ctx, down[0], engine.Position{}); !errors.Is(err, engine.ErrUnavailable) {
+	if _, _, _, err := a.Since(ctx, down[0], engine.Position{}, -1); !errors.Is(err, engine.ErrUnavailable) {
 		t.Errorf("Since on a stream of the stopped master: %v; want ErrUnavailable", err)
 	}
 

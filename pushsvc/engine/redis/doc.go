@@ -22,7 +22,11 @@
 // sessions; the others send their counts back to the publisher's inbox,
 // batched, and Publish sums the counts of as many nodes as SPUBLISH
 // reported receivers. Message.Local never leaves the node: the publisher's
-// receiver re-attaches it, by publish id, to its own delivery.
+// receiver re-attaches it, by publish id, to its own delivery. A node's
+// receiver (receiver.go) reads the channels and hands what it reads, in
+// order, to one dispatcher goroutine, which delivers each publication to
+// the node's Handler (delivery.go) and repairs the gaps a lost
+// subscription leaves (repair.go, catchup.go).
 //
 // Membership changes travel as Controls on the partition channel of the
 // group's stream, and a disconnect on that of the user's stream, so a node
@@ -56,7 +60,8 @@
 // streams of a failed master's slots fail. Each subscription resubscribes
 // with jittered backoff by itself; once resubscribed, the node fetches
 // from history what it missed of the streams of that subscription's
-// partitions it has sessions for (see repair.go). Healthy reports whether
+// partitions its sessions follow, those it had delivered nothing of
+// included (see repair.go). Healthy reports whether
 // every subscription is confirmed and the heartbeat reaches Redis. A
 // cluster master that restarts empty makes every node write its presence
 // records again (keeper.go).
@@ -76,9 +81,10 @@
 // sixteen partitions in one pipeline and checks the cursor: its
 // fingerprint against the partitions' epochs, its ids against the seqs of
 // what it read (events.go). A tail (tail.go) blocks in XREAD on a client
-// of its own to wake a reader when something is appended. While Redis lost the log, a
-// node's rewrite of its presence goes through the register script too: the
-// new log starts with the Online and Connected of everyone still connected.
+// of its own to wake a reader when something is appended. While Redis
+// lost the log, a node's rewrite of its presence goes through the
+// register script too: the new log starts with the Online and Connected
+// of everyone still connected.
 //
 // Redis 7.0 or later is required (sharded pub/sub, SET GET).
 //
@@ -89,9 +95,9 @@
 //   - one reader (read) per subscription owns its PubSub, and hands what
 //     it receives, in order, to a bounded queue;
 //   - the dispatcher (dispatch) owns rxState and the subscriptions'
-//     confirmed state; it alone calls Handler.Deliver and Handler.Control,
-//     in the order each subscription received them, and never waits on
-//     the network except to repair a gap;
+//     confirmed state and anchors; it alone calls the Handler, in the
+//     order each subscription received the messages, with no lock held,
+//     and never waits on the network except to repair a gap;
 //   - the replier (sendReplies) sends the counts the receiver queued in
 //     replies to the publishing nodes;
 //   - the keeper (keep) heartbeats, rewrites this node's presence records

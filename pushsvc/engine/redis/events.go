@@ -41,7 +41,7 @@ func (e *Engine) AppendEvents(ctx context.Context, evs []engine.Event) error {
 	}
 	var byPart [numPartitions][]any
 	for i := range evs {
-		p := partitionOf(userStream(evs[i].UserID))
+		p := partitionOf(engine.UserStream(evs[i].UserID))
 		f := eventFields(&evs[i])
 		byPart[p] = append(byPart[p], len(f))
 		byPart[p] = append(byPart[p], f...)

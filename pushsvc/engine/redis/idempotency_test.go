@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // countID counts the publications of stream with id that n delivered.
@@ -111,7 +111,7 @@ func TestLostPublishReplyRetried(t *testing.T) {
 	// Redis ran the command once it resumed.
 	var ran *engine.Publication
 	eventually(t, 10*time.Second, "the lost publish to reach history", func() bool {
-		pubs, _, _, err := a.Since(ctx, "user:l", engine.Position{})
+		pubs, _, _, err := a.Since(ctx, "user:l", engine.Position{}, -1)
 		if err != nil {
 			return false
 		}

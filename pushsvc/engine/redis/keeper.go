@@ -141,7 +141,9 @@ func (e *Engine) checkSubscription() {
 			continue
 		}
 		ctx, cancel := e.cmdCtx(e.ctx)
-		if err := ps.Ping(ctx); err != nil {
+		// The pong carries the time back to the reader: the
+		// subscription's anchor (receiver.go).
+		if err := ps.Ping(ctx, pingPayload(e.now())); err != nil {
 			_ = ps.Close()
 		}
 		cancel()

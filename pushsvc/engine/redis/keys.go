@@ -1,6 +1,10 @@
 package redis
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/herald-push/herald/pushsvc/engine"
+)
 
 // keys names every Redis key and channel of one deployment (one KeyPrefix).
 // The layout, with the default prefix "herald:", where {P} is the hash tag
@@ -77,13 +81,15 @@ func tagOf(stream string) string { return "{" + partitionTags[partitionOf(stream
 func (k *keys) streamState(stream string) string { return k.prefix + "s:" + tagOf(stream) + stream }
 func (k *keys) history(stream string) string     { return k.prefix + "h:" + tagOf(stream) + stream }
 func (k *keys) fanoutOf(stream string) string    { return k.fanout[partitionOf(stream)] }
-func (k *keys) group(group string) string        { return k.prefix + "g:" + tagOf(groupStream(group)) + group }
-func (k *keys) userGroups(user string) string    { return k.prefix + "ug:{" + user + "}" }
+func (k *keys) group(group string) string {
+	return k.prefix + "g:" + tagOf(engine.GroupStream(group)) + group
+}
+func (k *keys) userGroups(user string) string { return k.prefix + "ug:{" + user + "}" }
 func (k *keys) userPresence(user string) string {
-	return k.prefix + "pu:" + tagOf(userStream(user)) + user
+	return k.prefix + "pu:" + tagOf(engine.UserStream(user)) + user
 }
 func (k *keys) onlineSince(user string) string {
-	return k.prefix + "on:" + tagOf(userStream(user)) + user
+	return k.prefix + "on:" + tagOf(engine.UserStream(user)) + user
 }
 func (k *keys) inboxOf(node string) string { return k.prefix + "inbox:{" + node + "}" }
 func (k *keys) nodeOf(node string) string  { return k.prefix + "node:{" + node + "}" }

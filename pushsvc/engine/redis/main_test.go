@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
 )
 
@@ -81,14 +82,14 @@ func newNode(t testing.TB, url, id string, mod func(*redis.Options)) *node {
 		HistoryTTL:  time.Minute,
 		NodeTTL:     600 * time.Millisecond,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Handler: engine.Handler{
-			Deliver: func(p *engine.Publication) int {
+		Handler: enginetest.Handler{
+			OnDeliver: func(p *engine.Publication) int {
 				n.mu.Lock()
 				n.events = append(n.events, event{pub: p})
 				n.mu.Unlock()
 				return int(n.deliverN.Load())
 			},
-			Control: func(c engine.Control) int {
+			OnControl: func(c engine.Control) int {
 				n.mu.Lock()
 				n.events = append(n.events, event{control: &c})
 				n.mu.Unlock()
@@ -181,24 +182,4 @@ func rawClient(t testing.TB, url string) *goredis.Client {
 	c := goredis.NewClient(o)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// clock is a settable clock for history expiry.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }

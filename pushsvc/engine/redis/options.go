@@ -23,14 +23,16 @@ type Options struct {
 	// NodeID names this node in the cluster: its inbox channel, presence
 	// and stats records. Required, and unique among running nodes.
 	NodeID string
-	// HistorySize is how many publications each stream keeps. Zero keeps
-	// none: resume then recovers nothing that was missed.
+	// HistorySize is how many publications each stream keeps. Default
+	// engine.DefaultHistorySize; engine.NoHistory (any negative size)
+	// keeps none: resume then recovers nothing that was missed.
 	HistorySize int
 	// HistoryTTL is how long a publication stays in history, and how long
-	// an idle stream keeps its epoch and offset. Must be >= 1ms.
+	// an idle stream keeps its epoch and offset. Default
+	// engine.DefaultHistoryTTL; at least 1ms.
 	HistoryTTL time.Duration
-	// Handler acts on this node's sessions. Deliver and Control are
-	// required.
+	// Handler acts on this node's sessions: the dispatcher goroutine
+	// calls it with what the node receives. Required.
 	Handler engine.Handler
 	// NodeTTL bounds how long the connections and stats of a node that
 	// stopped heartbeating stay visible. The node heartbeats every
@@ -73,6 +75,12 @@ const (
 const minNodeTTL = 30 * time.Millisecond
 
 func (o *Options) setDefaults() {
+	if o.HistorySize == 0 {
+		o.HistorySize = engine.DefaultHistorySize
+	}
+	if o.HistoryTTL == 0 {
+		o.HistoryTTL = engine.DefaultHistoryTTL
+	}
 	if o.NodeTTL == 0 {
 		o.NodeTTL = DefaultNodeTTL
 	}
@@ -100,57 +108,59 @@ func (o *Options) setDefaults() {
 }
 
 // validate checks the options after setDefaults and parses the URL. Every
-// error names the option.
+// error names the field.
 func (o *Options) validate() (*goredis.Options, error) {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("redis: Options."+format, args...)) }
 	var ro *goredis.Options
 	if o.URL == "" {
-		errs = append(errs, errors.New("URL: required (redis:// or rediss://)"))
+		bad("URL: required (redis:// or rediss://)")
 	} else {
 		var err error
 		if ro, err = goredis.ParseURL(o.URL); err != nil {
 			// The URL may hold a password: name the problem, not the URL.
-			errs = append(errs, fmt.Errorf("URL: %w", err))
+			bad("URL: %w", err)
 		}
 	}
-	switch {
-	case o.NodeID == "":
-		errs = append(errs, errors.New("NodeID: required"))
-	case len(o.NodeID) > 200 || strings.ContainsFunc(o.NodeID, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		// It names keys, a channel and the Redis client of this node.
-		errs = append(errs, fmt.Errorf("NodeID %q: at most 200 bytes, no spaces or control characters", o.NodeID))
-	}
-	if o.HistorySize < 0 {
-		errs = append(errs, fmt.Errorf("HistorySize %d: must be >= 0", o.HistorySize))
+	if o.NodeID == "" {
+		bad("NodeID: required")
+	} else if err := CheckNodeID(o.NodeID); err != nil {
+		bad("NodeID %q: %w", o.NodeID, err)
 	}
 	if o.HistoryTTL < time.Millisecond {
-		errs = append(errs, fmt.Errorf("HistoryTTL %v: must be >= 1ms", o.HistoryTTL))
+		bad("HistoryTTL %v: must be >= 1ms", o.HistoryTTL)
 	}
-	if o.Handler.Deliver == nil {
-		errs = append(errs, errors.New("Handler.Deliver: required"))
-	}
-	if o.Handler.Control == nil {
-		errs = append(errs, errors.New("Handler.Control: required"))
+	if o.Handler == nil {
+		bad("Handler: required")
 	}
 	if o.NodeTTL < minNodeTTL {
-		errs = append(errs, fmt.Errorf("NodeTTL %v: must be >= %v", o.NodeTTL, minNodeTTL))
+		bad("NodeTTL %v: must be >= %v", o.NodeTTL, minNodeTTL)
 	}
 	if o.ReplyTimeout < 0 {
-		errs = append(errs, fmt.Errorf("ReplyTimeout %v: must be > 0", o.ReplyTimeout))
+		bad("ReplyTimeout %v: must be > 0", o.ReplyTimeout)
 	}
 	if o.CommandTimeout < 0 {
-		errs = append(errs, fmt.Errorf("CommandTimeout %v: must be > 0", o.CommandTimeout))
+		bad("CommandTimeout %v: must be > 0", o.CommandTimeout)
 	}
 	if o.EventRetention < 0 {
-		errs = append(errs, fmt.Errorf("EventRetention %d: must be > 0", o.EventRetention))
+		bad("EventRetention %d: must be > 0", o.EventRetention)
 	}
 	if o.EventMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("EventMaxAge %v: must be > 0", o.EventMaxAge))
+		bad("EventMaxAge %v: must be > 0", o.EventMaxAge)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("redis: options: %w", err)
+		return nil, err
 	}
 	return ro, nil
+}
+
+// CheckNodeID refuses a node id the engine cannot take: it names keys, a
+// channel and the Redis client of the node.
+func CheckNodeID(id string) error {
+	if len(id) > 200 || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return errors.New("at most 200 bytes, no spaces or control characters")
+	}
+	return nil
 }
 
 // clientOptions adapts the parsed URL to an engine that must fail fast.

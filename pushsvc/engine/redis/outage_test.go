@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // TestRedisRestartMidTraffic kills Redis while node a publishes and node b
@@ -72,7 +72,7 @@ func TestRedisRestartMidTraffic(t *testing.T) {
 
 	// Other calls fail fast too.
 	for name, call := range map[string]func() error{
-		"Since":    func() error { _, _, _, err := a.Since(ctx, "user:u", engine.Position{}); return err },
+		"Since":    func() error { _, _, _, err := a.Since(ctx, "user:u", engine.Position{}, -1); return err },
 		"Register": func() error { return a.Register(ctx, conn("a", "u", "s2", time.Now())) },
 		"Presence": func() error { _, err := a.Presence(ctx, []string{"u"}); return err },
 		"Members":  func() error { _, err := a.Members(ctx, "g"); return err },

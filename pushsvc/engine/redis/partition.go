@@ -39,9 +39,3 @@ func partitionOf(stream string) int {
 	}
 	return int(h % numPartitions)
 }
-
-// The streams whose partitions carry Controls, named as engine.Publication
-// documents them, so that a membership change travels with the group's
-// pushes and a disconnect with the user's.
-func groupStream(group string) string { return "group:" + group }
-func userStream(user string) string   { return "user:" + user }

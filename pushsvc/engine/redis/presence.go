@@ -86,7 +86,7 @@ func (e *Engine) registerCall(c engine.Conn) (*scriptCall, error) {
 // presenceKeys are the presence scripts' keys for user: all in the slot
 // of the user's partition.
 func (e *Engine) presenceKeys(user string) []string {
-	p := partitionOf(userStream(user))
+	p := partitionOf(engine.UserStream(user))
 	return []string{e.keys.userPresence(user), e.keys.onlineSince(user), e.keys.ev[p], e.keys.evm[p]}
 }
 
@@ -238,6 +238,14 @@ func (e *Engine) aliveNodes(ctx context.Context, alive map[string]bool) error {
 		if c, ok := cmd.(*goredis.IntCmd); ok && c.Val() == 1 {
 			alive[ids[i]] = true
 		}
+	}
+	return nil
+}
+
+// cmdMap is the value of a HGETALL in a pipeline.
+func cmdMap(c goredis.Cmder) map[string]string {
+	if m, ok := c.(*goredis.MapStringStringCmd); ok {
+		return m.Val()
 	}
 	return nil
 }

@@ -60,13 +60,13 @@ func (e *Engine) Publish(ctx context.Context, stream string, m engine.Message) (
 
 // Since implements engine.Engine with the in-memory engine's answers,
 // read atomically by one script.
-func (e *Engine) Since(ctx context.Context, stream string, pos engine.Position) ([]*engine.Publication, engine.Position, bool, error) {
+func (e *Engine) Since(ctx context.Context, stream string, pos engine.Position, limit int) ([]*engine.Publication, engine.Position, bool, error) {
 	if e.closed() {
 		return nil, engine.Position{}, false, ErrClosed
 	}
 	cctx, cancel := e.cmdCtx(ctx)
 	defer cancel()
-	ins, cur, ok, err := parseSince(e.sinceCmd(cctx, e.client, stream, pos))
+	ins, cur, ok, err := parseSince(e.sinceLimitCmd(cctx, e.client, stream, pos, limit))
 	if err != nil {
 		return nil, engine.Position{}, false, unavailable(ctx, "since on "+strconv.Quote(stream), err)
 	}
@@ -80,10 +80,17 @@ func (e *Engine) Since(ctx context.Context, stream string, pos engine.Position) 
 	return pubs, cur, ok, nil
 }
 
-// sinceCmd runs the since script on c: the client, or a pipeline.
+// sinceCmd runs the since script on c (the client, or a pipeline) for
+// every publication after pos.
 func (e *Engine) sinceCmd(ctx context.Context, c goredis.Scripter, stream string, pos engine.Position) *goredis.Cmd {
+	return e.sinceLimitCmd(ctx, c, stream, pos, -1)
+}
+
+// sinceLimitCmd runs the since script on c for at most limit publications
+// after pos (all when negative).
+func (e *Engine) sinceLimitCmd(ctx context.Context, c goredis.Scripter, stream string, pos engine.Position, limit int) *goredis.Cmd {
 	keys := []string{e.keys.streamState(stream), e.keys.history(stream)}
-	args := []any{pos.Offset, pos.Epoch, e.now().UnixMicro()}
+	args := []any{pos.Offset, pos.Epoch, e.now().UnixMicro(), limit}
 	if _, ok := c.(goredis.Pipeliner); ok {
 		// A pipeline cannot fall back from EVALSHA on NOSCRIPT; the
 		// caller loads the script first.

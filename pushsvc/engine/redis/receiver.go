@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,14 @@ type subscription struct {
 	lastRecv atomic.Int64                   // unix ns of its last message or session start; written by its reader
 	ok       atomic.Bool                    // confirmed; written by the dispatcher
 	ready    bool                           // was confirmed once; owned by the dispatcher
+	// anchor is, by the engine's clock, the latest moment this node is
+	// known to have received every message Redis sent on the
+	// subscription's channels before it: when the SSUBSCRIBE that Redis
+	// confirmed was sent, or when the PING whose pong it read was sent
+	// (a pong comes after everything Redis published before it). What a
+	// node misses while unsubscribed was published after its anchor.
+	// Owned by the dispatcher.
+	anchor time.Time
 }
 
 // rxEvent is what a reader hands the dispatcher.
@@ -46,6 +55,10 @@ type rxEvent struct {
 	sub  *subscription
 	msg  *goredis.Message // rxMessage
 	gap  bool             // rxSubscribed: an earlier session of this subscription ended
+	// at is, for rxSubscribed, when the SSUBSCRIBE was sent, and for
+	// rxPong, when the keeper sent the PING (zero for a pong without
+	// our payload): the subscription's new anchor.
+	at time.Time
 }
 
 type rxKind uint8
@@ -135,6 +148,7 @@ func (e *Engine) session(s *subscription, gap bool) (bool, error) {
 		// Close may have looked for a subscription before we stored it.
 		return false, nil
 	}
+	subscribedAt := e.now()
 	ctx, cancel := e.cmdCtx(e.ctx)
 	err := ps.SSubscribe(ctx, s.channels...)
 	cancel()
@@ -173,9 +187,10 @@ func (e *Engine) session(s *subscription, gap bool) (bool, error) {
 				continue
 			}
 			subscribed = true
-			ev = rxEvent{kind: rxSubscribed, sub: s, gap: gap}
+			ev = rxEvent{kind: rxSubscribed, sub: s, gap: gap, at: subscribedAt}
 		case *goredis.Pong:
 			ev.kind = rxPong
+			ev.at = pingTime(m.Payload)
 		default:
 			continue
 		}
@@ -225,16 +240,25 @@ func (e *Engine) handle(ev rxEvent) {
 				close(e.ready)
 			}
 		}
+		lost := ev.sub.anchor
+		ev.sub.anchor = ev.at
 		if ev.gap {
-			e.sweep(ev.sub.partitions)
+			// A publication missed meanwhile was published after the
+			// old anchor; its Time, read on its publisher's clock
+			// before the publish ran, is later than the anchor less
+			// the slack.
+			e.sweep(ev.sub.partitions, lost.Add(-e.slack()))
 		}
 		e.log.Debug("subscribed", "channel", ev.sub.channels[0], "channels", len(ev.sub.channels))
 	case rxLost:
 		ev.sub.ok.Store(false)
 	case rxPong:
+		if ev.at.After(ev.sub.anchor) {
+			ev.sub.anchor = ev.at
+		}
 		// The keeper's pings wake the dispatcher now and then even without
 		// traffic: a good time for housekeeping.
-		e.rx.prune(e.opts.HistoryTTL)
+		e.prune()
 		var again []int
 		for p, ok := range e.rx.resweep {
 			if ok && slices.Contains(ev.sub.partitions, p) {
@@ -242,7 +266,7 @@ func (e *Engine) handle(ev rxEvent) {
 			}
 		}
 		if len(again) > 0 {
-			e.sweep(again)
+			e.sweep(again, time.Time{})
 		}
 	}
 }
@@ -315,4 +339,16 @@ func (e *Engine) passGate() bool {
 		}
 	}
 	return !e.closed()
+}
+
+// pingPayload carries t, in unix ns, in the keeper's PING; pingTime reads
+// it back from the pong, or returns zero for a pong without it.
+func pingPayload(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
+
+func pingTime(payload string) time.Time {
+	ns, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil || ns <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 )
 
 // TestGapRevealedByALivePush checks the repair that a live publication
@@ -25,14 +26,13 @@ func TestGapRevealedByALivePush(t *testing.T) {
 	e, err := New(ctx, Options{
 		URL: srv.URL, NodeID: "n", HistorySize: 10, HistoryTTL: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Handler: engine.Handler{
-			Deliver: func(p *engine.Publication) int {
+		Handler: enginetest.Handler{
+			OnDeliver: func(p *engine.Publication) int {
 				mu.Lock()
 				got = append(got, p.Offset)
 				mu.Unlock()
 				return 1
 			},
-			Control: func(engine.Control) int { return 0 },
 		},
 	})
 	if err != nil {

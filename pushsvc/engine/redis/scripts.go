@@ -76,8 +76,13 @@ return {off, epoch, n, 0}
 // one: the missed publications are all there when the oldest of them, or
 // any publication before it, is still alive.
 //
+// At most ARGV[4] publications are returned (all when negative), the
+// oldest first: a page of a long gap is one LRANGE of that page, and ok
+// still answers for the whole gap.
+//
 // KEYS[1] stream state hash, KEYS[2] history list.
-// ARGV[1] position offset, ARGV[2] position epoch, ARGV[3] now (unix µs).
+// ARGV[1] position offset, ARGV[2] position epoch, ARGV[3] now (unix µs),
+// ARGV[4] limit.
 // Returns {ok (1 or 0), epoch, offset, {publications}}.
 var sinceScript = goredis.NewScript(`
 local st = redis.call('HMGET', KEYS[1], 'e', 'o')
@@ -97,8 +102,7 @@ if missed > n then return {0, epoch, off, {}} end
 local now = tonumber(ARGV[3])
 local function alive(m) return struct.unpack('>I8', m, 10) > now end
 local first = n - missed
-local window = redis.call('LRANGE', KEYS[2], first, -1)
-if not alive(window[1]) then
+if not alive(redis.call('LINDEX', KEYS[2], first)) then
   local older = {}
   if first > 0 then older = redis.call('LRANGE', KEYS[2], 0, first - 1) end
   local any = false
@@ -107,7 +111,11 @@ if not alive(window[1]) then
   end
   if not any then return {0, epoch, off, {}} end
 end
-return {1, epoch, off, window}
+local limit = tonumber(ARGV[4])
+if limit == 0 then return {1, epoch, off, {}} end
+local last = -1
+if limit > 0 and limit < missed then last = first + limit - 1 end
+return {1, epoch, off, redis.call('LRANGE', KEYS[2], first, last)}
 `)
 
 // membersScript adds users to a group, or removes them, and publishes the

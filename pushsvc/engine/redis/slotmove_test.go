@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 // TestClusterSlotMoveMidTraffic moves the slot of one partition from its

@@ -9,15 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/memory"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
 )
 
 func TestPublishAssignsOffsetsAndCarriesTheMessage(t *testing.T) {
 	srv := redistest.Start(t)
-	clk := newClock()
+	clk := enginetest.NewClock()
 	a := newNode(t, srv.URL, "a", func(o *redis.Options) { o.Now = clk.Now })
 	a.deliverN.Store(3)
 	ctx := testCtx(t, 10*time.Second)
@@ -118,15 +119,15 @@ func TestSinceMirrorsMemory(t *testing.T) {
 			pub(time.Hour),
 			{advance: 61 * time.Second, since: &sinceCall{offset: 0, epoch: "cur", want: false}},
 		}},
-		{"no history", 0, time.Minute, []sinceStep{
+		{"no history", engine.NoHistory, time.Minute, []sinceStep{
 			pub(0), pub(0), since(2, "cur", true), since(1, "cur", false), since(0, "", false),
 		}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newClock()
+			clk := enginetest.NewClock()
 			stream := fmt.Sprintf("user:since-%d", i)
-			mem, err := memory.New(memory.Options{HistorySize: tc.size, HistoryTTL: tc.ttl, Deliver: func(*engine.Publication) int { return 0 }, Now: clk.Now})
+			mem, err := memory.New(memory.Options{HistorySize: tc.size, HistoryTTL: tc.ttl, Handler: enginetest.Handler{}, Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +139,7 @@ func TestSinceMirrorsMemory(t *testing.T) {
 			engines := []engine.Engine{mem, red}
 			epochs := make([]string, 2)
 			for si, st := range tc.steps {
-				clk.advance(st.advance)
+				clk.Advance(st.advance)
 				if st.publish != nil {
 					for k, e := range engines {
 						p, _ := publish(t, ctx, e, stream, *st.publish)
@@ -149,26 +150,33 @@ func TestSinceMirrorsMemory(t *testing.T) {
 				if st.since == nil {
 					continue
 				}
-				var answers []string
-				for k, e := range engines {
-					pos := engine.Position{Offset: st.since.offset, Epoch: st.since.epoch}
-					if pos.Epoch == "cur" {
-						pos.Epoch = epochs[k]
+				// Every limit gives the same ok and position; pubs are the
+				// first limit of the whole answer.
+				for _, limit := range []int{-1, 0, 1, 2} {
+					var answers []string
+					for k, e := range engines {
+						pos := engine.Position{Offset: st.since.offset, Epoch: st.since.epoch}
+						if pos.Epoch == "cur" {
+							pos.Epoch = epochs[k]
+						}
+						pubs, cur, ok, err := e.Since(ctx, stream, pos, limit)
+						if err != nil {
+							t.Fatalf("step %d: %v", si, err)
+						}
+						if cur.Epoch != epochs[k] {
+							t.Errorf("step %d engine %d: current epoch %q, want %q", si, k, cur.Epoch, epochs[k])
+						}
+						if limit >= 0 && len(pubs) > limit {
+							t.Errorf("step %d engine %d: %d publications past limit %d", si, k, len(pubs), limit)
+						}
+						answers = append(answers, fmt.Sprintf("ok=%v offsets=%v cur=%d", ok, offsets(pubs), cur.Offset))
+						if ok != st.since.want {
+							t.Errorf("step %d (%+v) engine %d limit %d: ok = %v, want %v", si, *st.since, k, limit, ok, st.since.want)
+						}
 					}
-					pubs, cur, ok, err := e.Since(ctx, stream, pos)
-					if err != nil {
-						t.Fatalf("step %d: %v", si, err)
+					if answers[0] != answers[1] {
+						t.Errorf("step %d (%+v) limit %d: memory %s, redis %s", si, *st.since, limit, answers[0], answers[1])
 					}
-					if cur.Epoch != epochs[k] {
-						t.Errorf("step %d engine %d: current epoch %q, want %q", si, k, cur.Epoch, epochs[k])
-					}
-					answers = append(answers, fmt.Sprintf("ok=%v offsets=%v cur=%d", ok, offsets(pubs), cur.Offset))
-					if ok != st.since.want {
-						t.Errorf("step %d (%+v) engine %d: ok = %v, want %v", si, *st.since, k, ok, st.since.want)
-					}
-				}
-				if answers[0] != answers[1] {
-					t.Errorf("step %d (%+v): memory %s, redis %s", si, *st.since, answers[0], answers[1])
 				}
 			}
 		})
@@ -181,7 +189,7 @@ func TestSinceReturnsWholePublications(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	m := engine.Message{ID: "id", Topic: "t", Payload: []byte("hello"), TTL: time.Second * 30, Exclude: []string{"bob"}, Local: 42}
 	p, _ := publish(t, ctx, a, "group:g", m)
-	pubs, cur, ok, err := a.Since(ctx, "group:g", engine.Position{Epoch: p.Epoch})
+	pubs, cur, ok, err := a.Since(ctx, "group:g", engine.Position{Epoch: p.Epoch}, -1)
 	if err != nil || !ok || len(pubs) != 1 || cur != (engine.Position{Offset: 1, Epoch: p.Epoch}) {
 		t.Fatalf("Since = %v, %+v, %v, %v", pubs, cur, ok, err)
 	}
@@ -203,39 +211,37 @@ func TestIdleStreamStartsANewEpoch(t *testing.T) {
 	publish(t, ctx, a, "user:idle", engine.Message{ID: "2"})
 	// Redis expires the stream's keys on its own clock.
 	eventually(t, 5*time.Second, "the idle stream's keys to expire", func() bool {
-		_, cur, _, err := a.Since(ctx, "user:idle", engine.Position{})
+		_, cur, _, err := a.Since(ctx, "user:idle", engine.Position{}, -1)
 		return err == nil && cur.Offset == 0
 	})
 	p3, _ := publish(t, ctx, a, "user:idle", engine.Message{ID: "3"})
 	if p3.Offset != 1 || p3.Epoch == p1.Epoch {
 		t.Errorf("after idling: offset %d epoch %s; want offset 1 in a new epoch (was %s)", p3.Offset, p3.Epoch, p1.Epoch)
 	}
-	pubs, _, ok, err := a.Since(ctx, "user:idle", engine.Position{})
+	pubs, _, ok, err := a.Since(ctx, "user:idle", engine.Position{}, -1)
 	if err != nil || !ok || !slices.Equal(offsets(pubs), []uint64{1}) || pubs[0].ID != "3" {
 		t.Errorf("new epoch's history: %v %v %v", positions(pubs), ok, err)
 	}
 	// A client of the old epoch learns that its history is gone.
-	if _, _, ok, _ := a.Since(ctx, "user:idle", engine.Position{Offset: 2, Epoch: p1.Epoch}); ok {
+	if _, _, ok, _ := a.Since(ctx, "user:idle", engine.Position{Offset: 2, Epoch: p1.Epoch}, -1); ok {
 		t.Error("Since from the old epoch: ok")
 	}
 }
 
 func TestNewValidatesOptions(t *testing.T) {
-	h := engine.Handler{Deliver: func(*engine.Publication) int { return 0 }, Control: func(engine.Control) int { return 0 }}
-	good := redis.Options{URL: "redis://127.0.0.1:1", NodeID: "n", HistoryTTL: time.Minute, Handler: h}
+	h := enginetest.Handler{}
+	good := redis.Options{URL: "redis://127.0.0.1:1", NodeID: "n", Handler: h} // zero HistorySize and HistoryTTL: the defaults
 	cases := []struct {
 		name string
 		mod  func(*redis.Options)
 		want string
 	}{
-		{"no URL", func(o *redis.Options) { o.URL = "" }, "URL: required"},
+		{"no URL", func(o *redis.Options) { o.URL = "" }, "redis: Options.URL: required"},
 		{"bad scheme", func(o *redis.Options) { o.URL = "http://x" }, "URL: "},
 		{"no node", func(o *redis.Options) { o.NodeID = "" }, "NodeID: required"},
 		{"node with space", func(o *redis.Options) { o.NodeID = "a b" }, "NodeID \"a b\""},
-		{"negative history", func(o *redis.Options) { o.HistorySize = -1 }, "HistorySize -1"},
-		{"no history TTL", func(o *redis.Options) { o.HistoryTTL = 0 }, "HistoryTTL 0s"},
-		{"no Deliver", func(o *redis.Options) { o.Handler.Deliver = nil }, "Handler.Deliver: required"},
-		{"no Control", func(o *redis.Options) { o.Handler.Control = nil }, "Handler.Control: required"},
+		{"history TTL under 1ms", func(o *redis.Options) { o.HistoryTTL = time.Microsecond }, "redis: Options.HistoryTTL 1µs: must be >= 1ms"},
+		{"no Handler", func(o *redis.Options) { o.Handler = nil }, "redis: Options.Handler: required"},
 		{"tiny node TTL", func(o *redis.Options) { o.NodeTTL = time.Millisecond }, "NodeTTL 1ms"},
 		{"negative reply timeout", func(o *redis.Options) { o.ReplyTimeout = -1 }, "ReplyTimeout"},
 	}

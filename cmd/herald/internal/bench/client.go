@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -82,3 +83,22 @@ func (noSession) Load(string) (any, bool)      { return nil, false }
 func (noSession) Delete(string)                {}
 func (noSession) Store(string, any)            {}
 func (noSession) Range(func(string, any) bool) {}
+
+// dial opens one bench client's WebSocket to addr with token tok, from
+// the source address local when it is set, its events going to h.
+func dial(h gws.Event, addr, tok string, compress bool, local net.IP) (*gws.Conn, *http.Response, error) {
+	return gws.NewClient(h, &gws.ClientOption{
+		Addr:              addr,
+		RequestHeader:     http.Header{"Authorization": {"Bearer " + tok}},
+		PermessageDeflate: gws.PermessageDeflate{Enabled: compress},
+		HandshakeTimeout:  welcomeTimeout,
+		NewSession:        func() gws.SessionStorage { return noSession{} },
+		NewDialer: func() (gws.Dialer, error) {
+			d := &net.Dialer{Timeout: welcomeTimeout}
+			if local != nil {
+				d.LocalAddr = &net.TCPAddr{IP: local}
+			}
+			return d, nil
+		},
+	})
+}

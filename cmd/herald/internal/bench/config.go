@@ -18,6 +18,10 @@ const (
 	ScenarioBroadcast = "broadcast"
 	ScenarioUsers     = "users"
 	ScenarioGroups    = "groups"
+	// ScenarioSoak runs churn, resumes and a mix of pushes for Duration,
+	// then checks that the server's goroutines and memory return to
+	// their baseline (soak.go).
+	ScenarioSoak = "soak"
 )
 
 // maxSourceIPs is how many 127.0.0.x source addresses exist (127.0.0.1 to
@@ -49,8 +53,8 @@ type Config struct {
 	Payload   int           // payload bytes; 0: 100
 	Rates     []float64     // rates: target pushes (calls) per second of each step; nil: a default per scenario
 	Step      time.Duration // step: length of each rate step; 0: 10s
-	Duration  time.Duration // duration: cap on the whole run; 0: connect time + steps + 2 minutes
-	Settle    time.Duration // settle: wait after connecting before measuring idle memory; 0: 3s
+	Duration  time.Duration // duration: cap on the whole run, 0: connect time + steps + 2 minutes; soak: how long the load runs, 0: 1m
+	Settle    time.Duration // settle: idle: wait after connecting before measuring memory, 0: 3s; soak: longest wait for the baseline after the load, 0: 1m
 	ServerPID int           // server-pid: read the server's RSS and CPU from /proc; 0: none
 	SourceIPs int           // source-ips: 127.0.0.1..N as client source addresses; 0: 8
 	DialRate  float64       // dial-rate: connections opened per second; 0: 2,000
@@ -58,6 +62,7 @@ type Config struct {
 	Callers   int           // callers: concurrent gRPC calls in flight; 0: 4 for broadcast, 64 otherwise
 	Flood     int           // flood: abusive connections sending Ping frames back to back during the steps
 	Stuck     int           // stuck: connections that never read (slow consumers) during the steps
+	Churn     int           // churn: soak: clients that connect, resume and disconnect over and over; 0: 50
 
 	// newWorkerCmd builds the command of a worker process; nil runs this
 	// executable as `bench --worker`. Tests replace it.
@@ -77,6 +82,7 @@ var defaultRates = map[string][]float64{
 	ScenarioBroadcast: {1, 5, 10, 20, 40},
 	ScenarioUsers:     {1000, 5000, 10000, 20000, 30000},
 	ScenarioGroups:    {10, 50, 100, 200},
+	ScenarioSoak:      {100},
 }
 
 // fill replaces zero values by defaults.
@@ -95,7 +101,7 @@ func (c *Config) fill() {
 	if c.Users == 0 {
 		c.Users = c.Conns
 	}
-	if c.Groups == 0 && c.Scenario == ScenarioGroups {
+	if c.Groups == 0 && (c.Scenario == ScenarioGroups || c.Scenario == ScenarioSoak) {
 		c.Groups = 10
 	}
 	if c.Payload == 0 {
@@ -103,6 +109,9 @@ func (c *Config) fill() {
 	}
 	if c.Rates == nil && c.Scenario != ScenarioIdle {
 		c.Rates = append([]float64(nil), defaultRates[c.Scenario]...)
+	}
+	if c.Scenario == ScenarioSoak {
+		c.fillSoak()
 	}
 	if c.Step == 0 {
 		c.Step = 10 * time.Second
@@ -127,9 +136,42 @@ func (c *Config) fill() {
 		}
 	}
 	if c.Duration == 0 {
-		connect := time.Duration(float64(c.Conns)/c.DialRate*float64(time.Second)) + 30*time.Second
-		c.Duration = connect + time.Duration(len(c.Rates))*c.Step + c.Settle + 2*time.Minute
+		c.Duration = c.connectAllowance() + time.Duration(len(c.Rates))*c.Step + c.Settle + 2*time.Minute
 	}
+}
+
+// fillSoak fills the soak's own defaults: one step (the load) as long as
+// Duration, the clients in this process (the churners need the fleet's
+// token minting), and a settle long enough for a server's memory to come
+// back.
+func (c *Config) fillSoak() {
+	if c.Duration == 0 {
+		c.Duration = time.Minute
+	}
+	c.Step = c.Duration
+	if c.Settle == 0 {
+		c.Settle = time.Minute
+	}
+	if c.Churn == 0 {
+		c.Churn = 50
+	}
+	if c.Workers == 0 {
+		c.Workers = 1
+	}
+}
+
+// connectAllowance is how long connecting the clients may take.
+func (c *Config) connectAllowance() time.Duration {
+	return time.Duration(float64(c.Conns)/c.DialRate*float64(time.Second)) + 30*time.Second
+}
+
+// runCap bounds the whole run: Duration, except for the soak, whose
+// Duration is its load and which then waits up to Settle for the server.
+func (c *Config) runCap() time.Duration {
+	if c.Scenario != ScenarioSoak {
+		return c.Duration
+	}
+	return c.connectAllowance() + c.Duration + drainMax + finishTimeout + c.Settle + time.Minute
 }
 
 // Validate checks a filled Config and names each bad flag.
@@ -151,8 +193,10 @@ func (c *Config) Validate() error {
 	}
 	switch c.Scenario {
 	case ScenarioIdle, ScenarioBroadcast, ScenarioUsers, ScenarioGroups:
+	case ScenarioSoak:
+		errs = append(errs, c.validateSoak()...)
 	default:
-		bad("scenario", "%q: want idle, broadcast, users or groups", c.Scenario)
+		bad("scenario", "%q: want idle, broadcast, users, groups or soak", c.Scenario)
 	}
 	if c.JWTSecret == "" && c.JWTKeyFile == "" {
 		bad("jwt-secret", "required to mint the clients' tokens (or --jwt-private-key)")
@@ -207,10 +251,10 @@ func (c *Config) Validate() error {
 		bad("workers", "%d must be in [0, 64]", c.Workers)
 	}
 	if c.Stuck < 0 || c.Stuck > 1000 {
-		errs = append(errs, fmt.Errorf("stuck %d: must be between 0 and 1000", c.Stuck))
+		bad("stuck", "%d must be in [0, 1000]", c.Stuck)
 	}
 	if c.Flood < 0 || c.Flood > 1000 {
-		errs = append(errs, fmt.Errorf("flood %d: must be between 0 and 1000", c.Flood))
+		bad("flood", "%d must be in [0, 1000]", c.Flood)
 	}
 	if c.Callers < 1 || c.Callers > 4096 {
 		bad("callers", "%d must be in [1, 4096]", c.Callers)
@@ -218,9 +262,37 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateSoak checks what the soak needs beyond the common settings.
+func (c *Config) validateSoak() []error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if c.AdminURL == "" {
+		bad("admin-url", "required by the soak: it reads the server's goroutines and memory from /metrics")
+	}
+	if len(c.Rates) != 1 {
+		bad("rates", "the soak pushes at one rate, got %d", len(c.Rates))
+	}
+	if c.Churn < 1 || c.Churn > 10000 {
+		bad("churn", "%d must be in [1, 10000]", c.Churn)
+	}
+	if c.Workers > 1 {
+		bad("workers", "the soak holds its clients in this process (at most %d)", maxClientsPerProcess(raiseFileLimit()))
+	}
+	if c.Flood > 0 || c.Stuck > 0 {
+		bad("scenario", "soak does not combine with --flood or --stuck")
+	}
+	if c.JWTKeyFile != "" {
+		bad("jwt-private-key", "the soak signs HS256 tokens with --jwt-secret only")
+	}
+	return errs
+}
+
 // RegisterFlags binds the settings to flags of fs, with c's values as
-// defaults, except Users, Groups, Rates, Duration and Callers: their defaults depend
-// on other flags, so they start at zero and fill decides.
+// defaults, except Users, Groups, Rates, Duration, Settle, Callers and
+// Churn: their defaults depend on other flags, so they start at zero and
+// fill decides.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Rates = nil
 	fs.StringVar(&c.WSURL, "ws-url", c.WSURL, "WebSocket URL of the server (loopback only)")
@@ -231,13 +303,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HMAC secret for client tokens (default: $HERALD_JWT_SECRET, else the dev credentials)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "aud claim of the client tokens")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "iss claim of the client tokens")
-	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "idle, broadcast, users or groups")
+	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "idle, broadcast, users, groups or soak")
 	fs.IntVar(&c.Conns, "conns", c.Conns, "WebSocket clients to open")
 	fs.IntVar(&c.Users, "users", 0, "distinct user ids over the clients (default: one per client)")
-	fs.IntVar(&c.Groups, "groups", 0, "groups the clients join, one each through the token (default: none; 10 for the groups scenario)")
+	fs.IntVar(&c.Groups, "groups", 0, "groups the clients join, one each through the token (default: none; 10 for groups and soak)")
 	fs.BoolVar(&c.Compress, "compress", c.Compress, "offer permessage-deflate")
 	fs.IntVar(&c.Payload, "payload", c.Payload, "push payload bytes")
-	fs.Func("rates", "comma-separated target pushes (calls) per second, one rate step each (default: broadcast 1,5,10,20,40; users 1000,...,30000; groups 10,50,100,200)", func(v string) error {
+	fs.Func("rates", "comma-separated target pushes (calls) per second, one rate step each (default: broadcast 1,5,10,20,40; users 1000,...,30000; groups 10,50,100,200; soak one rate, 100)", func(v string) error {
 		rs, err := ParseRates(v)
 		if err == nil {
 			c.Rates = rs
@@ -245,8 +317,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return err
 	})
 	fs.DurationVar(&c.Step, "step", c.Step, "length of each rate step")
-	fs.DurationVar(&c.Duration, "duration", 0, "cap on the whole run (default: connect time + steps + 2m)")
-	fs.DurationVar(&c.Settle, "settle", c.Settle, "idle: wait after connecting before measuring the server's memory")
+	fs.DurationVar(&c.Duration, "duration", 0, "cap on the whole run (default: connect time + steps + 2m); soak: how long the load runs (default 1m)")
+	fs.DurationVar(&c.Settle, "settle", 0, "idle: wait after connecting before measuring the server's memory (default 3s); soak: longest wait, after the load, for the server's goroutines and memory to return to their baseline (default 1m)")
 	fs.IntVar(&c.ServerPID, "server-pid", c.ServerPID, "server process id: read its RSS and CPU time from /proc")
 	fs.IntVar(&c.SourceIPs, "source-ips", c.SourceIPs, "spread clients over source addresses 127.0.0.1..127.0.0.N")
 	fs.Float64Var(&c.DialRate, "dial-rate", c.DialRate, "connections opened per second")
@@ -254,6 +326,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Stuck, "stuck", 0, "connections (from 127.0.0.253) that never read during the steps: slow consumers the server should close with 4003")
 	fs.IntVar(&c.Flood, "flood", 0, "abusive connections (from 127.0.0.254) that send Ping frames back to back during the steps, to measure what they cost the others")
 	fs.IntVar(&c.Callers, "callers", 0, "concurrent gRPC calls in flight (default: 4 for broadcast, 64 otherwise)")
+	fs.IntVar(&c.Churn, "churn", 0, "soak: clients that connect, resume, get pushes and disconnect over and over (default 50)")
 }
 
 // ParseRates parses a comma-separated list of rates.

@@ -21,8 +21,18 @@
 // one count to a sharded histogram of atomic counters, without allocating
 // and without a lock.
 //
+// The soak scenario (soak.go) runs for a bounded time: steady clients
+// receive a mix of pushes to users, groups and everyone, while churning
+// clients (churn.go) connect, leave in each way a connection ends and come
+// back with a Resume of what they have seen, checking that no push is
+// lost or repeated. It samples the server's goroutines, RSS and heap from
+// its /metrics before, during and after the load, forcing a GC through
+// pprof when it can, and says whether they came back to their baseline.
+//
 // Concurrency: each client has gws's read goroutine, owned by the fleet's
 // WaitGroup; pushes are sent by a fixed pool of caller goroutines per rate
 // step fed by one pacer goroutine; every loop ends at its step's end, at the
-// run's deadline or when the context is cancelled.
+// run's deadline or when the context is cancelled. The soak's churners and
+// sampler are owned by the soak, which stops them before it closes the
+// fleet.
 package bench

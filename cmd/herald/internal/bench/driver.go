@@ -24,18 +24,30 @@ type driver struct {
 	conns     int
 	users     int
 	groups    int
+	churn     int   // soak: churning clients, users churnUser(0..churn-1)
 	connected int64 // clients connected when the steps began: a broadcast reaches them all
 }
+
+// Push kinds, the index of stepSend.kinds.
+const (
+	kindUsers = iota
+	kindGroups
+	kindBroadcast
+	pushKinds
+)
+
+var kindNames = [pushKinds]string{"users", "groups", "broadcast"}
 
 // stepSend is the sender's account of one rate step. Its counters are
 // written by the callers of the step.
 type stepSend struct {
 	sent            atomic.Int64 // calls that succeeded
 	errors          atomic.Int64
-	skipped         atomic.Int64 // due calls dropped: every caller was busy
-	expected        atomic.Int64 // deliveries the successful calls should make
-	serverDelivered atomic.Int64 // sum of the responses' delivered
-	calls           shardedHist  // call latency, sharded by caller
+	skipped         atomic.Int64            // due calls dropped: every caller was busy
+	expected        atomic.Int64            // deliveries the successful calls should make
+	serverDelivered atomic.Int64            // sum of the responses' delivered
+	kinds           [pushKinds]atomic.Int64 // successful calls by kind
+	calls           shardedHist             // call latency, sharded by caller
 
 	errOnce  sync.Once
 	firstErr string // written once under errOnce
@@ -108,12 +120,13 @@ func (d *driver) caller(ctx context.Context, id, step int, due <-chan struct{}, 
 		// cancelled, its deliveries would arrive without being counted as
 		// sent.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
-		expected, delivered, err := d.call(cctx, rng, msg)
+		kind, expected, delivered, err := d.call(cctx, rng, msg)
 		cancel()
 		if err != nil {
 			s.fail(err)
 			continue
 		}
+		s.kinds[kind].Add(1)
 		s.calls.record(id, int64(time.Since(t0)))
 		s.sent.Add(1)
 		s.expected.Add(expected)
@@ -123,21 +136,43 @@ func (d *driver) caller(ctx context.Context, id, step int, due <-chan struct{}, 
 	}
 }
 
-// call makes one push of the scenario and returns the deliveries it
-// should make and those the server says it queued.
-func (d *driver) call(ctx context.Context, rng *rand.Rand, msg *pushv1.Message) (int64, uint64, error) {
+// call makes one push of the scenario and returns its kind, the
+// deliveries it should make to the fleet and those the server says it
+// queued.
+func (d *driver) call(ctx context.Context, rng *rand.Rand, msg *pushv1.Message) (int, int64, uint64, error) {
+	kind := kindBroadcast
 	switch d.scenario {
 	case ScenarioUsers:
+		kind = kindUsers
+	case ScenarioGroups:
+		kind = kindGroups
+	case ScenarioSoak:
+		// The soak's mix: 60% to users (a third of them churning), 30% to
+		// groups, 10% broadcast.
+		switch k := rng.IntN(10); {
+		case k < 6 || d.groups == 0 && k < 9:
+			kind = kindUsers
+			if d.churn > 0 && k%3 == 0 {
+				u := churnUser(rng.IntN(d.churn))
+				r, err := d.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{u}, Message: msg})
+				return kind, 0, r.GetDelivered(), err // the churner counts what it gets
+			}
+		case k < 9:
+			kind = kindGroups
+		}
+	}
+	switch kind {
+	case kindUsers:
 		u := rng.IntN(min(d.users, d.conns))
 		r, err := d.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{userOf(u, d.users)}, Message: msg})
-		return clientsOf(u, d.users, d.conns), r.GetDelivered(), err
-	case ScenarioGroups:
+		return kind, clientsOf(u, d.users, d.conns), r.GetDelivered(), err
+	case kindGroups:
 		g := rng.IntN(min(d.groups, d.conns))
 		r, err := d.api.PushToGroups(ctx, &pushv1.PushToGroupsRequest{Groups: []string{groupOf(g, d.groups)}, Message: msg})
-		return clientsOf(g, d.groups, d.conns), r.GetDelivered(), err
+		return kind, clientsOf(g, d.groups, d.conns), r.GetDelivered(), err
 	default:
 		r, err := d.api.Broadcast(ctx, &pushv1.BroadcastRequest{Message: msg})
-		return d.connected, r.GetDelivered(), err
+		return kind, d.connected, r.GetDelivered(), err
 	}
 }
 

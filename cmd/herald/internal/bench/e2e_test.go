@@ -23,6 +23,13 @@ const (
 // ends and returns a Config aimed at it.
 func startServer(t *testing.T) Config {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with a change to the server's
+// configuration.
+func startServerWith(t *testing.T, mutate func(*server.Config)) Config {
+	t.Helper()
 	cfg := server.Defaults()
 	cfg.WSAddr, cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.JWTSecret = testSecret
@@ -31,6 +38,9 @@ func startServer(t *testing.T) Config {
 	// The bench opens its clients from two addresses as fast as it can:
 	// the per-address handshake rate limit would refuse most of them.
 	cfg.HandshakesPerIPPerSecond = 0
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

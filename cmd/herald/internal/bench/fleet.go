@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"github.com/golang-jwt/jwt/v5"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/lxzan/gws"
-
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 const (
@@ -145,7 +142,7 @@ func (f *fleet) dial(ctx context.Context, i int) {
 	if ctx.Err() != nil {
 		return
 	}
-	claims := auth.MintClaims{UserID: userOf(i, f.spec.Users), TTL: f.spec.TokenTTL, Audience: f.spec.Audience, Issuer: f.spec.Issuer}
+	claims := tokens.MintClaims{UserID: userOf(i, f.spec.Users), TTL: f.spec.TokenTTL, Audience: f.spec.Audience, Issuer: f.spec.Issuer}
 	if f.spec.Groups > 0 {
 		claims.Groups = []string{groupOf(i, f.spec.Groups)}
 	}
@@ -156,20 +153,7 @@ func (f *fleet) dial(ctx context.Context, i int) {
 	}
 	c := &client{f: f, idx: i, welcome: make(chan struct{}), done: make(chan struct{})}
 	local := sourceIP(i, f.spec.SourceIPs, f.ipv4)
-	conn, resp, err := gws.NewClient(c, &gws.ClientOption{
-		Addr:              f.spec.WSURL,
-		RequestHeader:     http.Header{"Authorization": {"Bearer " + tok}},
-		PermessageDeflate: gws.PermessageDeflate{Enabled: f.spec.Compress},
-		HandshakeTimeout:  welcomeTimeout,
-		NewSession:        func() gws.SessionStorage { return noSession{} },
-		NewDialer: func() (gws.Dialer, error) {
-			d := &net.Dialer{Timeout: welcomeTimeout}
-			if local != nil {
-				d.LocalAddr = &net.TCPAddr{IP: local}
-			}
-			return d, nil
-		},
-	})
+	conn, resp, err := dial(c, f.spec.WSURL, tok, f.spec.Compress, local)
 	if err != nil {
 		if resp != nil {
 			f.fail("HTTP " + resp.Status)
@@ -293,9 +277,9 @@ func cloneMap(m map[string]int) map[string]int {
 // key (to measure what signature checks cost the server's handshakes).
 // RS256 tokens are cached per user: signing one costs the bench about a
 // millisecond, which would throttle its own dialling.
-func (f *fleet) mint(c auth.MintClaims) (string, error) {
+func (f *fleet) mint(c tokens.MintClaims) (string, error) {
 	if len(f.spec.RSAKeyPEM) == 0 {
-		return auth.Mint(f.spec.JWTSecret, c)
+		return tokens.Mint(f.spec.JWTSecret, c)
 	}
 	key := fmt.Sprint(c.UserID, c.Groups)
 	if tok, ok := f.rsaTokens.Load(key); ok {
@@ -308,7 +292,7 @@ func (f *fleet) mint(c auth.MintClaims) (string, error) {
 	return tok, err
 }
 
-func (f *fleet) mintRS256(c auth.MintClaims) (string, error) {
+func (f *fleet) mintRS256(c tokens.MintClaims) (string, error) {
 	key, err := jwt.ParseRSAPrivateKeyFromPEM(f.spec.RSAKeyPEM)
 	if err != nil {
 		return "", fmt.Errorf("--jwt-private-key: %w", err)

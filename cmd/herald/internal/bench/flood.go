@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // FloodReport is what the abusive connections of --flood did.
@@ -65,7 +65,7 @@ func (h *floodHandler) OnClose(_ *gws.Conn, err error) { h.err = err; close(h.cl
 
 // once dials, floods until the connection ends, and records why it ended.
 func (f *flooder) once(ctx context.Context, cfg Config, user string, frame []byte) {
-	tok, err := auth.Mint([]byte(cfg.JWTSecret), auth.MintClaims{UserID: user, TTL: time.Hour})
+	tok, err := tokens.Mint([]byte(cfg.JWTSecret), tokens.MintClaims{UserID: user, TTL: time.Hour})
 	if err != nil {
 		f.record("mint: " + err.Error())
 		f.cancel()

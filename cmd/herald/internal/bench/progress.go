@@ -44,5 +44,8 @@ func (r *run) printProgress(w io.Writer) {
 	if r.cfg.Scenario != ScenarioIdle {
 		line += fmt.Sprintf("  sent %d  received %d/%d", r.totals.sent.Load(), p.Received, r.totals.expected.Load())
 	}
+	if ch := r.churn.Load(); ch != nil {
+		line += fmt.Sprintf("  churn %d cycles, %d resumes", ch.cycles.Load(), ch.resumes.Load())
+	}
 	fmt.Fprintln(w, line)
 }

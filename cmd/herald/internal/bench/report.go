@@ -37,6 +37,8 @@ type Report struct {
 	Problems []string `json:"problems,omitempty"`
 	// Flood is what --flood's abusive connections did.
 	Flood *FloodReport `json:"flood,omitempty"`
+	// Soak is the soak scenario's account of the server and the churn.
+	Soak *SoakReport `json:"soak,omitempty"`
 }
 
 // Params are the run's settings.
@@ -59,6 +61,7 @@ type Params struct {
 	DialRate        float64   `json:"dial_rate"`
 	Workers         int       `json:"workers"`
 	Callers         int       `json:"callers"`
+	Churn           int       `json:"churn,omitempty"`
 }
 
 func paramsOf(c Config) Params {
@@ -67,7 +70,7 @@ func paramsOf(c Config) Params {
 		Conns: c.Conns, Users: c.Users, Groups: c.Groups, Compress: c.Compress, PayloadBytes: c.Payload,
 		Rates: c.Rates, StepSeconds: c.Step.Seconds(), DurationSeconds: c.Duration.Seconds(),
 		SettleSeconds: c.Settle.Seconds(), ServerPID: c.ServerPID, SourceIPs: c.SourceIPs,
-		DialRate: c.DialRate, Workers: c.Workers, Callers: c.Callers,
+		DialRate: c.DialRate, Workers: c.Workers, Callers: c.Callers, Churn: c.Churn,
 	}
 }
 
@@ -161,6 +164,9 @@ type StepReport struct {
 
 	// Server is the change in the server's GetStats counters over the step.
 	Server *ServerDelta `json:"server,omitempty"`
+	// PushCalls counts the soak's successful calls by kind: users, groups,
+	// broadcast.
+	PushCalls map[string]int64 `json:"push_calls,omitempty"`
 }
 
 // ServerDelta is the change of the server's counters over a step.
@@ -232,6 +238,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 		}
 	}
+	for i, s := range r.Steps {
+		if len(s.PushCalls) > 0 {
+			fmt.Fprintf(w, "step %d: push calls: users %d, groups %d, broadcast %d\n", i+1, s.PushCalls["users"], s.PushCalls["groups"], s.PushCalls["broadcast"])
+		}
+	}
 	writeReasons(w, "closed by the server", r.ServerCloses)
 	if r.BadFrames > 0 || r.Foreign > 0 {
 		fmt.Fprintf(w, "bad frames %d, pushes from elsewhere %d\n", r.BadFrames, r.Foreign)
@@ -239,6 +250,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if f := r.Flood; f != nil {
 		fmt.Fprintf(w, "flood: %d abusive connections, %d dials, %d frames sent\n", f.Connections, f.Dials, f.FramesSent)
 		writeReasons(w, "flood connections ended", f.Closes)
+	}
+	if r.Soak != nil {
+		if err := r.Soak.write(w); err != nil {
+			return err
+		}
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintln(w, "problem:", p)

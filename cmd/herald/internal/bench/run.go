@@ -44,6 +44,7 @@ type run struct {
 	// read by the progress line
 	phase  atomic.Pointer[string]
 	totals runningTotals
+	churn  atomic.Pointer[churn] // the soak's, once started
 }
 
 // Run generates load against a Herald server on loopback as cfg says and
@@ -56,7 +57,7 @@ type run struct {
 func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error) {
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if cfg.newWorkerCmd == nil {
 		cfg.newWorkerCmd = defaultWorkerCmd
@@ -78,7 +79,7 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error
 		},
 	}
 	r.setPhase("starting")
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	ctx, cancel := context.WithTimeout(ctx, cfg.runCap())
 	defer cancel()
 
 	if cfg.APIKey != "" {
@@ -94,6 +95,9 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error
 
 	stopProgress := r.startProgress(progressOut)
 	defer stopProgress()
+	if cfg.Scenario == ScenarioSoak {
+		return r.soak(ctx)
+	}
 
 	memBefore := r.sampleMemory(ctx)
 	if err := r.startShares(ctx, workers); err != nil {

@@ -22,7 +22,7 @@ func (r *run) runSteps(ctx context.Context) []stepAccount {
 	cfg := r.cfg
 	d := &driver{
 		api: r.api, scenario: cfg.Scenario, payload: cfg.Payload, tag: r.tag,
-		callers: cfg.Callers, conns: cfg.Conns, users: cfg.Users, groups: cfg.Groups,
+		callers: cfg.Callers, conns: cfg.Conns, users: cfg.Users, groups: cfg.Groups, churn: cfg.Churn,
 		connected: r.rep.Connect.Connected,
 	}
 	var out []stepAccount
@@ -84,6 +84,12 @@ func (r *run) merge(results []shareResult, sends []stepAccount) {
 			Expected:    s.expected.Load(), ServerDelivered: s.serverDelivered.Load(),
 			Received: int64(steps[i].total), Latency: steps[i].summary(),
 			Server: a.server,
+		}
+		if r.cfg.Scenario == ScenarioSoak {
+			sr.PushCalls = map[string]int64{}
+			for k, name := range kindNames {
+				sr.PushCalls[name] = s.kinds[k].Load()
+			}
 		}
 		if secs > 0 {
 			sr.CallsPerSec = float64(sr.Sent) / secs

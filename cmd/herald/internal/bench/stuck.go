@@ -9,7 +9,7 @@ import (
 
 	"github.com/lxzan/gws"
 
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // stuckClients complete the upgrade and then never read, from 127.0.0.253:
@@ -23,7 +23,7 @@ type stuckClients struct {
 func startStuck(ctx context.Context, cfg Config) (*stuckClients, error) {
 	s := &stuckClients{}
 	for i := range cfg.Stuck {
-		tok, err := auth.Mint([]byte(cfg.JWTSecret), auth.MintClaims{UserID: fmt.Sprintf("bench-stuck-%d", i), TTL: time.Hour})
+		tok, err := tokens.Mint([]byte(cfg.JWTSecret), tokens.MintClaims{UserID: fmt.Sprintf("bench-stuck-%d", i), TTL: time.Hour})
 		if err != nil {
 			s.stop()
 			return nil, err

@@ -306,8 +306,9 @@ type ClientFrame_Ack struct {
 }
 
 type ClientFrame_Resume struct {
-	// resume asks for the pushes missed since the given positions. It is
-	// meant to be the first frame a reconnecting client sends.
+	// resume asks for the pushes missed since the given positions: the
+	// first frame a reconnecting client sends, or later in a connection, to
+	// fetch a range missing from a stream's offsets.
 	Resume *Resume `protobuf:"bytes,3,opt,name=resume,proto3,oneof"`
 }
 
@@ -735,10 +736,15 @@ func (x *StreamPosition) GetEpoch() string {
 	return ""
 }
 
-// Resume asks the server to replay what the client missed.
+// Resume asks the server to replay what the client missed. A connection has
+// one Resume answered at a time: Resumes sent while one is answered or
+// replayed wait, merged, and are answered together by one ResumeResult.
 type Resume struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// streams are the client's positions, one per stream.
+	// streams are the client's positions, one per stream. A stream named more
+	// than once (in one Resume or in Resumes merged) counts once, at the last
+	// position given. Past 1,024 distinct streams waiting, the others are
+	// answered at once, not recovered.
 	Streams       []*StreamPosition `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -784,7 +790,8 @@ func (x *Resume) GetStreams() []*StreamPosition {
 // ResumeResult answers a Resume, stream by stream.
 type ResumeResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// streams has one result per stream of the Resume.
+	// streams has one result per distinct stream of the Resume (or of the
+	// Resumes answered together).
 	Streams       []*StreamResult `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -828,15 +835,22 @@ func (x *ResumeResult) GetStreams() []*StreamResult {
 }
 
 // StreamResult says whether the pushes a client missed in one stream could be
-// replayed.
+// replayed. The replay goes out in pages as the connection drains, and a
+// stream may be answered twice: recovered, then, in a later ResumeResult,
+// not recovered, when history lost the rest of the gap while the replay
+// was paged out or the live pushes waiting for it left no room to go on.
+// The pushes replayed by then come before that second result.
 type StreamResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// stream is the stream from the Resume.
 	Stream string `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
-	// recovered is true when every missed push follows this frame; false when
-	// history was trimmed, expired or its epoch changed: the app must resync.
+	// recovered is true when every missed push follows this frame (unless a
+	// later result for the stream says otherwise); false when history was
+	// trimmed, expired or its epoch changed, or the connection does not follow
+	// the stream: the app must resync.
 	Recovered bool `protobuf:"varint,2,opt,name=recovered,proto3" json:"recovered,omitempty"`
-	// offset is the stream's current offset.
+	// offset is the stream's current offset; when not recovered, the offset
+	// after which the connection receives every push of the stream.
 	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	// epoch is the stream's current epoch.
 	Epoch         string `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`

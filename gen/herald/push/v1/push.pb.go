@@ -1419,7 +1419,24 @@ type Stats struct {
 	// slow_consumer_disconnects counts connections closed with 4003.
 	SlowConsumerDisconnects uint64 `protobuf:"varint,11,opt,name=slow_consumer_disconnects,json=slowConsumerDisconnects,proto3" json:"slow_consumer_disconnects,omitempty"`
 	// uptime is how long the node has run (the longest, for the cluster).
-	Uptime        *durationpb.Duration `protobuf:"bytes,12,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	Uptime *durationpb.Duration `protobuf:"bytes,12,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	// push_calls_users counts pushes to users (PushToUsers, and PushStream's
+	// pushes to users) that published to at least one stream.
+	PushCallsUsers uint64 `protobuf:"varint,13,opt,name=push_calls_users,json=pushCallsUsers,proto3" json:"push_calls_users,omitempty"`
+	// push_calls_groups counts pushes to groups that published.
+	PushCallsGroups uint64 `protobuf:"varint,14,opt,name=push_calls_groups,json=pushCallsGroups,proto3" json:"push_calls_groups,omitempty"`
+	// push_calls_broadcast counts broadcasts that published.
+	PushCallsBroadcast uint64 `protobuf:"varint,15,opt,name=push_calls_broadcast,json=pushCallsBroadcast,proto3" json:"push_calls_broadcast,omitempty"`
+	// duplicates counts pushes that published nothing because every stream
+	// had already taken their id (idempotency key).
+	Duplicates uint64 `protobuf:"varint,16,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// deliveries counts pushes queued to connections: a push to a user with
+	// two connections counts 2.
+	Deliveries uint64 `protobuf:"varint,17,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// batches counts PushBatch frames written.
+	Batches uint64 `protobuf:"varint,18,opt,name=batches,proto3" json:"batches,omitempty"`
+	// connects counts connections accepted (sessions started).
+	Connects      uint64 `protobuf:"varint,19,opt,name=connects,proto3" json:"connects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1536,6 +1553,55 @@ func (x *Stats) GetUptime() *durationpb.Duration {
 		return x.Uptime
 	}
 	return nil
+}
+
+func (x *Stats) GetPushCallsUsers() uint64 {
+	if x != nil {
+		return x.PushCallsUsers
+	}
+	return 0
+}
+
+func (x *Stats) GetPushCallsGroups() uint64 {
+	if x != nil {
+		return x.PushCallsGroups
+	}
+	return 0
+}
+
+func (x *Stats) GetPushCallsBroadcast() uint64 {
+	if x != nil {
+		return x.PushCallsBroadcast
+	}
+	return 0
+}
+
+func (x *Stats) GetDuplicates() uint64 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
+func (x *Stats) GetDeliveries() uint64 {
+	if x != nil {
+		return x.Deliveries
+	}
+	return 0
+}
+
+func (x *Stats) GetBatches() uint64 {
+	if x != nil {
+		return x.Batches
+	}
+	return 0
+}
+
+func (x *Stats) GetConnects() uint64 {
+	if x != nil {
+		return x.Connects
+	}
+	return 0
 }
 
 // NodeStats are one node's counters.
@@ -2628,7 +2694,7 @@ const file_herald_push_v1_push_proto_rawDesc = "" +
 	"\x0fGetStatsRequest\"p\n" +
 	"\x10GetStatsResponse\x12+\n" +
 	"\x05stats\x18\x01 \x01(\v2\x15.herald.push.v1.StatsR\x05stats\x12/\n" +
-	"\x05nodes\x18\x02 \x03(\v2\x19.herald.push.v1.NodeStatsR\x05nodes\"\x9d\x03\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x19.herald.push.v1.NodeStatsR\x05nodes\"\x9b\x05\n" +
 	"\x05Stats\x12 \n" +
 	"\vconnections\x18\x01 \x01(\x04R\vconnections\x12\x14\n" +
 	"\x05users\x18\x02 \x01(\x04R\x05users\x12\x16\n" +
@@ -2643,7 +2709,18 @@ const file_herald_push_v1_push_proto_rawDesc = "" +
 	"\x05drops\x18\n" +
 	" \x01(\x04R\x05drops\x12:\n" +
 	"\x19slow_consumer_disconnects\x18\v \x01(\x04R\x17slowConsumerDisconnects\x121\n" +
-	"\x06uptime\x18\f \x01(\v2\x19.google.protobuf.DurationR\x06uptime\"Q\n" +
+	"\x06uptime\x18\f \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12(\n" +
+	"\x10push_calls_users\x18\r \x01(\x04R\x0epushCallsUsers\x12*\n" +
+	"\x11push_calls_groups\x18\x0e \x01(\x04R\x0fpushCallsGroups\x120\n" +
+	"\x14push_calls_broadcast\x18\x0f \x01(\x04R\x12pushCallsBroadcast\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x10 \x01(\x04R\n" +
+	"duplicates\x12\x1e\n" +
+	"\n" +
+	"deliveries\x18\x11 \x01(\x04R\n" +
+	"deliveries\x12\x18\n" +
+	"\abatches\x18\x12 \x01(\x04R\abatches\x12\x1a\n" +
+	"\bconnects\x18\x13 \x01(\x04R\bconnects\"Q\n" +
 	"\tNodeStats\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12+\n" +
 	"\x05stats\x18\x02 \x01(\v2\x15.herald.push.v1.StatsR\x05stats\"^\n" +

@@ -1,0 +1,7 @@
+package bench
+
+import "errors"
+
+// ErrConfig wraps every error Run returns for a bad Config: nothing was
+// started.
+var ErrConfig = errors.New("bench: bad configuration")

@@ -57,7 +57,7 @@ func (a *API) ServerOptions() []grpc.ServerOption {
 		}
 	}
 	unary = append(unary, selector.UnaryServerInterceptor(a.validateUnary, selector.MatchFunc(isPushService)))
-	stream = append(stream, selector.StreamServerInterceptor(a.validateStream, selector.MatchFunc(isPushService)))
+	stream = append(stream, selector.StreamServerInterceptor(a.validateStream, selector.MatchFunc(validatesEachMessage)))
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(a.maxRecvMsg),
 		grpc.ChainUnaryInterceptor(unary...),

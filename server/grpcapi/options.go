@@ -49,6 +49,9 @@ type Options struct {
 	MaxRecvMsgBytes int
 	// Limits bound what a request may ask for, below the schema's bounds.
 	Limits Limits
+	// PushStream bounds what each PushStream may hold, and how many one
+	// caller may open.
+	PushStream PushStreamLimits
 }
 
 // RateLimit is a token bucket per caller: one per API key, and one per
@@ -150,6 +153,7 @@ func (o *Options) setDefaults() {
 	setDur(&l.MinStatsInterval, schemaMinStatsInterval)
 	setDur(&l.MaxStatsInterval, schemaMaxStatsInterval)
 	setDur(&l.DefaultStatsInterval, time.Second)
+	o.PushStream.setDefaults()
 }
 
 // validate checks options after setDefaults; its errors name the field.
@@ -218,5 +222,6 @@ func (o *Options) validate() error {
 	if l.DefaultStatsInterval < l.MinStatsInterval || l.DefaultStatsInterval > l.MaxStatsInterval {
 		bad("Limits.DefaultStatsInterval %v: must be between MinStatsInterval and MaxStatsInterval", l.DefaultStatsInterval)
 	}
+	errs = append(errs, o.PushStream.validate()...)
 	return errors.Join(errs...)
 }

@@ -58,6 +58,9 @@ type fleetSpec struct {
 func userOf(i, users int) string   { return fmt.Sprintf("bench-u%d", i%users) }
 func groupOf(i, groups int) string { return fmt.Sprintf("bench-g%d", i%groups) }
 
+// offlineUser is a user id no client of the fleet holds.
+func offlineUser(i int) string { return fmt.Sprintf("bench-offline-u%d", i) }
+
 // sourceIP is client i's source address, or nil to let the kernel choose
 // (an IPv6 target).
 func sourceIP(i, n int, ipv4 bool) net.IP {

@@ -86,12 +86,16 @@ func (s *validatingStream) RecvMsg(m any) error {
 	return s.api.checkRequest(s.Context(), m)
 }
 
-// checkRequest checks m against the schema's rules, then, when it passes
+// checkRequest checks m against the schema's rules (knownValid's plain Go
+// for the common push requests, else protovalidate), then, when it passes
 // them, against the configured limits.
 func (a *API) checkRequest(ctx context.Context, m any) error {
 	msg, ok := m.(proto.Message)
 	if !ok {
 		return status.Errorf(codes.Internal, "grpcapi: cannot validate a %T", m)
+	}
+	if knownValid(msg) {
+		return a.limits.check(msg)
 	}
 	err := a.validator.Validate(msg)
 	var verr *protovalidate.ValidationError

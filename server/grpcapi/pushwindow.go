@@ -86,7 +86,7 @@ func openPushStream(c *caller, limits PushStreamLimits) (close func(), err error
 	if n := c.pushStreams.Add(1); n > int64(limits.MaxPerCaller) {
 		c.pushStreams.Add(-1)
 		return nil, status.Errorf(codes.ResourceExhausted,
-			"this API key has %d PushStream calls open, the most one caller may: push on them, or close one first", limits.MaxPerCaller)
+			"this caller (API key or client certificate) has %d PushStream calls open, the most one caller may: push on them, or close one first", limits.MaxPerCaller)
 	}
 	return func() { c.pushStreams.Add(-1) }, nil
 }

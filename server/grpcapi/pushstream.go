@@ -22,17 +22,17 @@ import (
 //
 // Each request is checked and carried out as the unary call of its kind
 // would be: one token from the caller's rate limit (the call itself took
-// one when it opened, like any stream), then protovalidate's rules and the
-// configured Limits, then the push, whose error becomes a status through
-// toStatus. A refused request gets a result with its code and message and
+// one when it opened, like any stream), then push.proto's rules and the
+// configured Limits (checkRequest), then the push, whose error becomes a
+// status through toStatus. A refused request gets a result with its code and message and
 // the stream goes on; only a broken stream (the caller gone, a message
 // over MaxRecvMsgBytes) ends it. Scope "push" was checked when the call
 // opened, since every request of the stream is a push.
 //
 // Concurrency: the receiving goroutine reads a request whenever the
-// window (pushwindow.go) has room and queues it for the stream's workers,
-// up to pushStreamWorkers goroutines started as the queue needs them,
-// which carry requests out and send their results. Results therefore come
+// window (pushwindow.go) has room and queues it for the stream's workers
+// (one per request held, up to pushStreamWorkers, each kept for the
+// stream's life), which carry requests out and send their results. Results therefore come
 // in the order pushes finish, not the order they were sent, and carry the
 // request's correlation_id. Sends are serialised by sendMu. The handler
 // waits until the caller closes its side (io.EOF), the stream breaks, or
@@ -104,9 +104,9 @@ type pushStream struct {
 // pushStreamWorkers bounds the goroutines that carry out one stream's
 // requests. Over Redis a push waits a round trip (about 200 µs here), so
 // 32 at once let a stream carry about 160,000 pushes a second; the memory
-// engine needs one per core. They are started as the queue backs up and
-// kept for the stream's life: a goroutine per request spent over half its
-// time growing its stack (protovalidate's evaluation runs deep).
+// engine needs one per core. They are kept for the stream's life: a
+// goroutine per request spent almost half the CPU growing its stack
+// (runtime.copystack, 46% of a profile under BenchmarkPushStream).
 const pushStreamWorkers = 32
 
 // job is a request taken into the window.

@@ -198,11 +198,15 @@ func (f *fleet) dial(ctx context.Context, i int) {
 		var fr frameReader
 		fr.consume(c, leftover, time.Now().UnixNano())
 	}
+	// The client is complete before it is published in its slot, which is
+	// how its poller finds it.
 	slot := i - f.spec.First
+	p := f.pollers[slot%len(f.pollers)]
+	if !c.ended {
+		c.p = p
+	}
 	f.slots[slot].Store(c)
 	if !c.ended {
-		p := f.pollers[slot%len(f.pollers)]
-		c.p = p
 		if err := p.add(c, slot); err != nil {
 			c.end("abnormal: " + err.Error())
 		}
@@ -328,6 +332,7 @@ func (f *fleet) close() {
 			continue
 		}
 		if !c.ended {
+			c.p = nil // its epoll set is gone
 			c.send(opClose, code)
 			c.end("closed by the bench")
 		}

@@ -339,7 +339,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ServerPID, "server-pid", c.ServerPID, "server process id: read its RSS and CPU time from /proc")
 	fs.IntVar(&c.SourceIPs, "source-ips", c.SourceIPs, "spread clients over source addresses 127.0.0.1..127.0.0.N")
 	fs.Float64Var(&c.DialRate, "dial-rate", c.DialRate, "connections opened per second")
-	fs.IntVar(&c.Workers, "workers", c.Workers, "client processes (default: as many as the open-files limit needs; 1: all in this process)")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "client processes, at any count, to spread receiving over CPUs (default: as many as the open-files limit needs; 1: all in this process)")
 	fs.IntVar(&c.Stuck, "stuck", 0, "connections (from 127.0.0.253) that never read during the steps: slow consumers the server should close with 4003")
 	fs.IntVar(&c.Flood, "flood", 0, "abusive connections (from 127.0.0.254) that send Ping frames back to back during the steps, to measure what they cost the others")
 	fs.IntVar(&c.Callers, "callers", 0, "concurrent gRPC calls in flight; stream: PushStream calls (default: 4 for broadcast and stream, 64 otherwise)")

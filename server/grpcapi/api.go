@@ -20,6 +20,7 @@ type API struct {
 	// immutable after New
 	svc         *pushsvc.Service
 	limits      Limits
+	pushStream  PushStreamLimits
 	rateLimit   RateLimit
 	capacity    Capacity
 	timings     transportTimings // tests shorten them before ServerOptions (export_test.go)
@@ -52,6 +53,7 @@ func New(opts Options) (*API, error) {
 	a := &API{
 		svc:         opts.Service,
 		limits:      opts.Limits,
+		pushStream:  opts.PushStream,
 		rateLimit:   opts.RateLimit,
 		capacity:    opts.Capacity,
 		timings:     defaultTransportTimings,
@@ -98,9 +100,11 @@ func (a *API) InitializeMetrics(s *grpc.Server) {
 }
 
 // Shutdown ends every open WatchStats stream with Unavailable, and every
-// later one at once. grpc.Server.GracefulStop waits for running calls and
-// a stats stream runs until its caller cancels, so call Shutdown just
-// before GracefulStop. It is safe to call more than once.
+// later one at once; an open PushStream stops reading, answers the
+// requests it has read, then ends with Unavailable.
+// grpc.Server.GracefulStop waits for running calls, and these streams run
+// until their caller ends them, so call Shutdown just before
+// GracefulStop. It is safe to call more than once.
 func (a *API) Shutdown() {
 	a.stopOnce.Do(func() { close(a.stopped) })
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,7 @@ func startBenchNode(b *testing.B, mutate func(*server.Config)) *benchNode {
 	cfg.WSAddr, cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.JWTSecret, cfg.APIKeys = hex.EncodeToString(raw), []string{testAPIKey}
 	cfg.HandshakesPerIPPerSecond, cfg.MaxConnectionsPerUser = 0, 0
+	cfg.GRPCRateLimit = math.Inf(1) // benchmarks push faster than the default allows
 	cfg.DrainTimeout = 100 * time.Millisecond
 	if mutate != nil {
 		mutate(&cfg)

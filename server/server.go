@@ -352,8 +352,8 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.gate.Drain(dctx, s.cfg.DrainTimeout)
 		cancel()
 
-		// WatchStats and WatchEvents streams would hold GracefulStop for
-		// the whole grace.
+		// WatchStats, WatchEvents and PushStream streams would hold
+		// GracefulStop for the whole grace.
 		s.api.Shutdown()
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()

@@ -19,9 +19,11 @@ var benchHelp = helpText{
 	about: `Generate load against a Herald node on loopback (only loopback targets are
 accepted) and print what it measured. Scenarios: idle (what connections
 cost the server), broadcast, users and groups (pushes at stepped rates:
-completeness, deliveries/s, latency), and soak (churn, resumes and pushes
-for --duration, then whether the server's goroutines and memory return to
-their baseline). With no --jwt-secret or --api-key it uses
+completeness, deliveries/s, latency), stream (users' pushes over PushStream
+calls), and soak (churn, resumes and pushes for --duration, then whether
+the server's goroutines and memory return to their baseline). A step in
+which the bench itself had no CPU to spare says so: its figures are then a
+floor. With no --jwt-secret or --api-key it uses
 $HERALD_JWT_SECRET, $HERALD_API_KEY, else the dev credentials.`,
 }
 

@@ -20,6 +20,7 @@ type API struct {
 	// immutable after New
 	svc         *pushsvc.Service
 	limits      Limits
+	pushStream  PushStreamLimits
 	rateLimit   RateLimit
 	capacity    Capacity
 	timings     transportTimings // tests shorten them before ServerOptions (export_test.go)
@@ -53,6 +54,7 @@ func New(opts Options) (*API, error) {
 	a := &API{
 		svc:         opts.Service,
 		limits:      opts.Limits,
+		pushStream:  opts.PushStream,
 		rateLimit:   opts.RateLimit,
 		capacity:    opts.Capacity,
 		timings:     defaultTransportTimings,
@@ -102,10 +104,11 @@ func (a *API) InitializeMetrics(s *grpc.Server) {
 }
 
 // Shutdown ends every open WatchStats and WatchEvents stream with
-// Unavailable, and every later one at once. grpc.Server.GracefulStop
-// waits for running calls and such a stream runs until its caller
-// cancels, so call Shutdown just before GracefulStop. It is safe to call
-// more than once.
+// Unavailable, and every later one at once; an open PushStream stops
+// reading, answers the requests it has read, then ends with Unavailable.
+// grpc.Server.GracefulStop waits for running calls, and these streams run
+// until their caller ends them, so call Shutdown just before
+// GracefulStop. It is safe to call more than once.
 func (a *API) Shutdown() {
 	a.stopOnce.Do(func() { close(a.stopped) })
 }

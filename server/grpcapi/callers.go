@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"golang.org/x/time/rate"
@@ -27,6 +28,8 @@ type caller struct {
 	// immutable after creation
 	scopes  Scope
 	limiter *rate.Limiter // nil: not rate limited
+
+	pushStreams atomic.Int64 // PushStream calls open (openPushStream)
 }
 
 // callers identifies callers. It is immutable after New except for the

@@ -29,7 +29,11 @@
 //
 // Requests are validated before a method runs, by an interceptor, against
 // the protovalidate rules written in push.proto and then against the
-// configured Limits, which may only tighten them (validate.go). Malformed
+// configured Limits, which may only tighten them (validate.go). PushStream
+// validates each of its requests itself, and takes a rate-limit token for
+// each, so that a bad request gets its own result while the stream goes
+// on (pushstream.go); its flow control, a window of requests read ahead
+// of their results, is in pushwindow.go. Malformed
 // requests get InvalidArgument with each offending field named, e.g.
 // "user_ids[3]: must be at least 1 characters". A call outside its API
 // key's scopes gets PermissionDenied naming the scopes that allow it (keys.go);
@@ -52,11 +56,12 @@
 //
 // Concurrency: an API is safe for concurrent use by any number of calls;
 // it is immutable after New except for the per-caller token buckets
-// (rate.Limiter is safe for concurrent use), the map of client-certificate
-// callers (guarded by a mutex), the WatchStats and WatchEvents counts and
-// the listener's set of open connections (each guarded by its own mutex;
-// none is held while another is taken), and the shutdown signal that ends
-// WatchStats and WatchEvents streams. The tap runs in a connection's reader goroutine under grpc-go's
-// lock of that connection: it takes only the certificate-callers mutex,
-// and briefly.
+// (rate.Limiter is safe for concurrent use) and PushStream counts
+// (atomic), the map of client-certificate callers (guarded by a mutex),
+// the WatchStats and WatchEvents counts and the listener's set of open
+// connections (each guarded by its own mutex; none is held while another
+// is taken), and the shutdown signal that ends WatchStats, WatchEvents
+// and PushStream calls. The tap runs in a connection's reader goroutine
+// under grpc-go's lock of that connection: it takes only the
+// certificate-callers mutex, and briefly.
 package grpcapi

@@ -52,7 +52,7 @@ func (a *API) ServerOptions() []grpc.ServerOption {
 		stream = append(stream, ratelimit.StreamServerInterceptor(l))
 	}
 	unary = append(unary, selector.UnaryServerInterceptor(a.validateUnary, selector.MatchFunc(isPushService)))
-	stream = append(stream, selector.StreamServerInterceptor(a.validateStream, selector.MatchFunc(isPushService)))
+	stream = append(stream, selector.StreamServerInterceptor(a.validateStream, selector.MatchFunc(validatesEachMessage)))
 	return append(a.transportOptions(),
 		grpc.MaxRecvMsgSize(a.maxRecvMsg),
 		grpc.ChainUnaryInterceptor(unary...),

@@ -16,8 +16,8 @@ type Scope uint8
 
 const (
 	// ScopePush allows what an app's backend needs: PushToUsers,
-	// PushToGroups, Broadcast, AddToGroup, RemoveFromGroup and
-	// ListGroupMembers.
+	// PushToGroups, Broadcast, PushStream, AddToGroup, RemoveFromGroup
+	// and ListGroupMembers.
 	ScopePush Scope = 1 << iota
 	// ScopeAdmin allows what ops need: DisconnectUser, GetPresence (it
 	// reveals clients' addresses), GetStats, WatchStats and WatchEvents.

@@ -59,6 +59,9 @@ type Options struct {
 	// Capacity bounds what callers may hold open on the node:
 	// connections, streams, WatchStats and WatchEvents streams.
 	Capacity Capacity
+	// PushStream bounds what each PushStream may hold, and how many one
+	// caller may open.
+	PushStream PushStreamLimits
 }
 
 // Capacity bounds what callers may hold open. Zero means the default named
@@ -239,6 +242,7 @@ func (o *Options) setDefaults() {
 	setDur(&l.MinStatsInterval, schemaMinStatsInterval)
 	setDur(&l.MaxStatsInterval, schemaMaxStatsInterval)
 	setDur(&l.DefaultStatsInterval, time.Second)
+	o.PushStream.setDefaults()
 }
 
 // validate checks options after setDefaults; its errors name the field.
@@ -312,5 +316,6 @@ func (o *Options) validate() error {
 	if l.DefaultStatsInterval < l.MinStatsInterval || l.DefaultStatsInterval > l.MaxStatsInterval {
 		bad("Limits.DefaultStatsInterval %v: must be between MinStatsInterval and MaxStatsInterval", l.DefaultStatsInterval)
 	}
+	errs = append(errs, o.PushStream.validate()...)
 	return errors.Join(errs...)
 }

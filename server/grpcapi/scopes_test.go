@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -84,6 +85,24 @@ var pushServiceCalls = []struct {
 			return nil
 		}
 		return err
+	}},
+	{"PushStream", "push", func(ctx context.Context, c pushv1.PushServiceClient) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		st, err := c.PushStream(ctx)
+		if err != nil {
+			return err
+		}
+		// A refused stream ends at once: Send then reports io.EOF, and
+		// Recv the status.
+		if err := st.Send(toUsers("x", "alice")); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		res, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		return status.ErrorProto(&spb.Status{Code: int32(res.GetCode()), Message: res.GetMessage()})
 	}},
 }
 

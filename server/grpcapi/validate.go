@@ -86,12 +86,16 @@ func (s *validatingStream) RecvMsg(m any) error {
 	return s.api.checkRequest(s.Context(), m)
 }
 
-// checkRequest checks m against the schema's rules, then, when it passes
+// checkRequest checks m against the schema's rules (knownValid's plain Go
+// for the common push requests, else protovalidate), then, when it passes
 // them, against the configured limits.
 func (a *API) checkRequest(ctx context.Context, m any) error {
 	msg, ok := m.(proto.Message)
 	if !ok {
 		return status.Errorf(codes.Internal, "grpcapi: cannot validate a %T", m)
+	}
+	if knownValid(msg) {
+		return a.limits.check(msg)
 	}
 	err := a.validator.Validate(msg)
 	var verr *protovalidate.ValidationError
@@ -119,6 +123,11 @@ func (a *API) checkRequest(ctx context.Context, m any) error {
 // schema. Durations get the check the schema cannot express: that their
 // seconds and nanos make a valid google.protobuf.Duration.
 func (l *Limits) check(m proto.Message) error {
+	return l.violations(m).err()
+}
+
+// violations lists what check finds wrong with m.
+func (l *Limits) violations(m proto.Message) violations {
 	var vs violations
 	switch r := m.(type) {
 	case *pushv1.PushToUsersRequest:
@@ -153,8 +162,41 @@ func (l *Limits) check(m proto.Message) error {
 			vs.add("interval", "duration.gte_lte", "must be greater than or equal to %s and less than or equal to %s",
 				seconds(l.MinStatsInterval), seconds(l.MaxStatsInterval))
 		}
+	case *pushv1.PushStreamRequest:
+		vs = l.streamViolations(r)
 	}
-	return vs.err()
+	return vs
+}
+
+// streamViolations checks a PushStream request: its push as the unary
+// request of its kind, with the fields named from the stream request
+// ("users.user_ids[3]"), and no ack_timeout, which a stream cannot wait
+// for.
+func (l *Limits) streamViolations(r *pushv1.PushStreamRequest) violations {
+	var inner proto.Message
+	var name string
+	switch p := r.GetPush().(type) {
+	case *pushv1.PushStreamRequest_Users:
+		inner, name = p.Users, "users"
+	case *pushv1.PushStreamRequest_Groups:
+		inner, name = p.Groups, "groups"
+	case *pushv1.PushStreamRequest_Broadcast:
+		inner, name = p.Broadcast, "broadcast"
+	default:
+		return nil // the schema requires one
+	}
+	var vs violations
+	if r.GetUsers().GetAckTimeout() != nil {
+		vs.add("users.ack_timeout", "push_stream.ack_timeout", "not allowed on a stream: ask for receipts with PushToUsers")
+	}
+	for _, v := range l.violations(inner) {
+		if v.GetField() == "ack_timeout" {
+			continue // refused above whatever its value
+		}
+		v.Field = name + "." + v.GetField()
+		vs = append(vs, v)
+	}
+	return vs
 }
 
 // violations collect what is wrong with a request, in field order.

@@ -5,54 +5,69 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
+	"syscall"
 
 	"github.com/lxzan/gws"
 )
 
-// client is one WebSocket connection of the fleet.
+// client is one WebSocket connection of the fleet: a raw socket that a
+// poller reads (poller.go), with no goroutine of its own.
 type client struct {
-	gws.BuiltinEventHandler // answers the server's pings
-
 	// immutable after dial
-	f    *fleet
-	idx  int // client index: picks its user, group, source address, shard
-	conn *gws.Conn
+	f       *fleet
+	p       *poller // nil until registered
+	idx     int     // client index: picks its user, group, source address, histogram shard
+	fd      int     // non-blocking; closed by fleet.close
+	deflate bool
 
-	// owned by the read goroutine
-	welcomed bool
+	// owned by dial until the client is registered with its poller, then
+	// by the poller goroutine, then, once the pollers have stopped, by
+	// fleet.close
+	pending    []byte // the start of a frame still arriving
+	msg        []byte // the fragments of a message still arriving
+	compressed bool   // the message in msg is compressed
+	welcomed   bool
+	ended      bool
 
 	welcome chan struct{} // closed at the Welcome frame
-	done    chan struct{} // closed when the read loop ends
+	done    chan struct{} // closed when the connection ends
 }
 
-// OnMessage records the pushes of one frame. The clock is read once per
-// frame: a batch's pushes arrived together.
-func (c *client) OnMessage(_ *gws.Conn, m *gws.Message) {
-	now := time.Now().UnixNano()
-	kind := c.f.rec.frame(m.Bytes(), c.idx, now)
-	m.Close()
-	switch kind {
-	case frameWelcome:
-		if !c.welcomed {
-			c.welcomed = true
-			close(c.welcome)
-		}
-	case frameBad:
-		c.f.badFrames.Add(1)
+// clientMask masks the few frames a client sends. RFC 6455 asks for an
+// unpredictable key against cache poisoning by proxies; on loopback with
+// no proxy, a fixed one does.
+var clientMask = [4]byte{0x5b, 0x1d, 0xc3, 0x7e}
+
+// send writes a control frame (a pong, a close) at once. The socket is
+// non-blocking: a frame that does not fit in its buffer is dropped, which
+// a receiving client's few small frames never meet.
+func (c *client) send(op byte, payload []byte) {
+	var b [2 + 4 + 125]byte
+	_, _ = syscall.Write(c.fd, appendClientFrame(b[:0], op, payload[:min(len(payload), 125)], clientMask))
+}
+
+// end ends the connection for reason ("code 4003", "abnormal: EOF"),
+// counted as the server's doing unless the fleet is closing. The socket
+// stays open, shut down, until fleet.close: closed now, its number could
+// go to a client being dialled, which dial may then shut down by mistake.
+func (c *client) end(reason string) {
+	if c.ended {
+		return
 	}
-}
-
-// OnClose counts closes the server started, by code.
-func (c *client) OnClose(_ *gws.Conn, err error) {
-	c.f.live.Add(-1)
+	c.ended = true
+	if c.p != nil {
+		_ = syscall.EpollCtl(c.p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	}
+	_ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
 	if !c.f.closing.Load() {
-		c.f.countClose(closeReason(err))
+		c.f.countClose(reason)
 	}
+	c.f.live.Add(-1)
 	close(c.done)
 }
 
-// closeReason names why a connection ended: its close code, or what broke.
+// closeReason names why a gws connection ended: its close code, or what
+// broke.
 func closeReason(err error) string {
 	var ce *gws.CloseError
 	if errors.As(err, &ce) {
@@ -75,7 +90,7 @@ func errText(err error) string {
 }
 
 // noSession replaces gws's map-backed per-connection storage, which the
-// bench does not use, to keep a client small.
+// churning clients do not use, to keep a connection small.
 type noSession struct{}
 
 func (noSession) Len() int                     { return 0 }

@@ -18,6 +18,10 @@ const (
 	ScenarioBroadcast = "broadcast"
 	ScenarioUsers     = "users"
 	ScenarioGroups    = "groups"
+	// ScenarioStream pushes to one user at a time, like ScenarioUsers,
+	// over --callers PushStream calls, each with up to Window requests
+	// without a result (stream.go).
+	ScenarioStream = "stream"
 	// ScenarioSoak runs churn, resumes and a mix of pushes for Duration,
 	// then checks that the server's goroutines and memory return to
 	// their baseline (soak.go).
@@ -59,7 +63,9 @@ type Config struct {
 	SourceIPs int           // source-ips: 127.0.0.1..N as client source addresses; 0: 8
 	DialRate  float64       // dial-rate: connections opened per second; 0: 2,000
 	Workers   int           // workers: client processes; 0: as many as the open-files limit needs
-	Callers   int           // callers: concurrent gRPC calls in flight; 0: 4 for broadcast, 64 otherwise
+	Callers   int           // callers: concurrent gRPC calls in flight, or PushStream calls for stream; 0: 4 for broadcast and stream, 64 otherwise
+	Window    int           // window: stream: requests per PushStream without a result yet; 0: 128
+	Offline   bool          // offline: users and stream: push to user ids no client holds (the API path without deliveries)
 	Flood     int           // flood: abusive connections sending Ping frames back to back during the steps
 	Stuck     int           // stuck: connections that never read (slow consumers) during the steps
 	Churn     int           // churn: soak: clients that connect, resume and disconnect over and over; 0: 50
@@ -82,6 +88,7 @@ var defaultRates = map[string][]float64{
 	ScenarioBroadcast: {1, 5, 10, 20, 40},
 	ScenarioUsers:     {1000, 5000, 10000, 20000, 30000},
 	ScenarioGroups:    {10, 50, 100, 200},
+	ScenarioStream:    {10000, 25000, 50000, 100000},
 	ScenarioSoak:      {100},
 }
 
@@ -131,9 +138,13 @@ func (c *Config) fill() {
 		// time out after the server has delivered them. Personal pushes are
 		// short, and the server only saturates with many in flight.
 		c.Callers = 64
-		if c.Scenario == ScenarioBroadcast {
+		if c.Scenario == ScenarioBroadcast || c.Scenario == ScenarioStream {
+			// A stream keeps Window requests in flight by itself.
 			c.Callers = 4
 		}
+	}
+	if c.Window == 0 {
+		c.Window = 128
 	}
 	if c.Duration == 0 {
 		c.Duration = c.connectAllowance() + time.Duration(len(c.Rates))*c.Step + c.Settle + 2*time.Minute
@@ -192,11 +203,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.Scenario {
-	case ScenarioIdle, ScenarioBroadcast, ScenarioUsers, ScenarioGroups:
+	case ScenarioIdle, ScenarioBroadcast, ScenarioUsers, ScenarioGroups, ScenarioStream:
 	case ScenarioSoak:
 		errs = append(errs, c.validateSoak()...)
 	default:
-		bad("scenario", "%q: want idle, broadcast, users, groups or soak", c.Scenario)
+		bad("scenario", "%q: want idle, broadcast, users, groups, stream or soak", c.Scenario)
+	}
+	if c.Offline && c.Scenario != ScenarioUsers && c.Scenario != ScenarioStream {
+		bad("offline", "only the users and stream scenarios push to users")
+	}
+	if c.Window < 1 || c.Window > 1<<16 {
+		bad("window", "%d must be in [1, 65536]", c.Window)
 	}
 	if c.JWTSecret == "" && c.JWTKeyFile == "" {
 		bad("jwt-secret", "required to mint the clients' tokens (or --jwt-private-key)")
@@ -303,13 +320,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HMAC secret for client tokens (default: $HERALD_JWT_SECRET, else the dev credentials)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "aud claim of the client tokens")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "iss claim of the client tokens")
-	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "idle, broadcast, users, groups or soak")
+	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "idle, broadcast, users, groups, stream (users over PushStream) or soak")
 	fs.IntVar(&c.Conns, "conns", c.Conns, "WebSocket clients to open")
 	fs.IntVar(&c.Users, "users", 0, "distinct user ids over the clients (default: one per client)")
 	fs.IntVar(&c.Groups, "groups", 0, "groups the clients join, one each through the token (default: none; 10 for groups and soak)")
 	fs.BoolVar(&c.Compress, "compress", c.Compress, "offer permessage-deflate")
 	fs.IntVar(&c.Payload, "payload", c.Payload, "push payload bytes")
-	fs.Func("rates", "comma-separated target pushes (calls) per second, one rate step each (default: broadcast 1,5,10,20,40; users 1000,...,30000; groups 10,50,100,200; soak one rate, 100)", func(v string) error {
+	fs.Func("rates", "comma-separated target pushes (calls) per second, one rate step each (default: broadcast 1,5,10,20,40; users 1000,...,30000; groups 10,50,100,200; stream 10000,...,100000; soak one rate, 100)", func(v string) error {
 		rs, err := ParseRates(v)
 		if err == nil {
 			c.Rates = rs
@@ -322,10 +339,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ServerPID, "server-pid", c.ServerPID, "server process id: read its RSS and CPU time from /proc")
 	fs.IntVar(&c.SourceIPs, "source-ips", c.SourceIPs, "spread clients over source addresses 127.0.0.1..127.0.0.N")
 	fs.Float64Var(&c.DialRate, "dial-rate", c.DialRate, "connections opened per second")
-	fs.IntVar(&c.Workers, "workers", c.Workers, "client processes (default: as many as the open-files limit needs; 1: all in this process)")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "client processes, at any count, to spread receiving over CPUs (default: as many as the open-files limit needs; 1: all in this process)")
 	fs.IntVar(&c.Stuck, "stuck", 0, "connections (from 127.0.0.253) that never read during the steps: slow consumers the server should close with 4003")
 	fs.IntVar(&c.Flood, "flood", 0, "abusive connections (from 127.0.0.254) that send Ping frames back to back during the steps, to measure what they cost the others")
-	fs.IntVar(&c.Callers, "callers", 0, "concurrent gRPC calls in flight (default: 4 for broadcast, 64 otherwise)")
+	fs.IntVar(&c.Callers, "callers", 0, "concurrent gRPC calls in flight; stream: PushStream calls (default: 4 for broadcast and stream, 64 otherwise)")
+	fs.IntVar(&c.Window, "window", c.Window, "stream: requests each PushStream keeps without a result")
+	fs.BoolVar(&c.Offline, "offline", c.Offline, "users and stream: push to user ids no client holds, to measure the API path without deliveries")
 	fs.IntVar(&c.Churn, "churn", 0, "soak: clients that connect, resume, get pushes and disconnect over and over (default 50)")
 }
 

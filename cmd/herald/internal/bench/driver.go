@@ -26,6 +26,8 @@ type driver struct {
 	groups    int
 	churn     int   // soak: churning clients, users churnUser(0..churn-1)
 	connected int64 // clients connected when the steps began: a broadcast reaches them all
+	offline   bool  // push to users no client holds
+	window    int   // stream: requests per stream without a result
 }
 
 // Push kinds, the index of stepSend.kinds.
@@ -67,21 +69,33 @@ type runningTotals struct {
 }
 
 // runStep sends at rate calls per second for dur, from d.callers
-// goroutines fed by a pacer. A call that comes due while every caller is
-// busy is skipped and counted, not queued: the step measures what the
-// server sustains at that rate, not how long a backlog takes to clear.
+// goroutines fed by a pacer (for the stream scenario, requests on a
+// stream per caller). A call that comes due while every caller is busy is
+// skipped and counted, not queued: the step measures what the server
+// sustains at that rate, not how long a backlog takes to clear.
 func (d *driver) runStep(ctx context.Context, step int, rate float64, dur time.Duration, totals *runningTotals) *stepSend {
 	s := &stepSend{}
-	due := make(chan struct{}, d.callers)
+	// The pacer emits the calls due each millisecond back to back. An
+	// idle unary caller takes its token as it comes; a stream sender is
+	// seldom idle, so its tokens wait here, up to a window's worth.
+	backlog := d.callers
+	if d.scenario == ScenarioStream {
+		backlog *= d.window
+	}
+	due := make(chan struct{}, backlog)
+	start := time.Now()
 	var wg sync.WaitGroup
 	for id := range d.callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if d.scenario == ScenarioStream {
+				d.streamCaller(ctx, id, step, start.Add(dur), due, s, totals)
+				return
+			}
 			d.caller(ctx, id, step, due, s, totals)
 		}()
 	}
-	start := time.Now()
 	newPacer(rate, dur).run(ctx, func(int) {
 		select {
 		case due <- struct{}{}:
@@ -163,9 +177,9 @@ func (d *driver) call(ctx context.Context, rng *rand.Rand, msg *pushv1.Message) 
 	}
 	switch kind {
 	case kindUsers:
-		u := rng.IntN(min(d.users, d.conns))
-		r, err := d.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{userOf(u, d.users)}, Message: msg})
-		return kind, clientsOf(u, d.users, d.conns), r.GetDelivered(), err
+		user, expected := d.pickUser(rng)
+		r, err := d.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{user}, Message: msg})
+		return kind, expected, r.GetDelivered(), err
 	case kindGroups:
 		g := rng.IntN(min(d.groups, d.conns))
 		r, err := d.api.PushToGroups(ctx, &pushv1.PushToGroupsRequest{Groups: []string{groupOf(g, d.groups)}, Message: msg})
@@ -174,6 +188,17 @@ func (d *driver) call(ctx context.Context, rng *rand.Rand, msg *pushv1.Message) 
 		r, err := d.api.Broadcast(ctx, &pushv1.BroadcastRequest{Message: msg})
 		return kind, d.connected, r.GetDelivered(), err
 	}
+}
+
+// pickUser picks the user of a push to one user, and how many clients it
+// reaches: a random one of the fleet's, or with offline one no client
+// holds.
+func (d *driver) pickUser(rng *rand.Rand) (string, int64) {
+	if d.offline {
+		return offlineUser(rng.IntN(d.users)), 0
+	}
+	u := rng.IntN(min(d.users, d.conns))
+	return userOf(u, d.users), clientsOf(u, d.users, d.conns)
 }
 
 // clientsOf is how many of conns clients have key j when client i has key

@@ -2,13 +2,17 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/golang-jwt/jwt/v5"
 	"net"
 	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/herald-push/herald/server/tokens"
 )
@@ -19,10 +23,8 @@ const (
 	dialers = 128
 	// welcomeTimeout is how long a client waits for its Welcome.
 	welcomeTimeout = 10 * time.Second
-	// closeWriteTimeout bounds writing the close frame at the end.
+	// closeWriteTimeout bounds writing a churning client's frames.
 	closeWriteTimeout = 2 * time.Second
-	// closers close the clients at the end, in parallel.
-	closers = 8
 	// maxReasons caps the distinct failure reasons kept.
 	maxReasons = 20
 )
@@ -55,6 +57,9 @@ type fleetSpec struct {
 func userOf(i, users int) string   { return fmt.Sprintf("bench-u%d", i%users) }
 func groupOf(i, groups int) string { return fmt.Sprintf("bench-g%d", i%groups) }
 
+// offlineUser is a user id no client of the fleet holds.
+func offlineUser(i int) string { return fmt.Sprintf("bench-offline-u%d", i) }
+
 // sourceIP is client i's source address, or nil to let the kernel choose
 // (an IPv6 target).
 func sourceIP(i, n int, ipv4 bool) net.IP {
@@ -70,11 +75,18 @@ type fleet struct {
 
 	// immutable after newFleet
 	spec fleetSpec
+	url  *url.URL
 	rec  *recorder
 	ipv4 bool
 
-	wg        sync.WaitGroup // one per read loop
-	connected atomic.Int64   // clients that got their Welcome
+	// pollers read the clients; connect starts them, close stops them.
+	pollers []*poller
+	wg      sync.WaitGroup // one per poller goroutine
+	// slots hold client First+k in slot k once it is registered with its
+	// poller, which finds it there by the slot in its epoll event.
+	slots []atomic.Pointer[client]
+
+	connected atomic.Int64 // clients that got their Welcome
 	failed    atomic.Int64
 	live      atomic.Int64 // open connections
 	badFrames atomic.Int64
@@ -83,7 +95,6 @@ type fleet struct {
 	connDur   time.Duration // written before ready is closed
 
 	mu      sync.Mutex
-	clients []*client      // guarded by mu
 	dialErr map[string]int // guarded by mu
 	closes  map[string]int // closes the server started; guarded by mu
 }
@@ -99,7 +110,9 @@ func newFleet(spec fleetSpec) (*fleet, error) {
 	ip := net.ParseIP(u.Hostname())
 	return &fleet{
 		spec:    spec,
+		url:     u,
 		rec:     newRecorder(spec.Tag, spec.Steps),
+		slots:   make([]atomic.Pointer[client], spec.Count),
 		ipv4:    ip == nil || ip.To4() != nil,
 		ready:   make(chan struct{}),
 		dialErr: map[string]int{},
@@ -107,14 +120,31 @@ func newFleet(spec fleetSpec) (*fleet, error) {
 	}, nil
 }
 
-// connect opens the fleet's clients at the dial rate and returns when each
-// has its Welcome or has failed, or ctx ends. It closes f.ready.
+// connect starts the pollers, one per CPU the process may use, then opens
+// the fleet's clients at the dial rate; it returns when each has its
+// Welcome or has failed, or ctx ends. It closes f.ready.
 func (f *fleet) connect(ctx context.Context) {
 	start := time.Now()
 	defer func() {
 		f.connDur = time.Since(start)
 		close(f.ready)
 	}()
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		p, err := newPoller(f)
+		if err != nil {
+			f.fail(err.Error())
+			continue
+		}
+		f.pollers = append(f.pollers, p)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			p.run()
+		}()
+	}
+	if len(f.pollers) == 0 {
+		return
+	}
 	idx := make(chan int)
 	var wg sync.WaitGroup
 	for range min(dialers, f.spec.Count) {
@@ -151,42 +181,120 @@ func (f *fleet) dial(ctx context.Context, i int) {
 		f.fail("mint token: " + err.Error())
 		return
 	}
-	c := &client{f: f, idx: i, welcome: make(chan struct{}), done: make(chan struct{})}
-	local := sourceIP(i, f.spec.SourceIPs, f.ipv4)
-	conn, resp, err := dial(c, f.spec.WSURL, tok, f.spec.Compress, local)
+	c, leftover, err := f.open(ctx, i, tok)
 	if err != nil {
-		if resp != nil {
-			f.fail("HTTP " + resp.Status)
-			_ = resp.Body.Close()
+		var status errHTTPStatus
+		if errors.As(err, &status) {
+			f.fail(status.Error())
 		} else {
 			f.fail(errText(err))
 		}
 		return
 	}
-	c.conn = conn
 	f.live.Add(1)
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		conn.ReadLoop()
-	}()
-	f.mu.Lock()
-	f.clients = append(f.clients, c)
-	f.mu.Unlock()
+	// What came with the handshake response (the Welcome, often) is read
+	// here, before the poller owns the client.
+	if len(leftover) > 0 {
+		var fr frameReader
+		fr.consume(c, leftover, time.Now().UnixNano())
+	}
+	// The client is complete before it is published in its slot, which is
+	// how its poller finds it.
+	slot := i - f.spec.First
+	p := f.pollers[slot%len(f.pollers)]
+	if !c.ended {
+		c.p = p
+	}
+	f.slots[slot].Store(c)
+	if !c.ended {
+		if err := p.add(c, slot); err != nil {
+			c.end("abnormal: " + err.Error())
+		}
+	}
 
 	t := time.NewTimer(welcomeTimeout)
 	defer t.Stop()
 	select {
 	case <-c.welcome:
 		f.connected.Add(1)
+		return
 	case <-c.done:
 		f.fail("closed before Welcome")
+		return
 	case <-t.C:
 		f.fail("no Welcome within " + welcomeTimeout.String())
-		_ = conn.NetConn().Close()
 	case <-ctx.Done():
-		_ = conn.NetConn().Close()
 	}
+	// The poller reads the end of the shut-down socket and ends the
+	// client; the socket is closed by close, never before, so this cannot
+	// hit another client's.
+	_ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
+}
+
+// open dials client i, upgrades the connection with token and takes its
+// socket out of Go's network poller: the client, not yet registered with
+// a poller, and what came after the handshake response.
+func (f *fleet) open(ctx context.Context, i int, token string) (*client, []byte, error) {
+	d := &net.Dialer{Timeout: welcomeTimeout}
+	if local := sourceIP(i, f.spec.SourceIPs, f.ipv4); local != nil {
+		d.LocalAddr = &net.TCPAddr{IP: local}
+	}
+	conn, err := d.DialContext(ctx, "tcp", f.url.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close() // the client has its own descriptor
+	_ = conn.SetDeadline(time.Now().Add(welcomeTimeout))
+	leftover, deflate, err := handshake(conn, f.url, token, f.spec.Compress)
+	if err != nil {
+		return nil, nil, err
+	}
+	fd, err := dupSocket(conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &client{f: f, idx: i, fd: fd, deflate: deflate, welcome: make(chan struct{}), done: make(chan struct{})}
+	return c, leftover, nil
+}
+
+// dupSocket returns a non-blocking, close-on-exec duplicate of conn's
+// socket, which Go's network poller knows nothing of.
+func dupSocket(conn net.Conn) (int, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("a %T has no socket", conn)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			dupErr = fmt.Errorf("dup: %w", errno)
+			return
+		}
+		fd = int(r)
+	}); err != nil {
+		return -1, err
+	}
+	if dupErr != nil {
+		return -1, dupErr
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		_ = syscall.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// client returns the client in slot, or nil.
+func (f *fleet) client(slot int) *client {
+	if slot < 0 || slot >= len(f.slots) {
+		return nil
+	}
+	return f.slots[slot].Load()
 }
 
 func (f *fleet) fail(reason string) {
@@ -209,33 +317,27 @@ func addReason(m map[string]int, reason string) {
 	m[reason]++
 }
 
-// close closes every client with 1000 and waits for their read loops.
+// close stops the pollers, then closes every client still open with 1000
+// and every socket.
 func (f *fleet) close() {
 	f.closing.Store(true)
-	f.mu.Lock()
-	clients := f.clients
-	f.mu.Unlock()
-	next := make(chan *client)
-	var wg sync.WaitGroup
-	for range closers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range next {
-				// WriteClose writes the close frame and closes the socket,
-				// so the read loop ends without waiting for the server.
-				_ = c.conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
-				_ = c.conn.WriteClose(1000, nil)
-				_ = c.conn.NetConn().Close()
-			}
-		}()
+	for _, p := range f.pollers {
+		p.stop()
 	}
-	for _, c := range clients {
-		next <- c
-	}
-	close(next)
-	wg.Wait()
 	f.wg.Wait()
+	code := []byte{1000 >> 8, 1000 & 0xff}
+	for k := range f.slots {
+		c := f.slots[k].Load()
+		if c == nil {
+			continue
+		}
+		if !c.ended {
+			c.p = nil // its epoll set is gone
+			c.send(opClose, code)
+			c.end("closed by the bench")
+		}
+		_ = syscall.Close(c.fd)
+	}
 }
 
 // progress is a snapshot of the fleet's counters.

@@ -31,16 +31,27 @@ func (r *run) serverCPU() time.Duration {
 	return d
 }
 
-// benchCPU is the CPU time of this process and its workers so far.
-func (r *run) benchCPU() time.Duration {
-	total, _ := readCPU(os.Getpid())
+// benchPIDs are the load generator's processes: this one and its
+// workers.
+func (r *run) benchPIDs() []int {
+	pids := []int{os.Getpid()}
 	for _, s := range r.shares {
 		if w, ok := s.(*cancelOnFinish); ok {
-			d, _ := readCPU(w.cmd.Process.Pid)
-			total += d
+			pids = append(pids, w.cmd.Process.Pid)
 		}
 	}
-	return total
+	return pids
+}
+
+// benchCPU is the CPU time each of the load generator's processes has
+// used so far, in benchPIDs order.
+func (r *run) benchCPU() []time.Duration {
+	pids := r.benchPIDs()
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		out[i], _ = readCPU(pid)
+	}
+	return out
 }
 
 // hostCPU is the machine's busy CPU time so far, or 0 when unknown.

@@ -61,17 +61,24 @@ type Params struct {
 	DialRate        float64   `json:"dial_rate"`
 	Workers         int       `json:"workers"`
 	Callers         int       `json:"callers"`
+	Window          int       `json:"window,omitempty"`
+	Offline         bool      `json:"offline,omitempty"`
 	Churn           int       `json:"churn,omitempty"`
 }
 
 func paramsOf(c Config) Params {
-	return Params{
+	p := Params{
 		Scenario: c.Scenario, WSURL: c.WSURL, GRPCAddr: c.GRPCAddr, AdminURL: c.AdminURL,
 		Conns: c.Conns, Users: c.Users, Groups: c.Groups, Compress: c.Compress, PayloadBytes: c.Payload,
 		Rates: c.Rates, StepSeconds: c.Step.Seconds(), DurationSeconds: c.Duration.Seconds(),
 		SettleSeconds: c.Settle.Seconds(), ServerPID: c.ServerPID, SourceIPs: c.SourceIPs,
 		DialRate: c.DialRate, Workers: c.Workers, Callers: c.Callers, Churn: c.Churn,
+		Offline: c.Offline,
 	}
+	if c.Scenario == ScenarioStream {
+		p.Window = c.Window
+	}
+	return p
 }
 
 // Host describes the machine the run was on.
@@ -153,13 +160,18 @@ type StepReport struct {
 
 	// Server CPU (from /proc, with --server-pid): cores busy on average
 	// and CPU time per delivery. BenchCPUCores is this process and its
-	// workers: near a full core, the figures measure the load generator.
+	// workers, BenchCPUs the CPUs they may run on; BenchSaturated says
+	// they had none to spare (saturation.go): the figures then measure
+	// the load generator, a floor of what the server does.
 	// OtherCPUCores is everything else the machine ran meanwhile (with
 	// --server-pid): well above zero, other work competed for the cores
 	// and the figures are not the server's alone.
 	ServerCPUCores         float64 `json:"server_cpu_cores,omitempty"`
 	ServerCPUNsPerDelivery float64 `json:"server_cpu_ns_per_delivery,omitempty"`
 	BenchCPUCores          float64 `json:"bench_cpu_cores,omitempty"`
+	BenchCPUs              int     `json:"bench_cpus,omitempty"`
+	BenchSaturated         bool    `json:"bench_saturated,omitempty"`
+	BenchBusiestShare      float64 `json:"bench_busiest_share,omitempty"` // of the busiest bench process's own CPUs
 	OtherCPUCores          float64 `json:"other_cpu_cores,omitempty"`
 
 	// Server is the change in the server's GetStats counters over the step.
@@ -232,6 +244,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		for i, s := range r.Steps {
 			if s.FirstError != "" {
 				fmt.Fprintf(w, "step %d: first error: %s\n", i+1, s.FirstError)
+			}
+			if s.BenchSaturated {
+				fmt.Fprintf(w, "step %d: bench saturated (%.2f cores busy of the %d CPUs it may use, its busiest process %.0f%% of its own): the figures are a floor, not the server's limit\n",
+					i+1, s.BenchCPUCores, s.BenchCPUs, 100*s.BenchBusiestShare)
 			}
 			if d := s.Server; d != nil && (d.Drops > 0 || d.SlowConsumerDisconnects > 0) {
 				fmt.Fprintf(w, "step %d: server dropped %d frames, closed %d slow consumers\n", i+1, d.Drops, d.SlowConsumerDisconnects)

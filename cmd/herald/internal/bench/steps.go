@@ -12,7 +12,8 @@ type stepAccount struct {
 	send      *stepSend
 	rate      float64
 	serverCPU time.Duration
-	benchCPU  time.Duration
+	benchCPU  time.Duration // all its processes together
+	bench     saturation
 	hostCPU   time.Duration // the whole machine
 	server    *ServerDelta
 }
@@ -23,7 +24,7 @@ func (r *run) runSteps(ctx context.Context) []stepAccount {
 	d := &driver{
 		api: r.api, scenario: cfg.Scenario, payload: cfg.Payload, tag: r.tag,
 		callers: cfg.Callers, conns: cfg.Conns, users: cfg.Users, groups: cfg.Groups, churn: cfg.Churn,
-		connected: r.rep.Connect.Connected,
+		connected: r.rep.Connect.Connected, offline: cfg.Offline, window: cfg.Window,
 	}
 	var out []stepAccount
 	for i, rate := range cfg.Rates {
@@ -31,11 +32,18 @@ func (r *run) runSteps(ctx context.Context) []stepAccount {
 			break
 		}
 		r.setPhase(fmt.Sprintf("step %d/%d at %g/s", i+1, len(cfg.Rates), rate))
+		cpus := r.benchCPUSets()
 		srv0, bench0, host0 := r.serverCPU(), r.benchCPU(), hostCPU()
 		st0, _ := r.serverStats(ctx)
 		s := d.runStep(ctx, i, rate, cfg.Step, &r.totals)
 		st1, _ := r.serverStats(ctx)
-		a := stepAccount{send: s, rate: rate, serverCPU: r.serverCPU() - srv0, benchCPU: r.benchCPU() - bench0, hostCPU: hostCPU() - host0}
+		a := stepAccount{send: s, rate: rate, serverCPU: r.serverCPU() - srv0, hostCPU: hostCPU() - host0}
+		used := r.benchCPU()
+		for j := range used {
+			used[j] -= bench0[j]
+			a.benchCPU += used[j]
+		}
+		a.bench = judgeSaturation(used, cpus, s.elapsed.Seconds())
 		if st0 != nil && st1 != nil {
 			a.server = &ServerDelta{
 				MessagesOut:             st1.GetMessagesOut() - st0.GetMessagesOut(),
@@ -96,6 +104,7 @@ func (r *run) merge(results []shareResult, sends []stepAccount) {
 			sr.DeliveriesPerSec = float64(sr.Received) / secs
 			sr.ServerCPUCores = a.serverCPU.Seconds() / secs
 			sr.BenchCPUCores = a.benchCPU.Seconds() / secs
+			sr.BenchCPUs, sr.BenchSaturated, sr.BenchBusiestShare = a.bench.cpus, a.bench.saturated, a.bench.busiest
 			if r.cfg.ServerPID != 0 && a.hostCPU > 0 {
 				sr.OtherCPUCores = max(0, (a.hostCPU-a.serverCPU-a.benchCPU).Seconds()/secs)
 			}

@@ -9,7 +9,7 @@ import (
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 )
 
-func marshal(t *testing.T, f *clientv1.ServerFrame) []byte {
+func marshal(t testing.TB, f *clientv1.ServerFrame) []byte {
 	t.Helper()
 	b, err := proto.Marshal(f)
 	if err != nil {

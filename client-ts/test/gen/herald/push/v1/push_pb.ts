@@ -1477,7 +1477,8 @@ export const UndeliveredReasonSchema: GenEnum<UndeliveredReason> = /*@__PURE__*/
  * whatever its scopes; the health service needs no key.
  *
  * Limits. Each API key has its own request rate limit (a token bucket; a
- * streaming call counts once); over it, calls are refused with
+ * streaming call counts once when it opens, and PushStream once more per
+ * request); over it, calls (and PushStream requests) are refused with
  * ResourceExhausted until tokens refill. Requests larger than the server's
  * maximum message size (1 MiB by default) are refused with
  * ResourceExhausted too.
@@ -1594,14 +1595,21 @@ export const PushService: GenService<{
   /**
    * PushStream is the push call for backends with volume: the caller sends
    * push requests (to users, groups or everyone) on one stream and gets one
-   * result per request, matched by its correlation_id. Each request is
-   * checked and carried out like the unary call of its kind (same scope,
-   * validation, idempotency and rate limit, one token per request); a bad
-   * request gets a result with its status and the stream goes on. Flow
-   * control: the server reads a bounded number of requests ahead of the
-   * results it has sent, so a caller that sends faster than the node pushes
-   * is slowed by HTTP/2 flow control, and the node never buffers without
-   * bound.
+   * result per request, matched by its correlation_id: results come in the
+   * order the pushes complete, which may differ from the order they were
+   * sent. Each request is checked and carried out like the unary call of
+   * its kind (same scope, validation, idempotency and rate limit, one token
+   * per request; the call itself takes one when it opens); a bad request
+   * gets a result with its status and the stream goes on. Flow control: the
+   * server reads a bounded number of requests ahead of the results it has
+   * sent (128 by default), so a caller that sends faster than the node
+   * pushes is slowed by HTTP/2 flow control, and the node never buffers
+   * without bound. A caller may hold a bounded number of these streams
+   * open (16 per API key by default; one more gets ResourceExhausted). The
+   * stream ends with OK once the caller has closed its side and every
+   * request has its result; when the node shuts down it stops reading,
+   * answers what it has read and ends with Unavailable: send the requests
+   * without a result again, with their message id, to another node.
    *
    * @generated from rpc herald.push.v1.PushService.PushStream
    */

@@ -54,6 +54,8 @@
 //     the push while a Resume is answered (resume.go), or appends it to
 //     the send queue and, when the session's writer is idle, marks it
 //     scheduled and, unlocked, calls Transport.Schedule. It never blocks.
+//     The pushes of the user's own stream that the policy drops are noted
+//     as undelivered events (undelivered.go), queued to the event writer.
 //
 //  4. Writer (writer.go). The transport runs the session's Writer on its
 //     connection's writer: wsgate's conn hands writer.Flush to gws's
@@ -68,7 +70,8 @@
 //
 // The counts flow back: Deliver returns how many sessions took the push,
 // the engine sums the nodes', and Result.Delivered is the sum over the
-// streams.
+// streams. A push of a user's stream that no session took makes an
+// undelivered event (offline), queued by publish to the event writer.
 //
 // # Sessions
 //

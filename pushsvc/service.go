@@ -140,10 +140,11 @@ func (s *Service) Disconnected(sess *Session) {
 	s.unregister(sess, Disconnect{Code: CodeNormal, Reason: "connection closed"})
 }
 
-// PeerClosed unregisters a session whose transport closed from the
-// peer's side: code and reason are those of the client's close frame, or
-// CodeAbnormal when the connection dropped without one. A close the
-// server asked for first keeps its own code. The code is what the
+// PeerClosed unregisters a session whose transport closed without the
+// session asking: code and reason are those of the client's close frame,
+// of a close the transport made on its own (a lost heartbeat, a protocol
+// error), or CodeAbnormal when the connection dropped without one. A close
+// the session asked for first keeps its own code. The code is what the
 // session's Disconnected (and its user's Offline) event says.
 func (s *Service) PeerClosed(sess *Session, code uint16, reason string) {
 	s.unregister(sess, Disconnect{Code: code, Reason: reason})

@@ -15,6 +15,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/internal/redistest"
+	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
 )
 
@@ -507,19 +508,27 @@ func TestEventsCloseCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		kicked.WaitClose(t)
-		evs := w.until(t, 20*time.Second, "three users offline", func(evs []*pushv1.Event) bool {
+		// A close gws makes on its own says its own code: a fragmented
+		// ping (FIN clear, masked, empty) is a protocol error, 1002.
+		broken := n.mustDial(t, "broken")
+		if _, err := broken.Conn.NetConn().Write([]byte{0x09, 0x80, 1, 2, 3, 4}); err != nil {
+			t.Fatal(err)
+		}
+		broken.WaitClose(t)
+		evs := w.until(t, 20*time.Second, "four users offline", func(evs []*pushv1.Event) bool {
 			n := 0
 			for _, ev := range evs {
 				if ev.GetOffline() != nil {
 					n++
 				}
 			}
-			return n == 3
+			return n == 4
 		})
 		want := map[string]struct {
 			code   uint32
 			reason string
-		}{"bye": {4000, "see you"}, "dropped": {1006, "connection lost"}, "kicked": {4002, "go"}}
+		}{"bye": {4000, "see you"}, "dropped": {1006, "connection lost"}, "kicked": {4002, "go"},
+			"broken": {pushsvc.CodeProtocolError, pushsvc.DisconnectProtocolError.Reason}}
 		for _, ev := range evs {
 			w := want[userOf(ev)]
 			if d := ev.GetDisconnected(); d != nil && (d.GetCode() != w.code || d.GetReason() != w.reason) {

@@ -32,14 +32,18 @@ func (h *handler) OnClose(socket *gws.Conn, err error) {
 	c.stopExpiry()
 	h.g.unregister(c)
 	h.g.release(&c.ticket)
-	// The session's events say how it ended: the client's close frame's
+	// The session's events say how it ended: the close gws wrote on its
+	// own (a lost heartbeat, a protocol error), the client's close frame's
 	// code, or 1006 when the connection dropped without one; a close the
-	// server started keeps its own.
+	// session started keeps its own.
 	var ce *gws.CloseError
 	byPeer := errors.As(err, &ce)
-	if byPeer {
+	switch d, own := c.wire.ownDisconnect(); {
+	case own:
+		h.g.opts.Service.PeerClosed(c.sess, d.Code, d.Reason)
+	case byPeer:
 		h.g.opts.Service.PeerClosed(c.sess, ce.Code, string(ce.Reason))
-	} else {
+	default:
 		h.g.opts.Service.PeerClosed(c.sess, pushsvc.CodeAbnormal, "connection lost")
 	}
 	// Closes the server started are counted under their code where they

@@ -56,6 +56,9 @@ type wireConn struct {
 	// side (a read deadline, a bad header), for the close gws writes next;
 	// nil until then.
 	fault atomic.Pointer[pushsvc.Disconnect]
+	// own is the Disconnect writeClose sent before a close gws wrote on
+	// its own; nil until then.
+	own atomic.Pointer[pushsvc.Disconnect]
 
 	// readMu is held across each Read: the lingering close takes it to
 	// take the reading over from gws's read goroutine.
@@ -191,6 +194,7 @@ func (c *wireConn) writeClose(p []byte) error {
 			code = binary.BigEndian.Uint16(p[2:4])
 		}
 		if d, ok := c.gwsDisconnect(code, p[min(4, len(p)):]); ok {
+			c.own.Store(&d)
 			c.flags.Or(wireOwnClose)
 			c.g.metrics.closes.WithLabelValues(codeLabel(d.Code)).Inc()
 			frames := appendBinaryFrame(make([]byte, 0, 256), pushsvc.EncodeDisconnect(d))
@@ -253,6 +257,15 @@ func (c *wireConn) markDisconnectSent() { c.flags.Or(wireDisconnectSent) }
 // ownClose reports whether gws closed the connection on its own and
 // writeClose sent (and counted) a Disconnect for it.
 func (c *wireConn) ownClose() bool { return c.flags.Load()&wireOwnClose != 0 }
+
+// ownDisconnect is the Disconnect writeClose sent for a close gws wrote on
+// its own (a heartbeat lost, a protocol error, a frame too big), if any.
+func (c *wireConn) ownDisconnect() (pushsvc.Disconnect, bool) {
+	if d := c.own.Load(); d != nil {
+		return *d, true
+	}
+	return pushsvc.Disconnect{}, false
+}
 
 // Read reads for gws's read goroutine, the only caller after the upgrade,
 // and follows the frames it passes on (see frameScanner).

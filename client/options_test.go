@@ -31,7 +31,6 @@ func TestNewValidates(t *testing.T) {
 		{"Options.FillTimeout", func(o *Options) { o.FillTimeout = -1 }},
 		{"Options.FillBuffer", func(o *Options) { o.FillBuffer = -1 }},
 		{"Options.Resume[0].stream", func(o *Options) { o.Resume = []*clientv1.StreamPosition{{Offset: 1}} }},
-		{"Options.Resume[0].offset", func(o *Options) { o.Resume = []*clientv1.StreamPosition{{Stream: "s"}} }},
 		{"Options.Resume[1].stream", func(o *Options) {
 			o.Resume = []*clientv1.StreamPosition{{Stream: "s", Offset: 1}, {Stream: "s", Offset: 2}}
 		}},

@@ -50,6 +50,13 @@ func TestNewValidates(t *testing.T) {
 	if _, err := New(valid()); err != nil {
 		t.Fatalf("New(valid) = %v", err)
 	}
+	// Offset 0: a stream before its first push, as Positions gives a
+	// stream the Welcome said was never published.
+	o := valid()
+	o.Resume = []*clientv1.StreamPosition{{Stream: "group:news"}}
+	if _, err := New(o); err != nil {
+		t.Errorf("New with a saved position at offset 0 = %v", err)
+	}
 }
 
 func TestNewFillsDefaults(t *testing.T) {

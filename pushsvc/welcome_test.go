@@ -199,7 +199,11 @@ func TestMarkerSize(t *testing.T) {
 	}
 	ft.run()
 	frames := ft.decoded(t)
-	if n := proto.Size(frames[len(frames)-1]); n > 64 {
+	last := frames[len(frames)-1]
+	if !isMarker(last.GetPush(), "group:chat", 1) {
+		t.Fatalf("last frame %v, want the marker", last)
+	}
+	if n := proto.Size(last); n > 64 {
 		t.Errorf("marker frame of %d bytes, want its position and id only", n)
 	}
 }

@@ -468,8 +468,14 @@ type Push struct {
 	// (for example when a single node restarts), and offsets restart with it.
 	Epoch string `protobuf:"bytes,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// sent_at is when the server accepted the push.
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
-	Excluded      bool                   `protobuf:"varint,16,opt,name=excluded,proto3" json:"excluded,omitempty"`
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// excluded marks a push of a group stream that excluded this
+	// connection's user (PushToGroups' exclude_user_ids): it carries only
+	// id, stream, offset and epoch, so that the stream's offsets have no
+	// hole for this connection. A client advances the stream's position to
+	// it and gives the app nothing. Replays carry such markers too. (Field
+	// 16: 8 to 15 are reserved, and an unset bool costs nothing on a push.)
+	Excluded      bool `protobuf:"varint,16,opt,name=excluded,proto3" json:"excluded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -297,6 +297,13 @@ export type Push = Message<"herald.client.v1.Push"> & {
   sentAt?: Timestamp | undefined;
 
   /**
+   * excluded marks a push of a group stream that excluded this
+   * connection's user (PushToGroups' exclude_user_ids): it carries only
+   * id, stream, offset and epoch, so that the stream's offsets have no
+   * hole for this connection. A client advances the stream's position to
+   * it and gives the app nothing. Replays carry such markers too. (Field
+   * 16: 8 to 15 are reserved, and an unset bool costs nothing on a push.)
+   *
    * @generated from field: bool excluded = 16;
    */
   excluded: boolean;

@@ -24,7 +24,9 @@
 //     Resume first thing on every connection, reports the streams the server
 //     could not replay (Options.OnResumeFailed), and drops any push at or
 //     below the position already delivered, so a replay overlapping live
-//     traffic reaches the app once.
+//     traffic reaches the app once. A stream it has received nothing from
+//     yet gets its position from the Welcome (Welcome.streams), so that
+//     what is pushed to it while the client is away is resumed too.
 //   - Never moves past a gap in a stream's offsets without asking for it
 //     (see Gaps below).
 //   - Drops a connection from which nothing (message, ping or pong) arrived
@@ -39,15 +41,25 @@
 //  1. Per stream the client keeps the last push delivered (offset, epoch)
 //     and a coverage: an offset in that epoch up to which the server, in a
 //     ResumeResult with recovered=true, said it has sent every push meant
-//     for this client.
-//  2. A push is delivered when it is the stream's first (or the server had
-//     nothing of the stream), when its epoch is new and its offset is 1,
+//     for this client. Each Welcome gives the position of every stream the
+//     connection follows, read before the connection received any of them;
+//     the client takes it for each stream it has no position in, and keeps
+//     the one it has (whichever way they differ). A stream never published
+//     is at offset 0 with no epoch.
+//  2. A push is delivered when the client has no position in its stream (a
+//     group joined after the connect: its first push is the first the
+//     client gets), when its epoch is not the position's (a new epoch, or
+//     no epoch: the server had nothing of the stream) and its offset is 1,
 //     when its offset is the last one plus 1, or when it is above the last
-//     one and the offsets skipped are within the coverage (pushes that
-//     excluded this client's user, which no replay carries either). A push
-//     at or below the last offset of the same epoch is a duplicate and is
+//     one and the offsets skipped are within the coverage. A push at or
+//     below the last offset of the same epoch is a duplicate and is
 //     dropped. Pushes without a stream or with offset 0 are delivered as
-//     they come.
+//     they come. A marker (Push.excluded: a group push that excluded this
+//     client's user, live or replayed) counts as a push for all of these
+//     rules and moves the position, but never reaches the app (nor an Ack
+//     of its own: an Ack of a later push covers it). With markers, skipped
+//     offsets within the coverage come only from a node that sends none
+//     (one older than markers, in a cluster being upgraded).
 //  3. Any other push opens a gap: the client holds it and sends a Resume
 //     naming that stream alone, with the last position delivered (offset
 //     0 and the new epoch when the gap is at the start of a new epoch).
@@ -59,9 +71,11 @@
 //     its Resumes not yet answered or given up on. An answer to a Resume
 //     given up on is ignored.
 //  5. recovered=true: its offset becomes the coverage, and the replay
-//     follows it, oldest first. Each replayed push, and each held push the
-//     replay has passed, is delivered by rule 2; since the replay is in
-//     order, offsets skipped below the highest one replayed are covered.
+//     follows it, oldest first (a Resume from offset 0 with no epoch is
+//     answered with the epoch the stream has now, which the replay is
+//     of). Each replayed push, and each held push the replay has passed,
+//     is delivered by rule 2; since the replay is in order, offsets
+//     skipped below the highest one replayed are covered.
 //     The replay is over when a push of the stream above the answer's
 //     offset (or of another epoch) arrives, or when none of the stream has
 //     arrived for FillTimeout. Then held pushes that rule 2 accepts are
@@ -84,7 +98,9 @@
 //
 // One consequence: a client whose user left a group and joined it again
 // sees the pushes sent meanwhile as a gap, and receives them, as it would
-// after a reconnect.
+// after a reconnect; if the server answered a Resume while the client was
+// out of the group (not recovered, offset 0, no epoch), the gap reaches
+// back to the stream's start, as far as history holds it.
 //
 // # Concurrency
 //

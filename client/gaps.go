@@ -22,10 +22,12 @@ import (
 // replay passes them, in order, each once. The Resume that opens every
 // connection is handled the same way, for all its streams at once.
 //
-// A jump that the replay does not fill was made by pushes that excluded
-// this client's user (group pushes with exclude_user_ids): the replay
-// leaves them out too, and the ResumeResult's offset says up to where the
-// server has sent everything meant for this client, so the jump is
+// Pushes that excluded this client's user (group pushes with
+// exclude_user_ids) arrive as markers (Push.excluded), live and in
+// replays, which take their offsets without reaching the app, so they
+// open no gap. A jump that a replay does not fill is such pushes from a
+// node that sends no markers: the ResumeResult's offset says up to where
+// the server has sent everything meant for this client, so the jump is
 // accepted. Nothing marks the end of a replay on the wire (a frame queued
 // after it could evict it from a full send queue), so a replay is over
 // when a push of the stream past its end arrives, or when none of it has
@@ -88,10 +90,14 @@ func (g *gaps) start(sps []*clientv1.StreamPosition, now time.Time) {
 	g.schedule(now.Add(g.timeout))
 }
 
-// push takes one push from the server.
+// push takes one push from the server, or the marker of a push that
+// excluded this client's user (Push.excluded), which takes its place in
+// the stream's offsets and is never handed to the app.
 func (g *gaps) push(p *clientv1.Push, now time.Time) {
 	if p.GetOffset() == 0 || p.GetStream() == "" {
-		g.emit(p) // untracked: nothing to order it by
+		if !p.GetExcluded() {
+			g.emit(p) // untracked: nothing to order it by
+		}
 		return
 	}
 	if f := g.fills[p.GetStream()]; f != nil {
@@ -106,16 +112,18 @@ func (g *gaps) live(p *clientv1.Push, now time.Time) {
 	stream := p.GetStream()
 	pos, ok := g.pos.get(stream)
 	switch {
-	case !ok || pos.epoch == "":
-		// The first push of a stream (or of one the server had nothing
-		// of): nothing to compare it with.
+	case !ok:
+		// The first push of a stream the client has no position in (a
+		// group joined after the connect): nothing to compare it with.
 		g.deliver(stream, p, 0)
 	case p.GetEpoch() != pos.epoch:
+		// A new epoch, or the first of a stream the server had nothing
+		// of when it gave the position (epoch ""): it starts at 1.
 		if p.GetOffset() == 1 {
 			g.deliver(stream, p, 0)
 			return
 		}
-		// The stream started over and its first pushes are missing.
+		// Its first pushes are missing.
 		g.open(stream, &fill{epoch: p.GetEpoch()}, p, now)
 	case p.GetOffset() <= pos.offset:
 		g.log.Debug("dropping duplicate push", "stream", stream, "offset", p.GetOffset())
@@ -126,10 +134,12 @@ func (g *gaps) live(p *clientv1.Push, now time.Time) {
 	}
 }
 
-// deliver hands p to the app and records it.
+// deliver records p and hands it to the app, unless it is a marker.
 func (g *gaps) deliver(stream string, p *clientv1.Push, covered uint64) {
 	g.pos.delivered(stream, p.GetOffset(), p.GetEpoch(), covered)
-	g.emit(p)
+	if !p.GetExcluded() {
+		g.emit(p)
+	}
 }
 
 // open starts a fill of stream for the jump to p.
@@ -250,6 +260,11 @@ func (g *gaps) result(sr *clientv1.StreamResult, now time.Time) {
 		return
 	}
 	f := g.fills[stream]
+	if f != nil && !f.answered && f.epoch == "" && f.last == 0 && sr.GetRecovered() {
+		// A Resume from a stream the server had nothing of: the answer
+		// names the epoch the replay is of.
+		f.epoch = sr.GetEpoch()
+	}
 	switch {
 	case f != nil && f.answered:
 		g.log.Debug("ignoring a second answer to a Resume", "stream", stream)

@@ -98,15 +98,81 @@ func TestGapDedupeAndOrder(t *testing.T) {
 	h.delivered("user:a", 1, 2)
 	h.push("group:g", 7) // a stream first seen mid-way: nothing to compare with
 	h.delivered("group:g", 7)
-	h.g.pos.reset("group:h", 0, "") // the server had nothing of it
-	h.push("group:h", 3)
-	h.delivered("group:h", 3)
+	h.g.pos.reset("group:h", 0, "") // the server had nothing of it: 1 is next
+	h.push("group:h", 1)
+	h.delivered("group:h", 1)
 	h.g.push(push("user:a", 1, "e2"), h.now) // new epoch: offsets restart
 	h.g.push(push("user:a", 0, ""), h.now)   // untracked
 	h.g.push(push("user:a", 0, ""), h.now)
 	if want := []string{"user:a/1/e2", "user:a/0/", "user:a/0/"}; !slices.Equal(h.got, want) {
 		t.Fatalf("delivered %v, want %v", h.got, want)
 	}
+	h.quiet()
+}
+
+// TestGapFromAnEmptyPosition: a stream at offset 0 with no epoch (the
+// server had nothing of it when the client got the position: a Welcome
+// position, or a ResumeResult) starts a new epoch: a first push above 1
+// is a gap from 0 of its epoch, and the replay fills it.
+func TestGapFromAnEmptyPosition(t *testing.T) {
+	h := newGapsHarness(t, 16, pos("group:news", 0, ""))
+	h.push("group:news", 3)
+	h.delivered("group:news")
+	h.asked("group:news", 0, "e")
+	h.result("group:news", true, 3, "e")
+	h.push("group:news", 1, 2, 3)
+	h.delivered("group:news", 1, 2, 3)
+	h.quiet()
+}
+
+// TestConnectResumeFromAnEmptyPosition: the connect-time Resume of a
+// stream at offset 0 with no epoch is answered, recovered, with the epoch
+// the stream got meanwhile: the replay of that epoch is delivered, none
+// reported lost.
+func TestConnectResumeFromAnEmptyPosition(t *testing.T) {
+	h := newGapsHarness(t, 16, pos("group:news", 0, ""))
+	h.g.start([]*clientv1.StreamPosition{pos("group:news", 0, "")}, h.now)
+	h.result("group:news", true, 2, "e")
+	h.push("group:news", 1, 2)
+	h.delivered("group:news", 1, 2)
+	h.push("group:news", 3)
+	h.delivered("group:news", 3)
+	h.quiet()
+	if len(h.g.fills) != 0 {
+		t.Errorf("fills left: %v", h.g.fills)
+	}
+}
+
+// TestMarkersAdvanceWithoutDelivering: the markers of pushes that
+// excluded this client's user take their offsets, live and in a replay:
+// no gap is asked for, nothing reaches the app, and the position moves.
+func TestMarkersAdvanceWithoutDelivering(t *testing.T) {
+	h := newGapsHarness(t, 16)
+	marker := func(stream string, off uint64) *clientv1.Push {
+		p := push(stream, off, "e")
+		p.Topic, p.Payload, p.Excluded = "", nil, true
+		return p
+	}
+	h.push("group:chat", 1)
+	h.g.push(marker("group:chat", 2), h.now)
+	h.g.push(marker("group:chat", 3), h.now)
+	h.push("group:chat", 4)
+	h.delivered("group:chat", 1, 4)
+	h.g.push(marker("group:chat", 5), h.now)
+	h.quiet()
+	if p, _ := h.g.pos.get("group:chat"); p.offset != 5 {
+		t.Errorf("position %+v, want offset 5", p)
+	}
+	// A gap whose replay holds markers: filled, the markers not delivered.
+	h.push("group:chat", 8)
+	h.asked("group:chat", 5, "e")
+	h.result("group:chat", true, 8, "e")
+	h.g.push(marker("group:chat", 6), h.now)
+	h.push("group:chat", 7, 8)
+	h.delivered("group:chat", 7, 8)
+	// An untracked marker is dropped.
+	h.g.push(&clientv1.Push{Excluded: true}, h.now)
+	h.delivered("group:chat")
 	h.quiet()
 }
 

@@ -247,8 +247,6 @@ func (o *Options) validate() error {
 		switch {
 		case sp.GetStream() == "":
 			return fmt.Errorf("client: Options.Resume[%d].stream: required", i)
-		case sp.GetOffset() == 0:
-			return fmt.Errorf("client: Options.Resume[%d].offset: must be > 0 (offsets start at 1)", i)
 		case seen[sp.GetStream()]:
 			return fmt.Errorf("client: Options.Resume[%d].stream: %q appears twice", i, sp.GetStream())
 		}

@@ -31,7 +31,6 @@ func TestNewValidates(t *testing.T) {
 		{"Options.FillTimeout", func(o *Options) { o.FillTimeout = -1 }},
 		{"Options.FillBuffer", func(o *Options) { o.FillBuffer = -1 }},
 		{"Options.Resume[0].stream", func(o *Options) { o.Resume = []*clientv1.StreamPosition{{Offset: 1}} }},
-		{"Options.Resume[0].offset", func(o *Options) { o.Resume = []*clientv1.StreamPosition{{Stream: "s"}} }},
 		{"Options.Resume[1].stream", func(o *Options) {
 			o.Resume = []*clientv1.StreamPosition{{Stream: "s", Offset: 1}, {Stream: "s", Offset: 2}}
 		}},
@@ -50,6 +49,13 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(valid()); err != nil {
 		t.Fatalf("New(valid) = %v", err)
+	}
+	// Offset 0: a stream before its first push, as Positions gives a
+	// stream the Welcome said was never published.
+	o := valid()
+	o.Resume = []*clientv1.StreamPosition{{Stream: "group:news"}}
+	if _, err := New(o); err != nil {
+		t.Errorf("New with a saved position at offset 0 = %v", err)
 	}
 }
 

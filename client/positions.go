@@ -60,6 +60,24 @@ func (p *positions) delivered(stream string, offset uint64, epoch string, covere
 	p.streams[stream] = position{offset: offset, epoch: epoch, covered: covered}
 }
 
+// welcome takes the positions a Welcome carries for the streams without
+// one: the stream's position when the connection started, before which
+// nothing was the client's. A position the client has stays as it is, in
+// whichever direction the Welcome's differs: the client's is where its
+// app is.
+func (p *positions) welcome(sps []*clientv1.StreamPosition) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, sp := range sps {
+		if sp.GetStream() == "" {
+			continue
+		}
+		if _, ok := p.streams[sp.GetStream()]; !ok {
+			p.streams[sp.GetStream()] = position{offset: sp.GetOffset(), epoch: sp.GetEpoch()}
+		}
+	}
+}
+
 // cover raises the coverage of stream in epoch to offset.
 func (p *positions) cover(stream, epoch string, offset uint64) {
 	p.mu.Lock()

@@ -190,6 +190,10 @@ func (s *session) handle(f *clientv1.ServerFrame) {
 		s.silence = heartbeatMisses * interval
 		s.welcomed = true
 		s.welcomedAt = c.opts.Clock.Now()
+		// Before any push of this connection: the first Welcome gives
+		// the client a position in every stream it follows, so that its
+		// next Resume names each (doc.go, Gaps).
+		c.pos.welcome(k.Welcome.GetStreams())
 		c.connected(k.Welcome)
 	case *clientv1.ServerFrame_Push:
 		s.gaps.push(k.Push, time.Now())

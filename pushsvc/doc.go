@@ -45,7 +45,9 @@
 //     for a group stream), copying them out under the shard's read lock,
 //     one shard at a time. It encodes the push once (frame.go) and queues
 //     the same bytes to each session; with an ack timeout it registers a
-//     receipt wait first (receipt.go).
+//     receipt wait first (receipt.go). The group's sessions of users the
+//     push excludes get its exclusion marker instead, encoded once too, so
+//     that their stream's offsets have no hole.
 //
 //  3. Queue (queue.go). Session.enqueue, under the session's lock, refuses
 //     a session that is not open, applies the slow-consumer policy at
@@ -74,6 +76,10 @@
 // undelivered event (offline), queued by publish to the event writer.
 //
 // # Sessions
+//
+// Connect reads the positions of the streams a new session follows before
+// the session can receive them, and queues its Welcome, with them, ahead
+// of anything else (welcome.go says why that order loses nothing).
 //
 // A session's state is three small machines (session.go), written only
 // there: its life (open, closing, closed, aborted, removed), its writer

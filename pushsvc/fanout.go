@@ -20,22 +20,27 @@ var _ engine.Handler = (*node)(nil)
 // node's sessions of p's stream in the hub (a copy, taken under the
 // shard's read lock), encodes p once for all of them, and queues it to
 // each (queue.go), which never blocks. It reports how many took it.
+// The sessions of a group's users that p excludes get its exclusion
+// marker instead (frame.go), also encoded once, which no count includes.
 // The engine calls it in offset order per stream; the in-memory engine
 // holds the stream's lock meanwhile.
 func (n *node) Deliver(p *engine.Publication) int {
 	s := n.svc
 	targets := sessionSlices.Get().(*[]*Session)
-	defer func() {
-		clear(*targets)
-		*targets = (*targets)[:0]
-		sessionSlices.Put(targets)
-	}()
+	defer recycle(targets)
 	if p.Stream == engine.BroadcastStream {
 		*targets = s.hub.allSessions(*targets)
 	} else if user, ok := engine.StreamUser(p.Stream); ok {
 		*targets = s.hub.userSessions(*targets, user)
 	} else if group, ok := engine.StreamGroup(p.Stream); ok {
-		*targets = s.hub.groupSessions(*targets, group, p.Exclude)
+		if len(p.Exclude) == 0 {
+			*targets, _ = s.hub.groupSessions(*targets, nil, group, nil)
+		} else {
+			skipped := sessionSlices.Get().(*[]*Session)
+			defer recycle(skipped)
+			*targets, *skipped = s.hub.groupSessions(*targets, *skipped, group, p.Exclude)
+			queueMarker(p, *skipped)
+		}
 	}
 	if len(*targets) == 0 {
 		return 0
@@ -59,6 +64,26 @@ func (n *node) Deliver(p *engine.Publication) int {
 	}
 	s.stats.deliveries.Add(uint64(queued))
 	return queued
+}
+
+// queueMarker queues p's exclusion marker to the sessions of the users p
+// excludes, encoded once for all of them. It counts as no delivery.
+func queueMarker(p *engine.Publication, skipped []*Session) {
+	if len(skipped) == 0 {
+		return
+	}
+	m := encodeMarker(p)
+	m.shared = len(skipped) > 1
+	for _, sess := range skipped {
+		sess.enqueue(m)
+	}
+}
+
+// recycle empties l and puts it back in sessionSlices.
+func recycle(l *[]*Session) {
+	clear(*l)
+	*l = (*l)[:0]
+	sessionSlices.Put(l)
 }
 
 // sessionSlices recycles the fan-out's target lists: a broadcast to

@@ -52,7 +52,7 @@ func newFrame(data []byte) *Outbound { return &Outbound{data: data} }
 // encodePush encodes p as a ServerFrame{push}. It is called once per
 // publication, however many sessions receive it.
 func encodePush(p *engine.Publication) *Outbound {
-	push := &clientv1.Push{
+	return encodePushMessage(p, &clientv1.Push{
 		Id:      p.ID,
 		Topic:   p.Topic,
 		Payload: p.Payload,
@@ -60,7 +60,28 @@ func encodePush(p *engine.Publication) *Outbound {
 		Offset:  p.Offset,
 		Epoch:   p.Epoch,
 		SentAt:  timestamppb.New(p.Time),
-	}
+	})
+}
+
+// encodeMarker encodes the exclusion marker of p, a group publication
+// that excluded some users: a Push with its id and position only, and
+// excluded set, which tells those users' sessions that the offset was
+// skipped for them instead of leaving a hole their client would ask the
+// server to fill. It is queued and batched like a push (47 bytes for
+// group:chat with a generated id), never counted as delivered; called once per
+// publication, however many excluded sessions there are.
+func encodeMarker(p *engine.Publication) *Outbound {
+	return encodePushMessage(p, &clientv1.Push{
+		Id:       p.ID,
+		Stream:   p.Stream,
+		Offset:   p.Offset,
+		Epoch:    p.Epoch,
+		Excluded: true,
+	})
+}
+
+// encodePushMessage encodes push, made from p, as a ServerFrame{push}.
+func encodePushMessage(p *engine.Publication, push *clientv1.Push) *Outbound {
 	size := proto.Size(push)
 	buf := make([]byte, 0, 1+protowire.SizeVarint(uint64(size))+size)
 	buf = protowire.AppendTag(buf, serverFramePushField, protowire.BytesType)
@@ -99,13 +120,14 @@ func marshalFrame(f *clientv1.ServerFrame) *Outbound {
 	return newFrame(b)
 }
 
-func welcomeFrame(s *Session, now time.Time) *Outbound {
+func welcomeFrame(s *Session, now time.Time, streams []*clientv1.StreamPosition) *Outbound {
 	w := &clientv1.Welcome{
 		SessionId:  s.id,
 		UserId:     s.user,
 		NodeId:     s.svc.opts.NodeID,
 		ServerTime: timestamppb.New(now),
 		Groups:     s.info.Groups,
+		Streams:    streams,
 	}
 	if s.info.HeartbeatInterval > 0 {
 		w.HeartbeatInterval = durationpb.New(s.info.HeartbeatInterval)

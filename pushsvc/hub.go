@@ -153,16 +153,20 @@ func (h *hub) add(s *Session) *groupRead {
 //
 // A failed read changes nothing: the session has its token groups and
 // those of the user's other sessions here, and every change from now on.
-// endRead reports whether the user's member groups changed.
-func (h *hub) endRead(r *groupRead, stored []string, ok bool) (changed bool) {
+// endRead reports whether the user's member groups changed, and the
+// groups the changes applied during the read touched.
+func (h *hub) endRead(r *groupRead, stored []string, ok bool) (changed bool, touched []string) {
 	us := h.userShard(r.user)
 	us.mu.Lock()
 	defer us.mu.Unlock()
 	u := r.entry
 	if us.users[r.user] != u {
-		return false // every session of the user left during the read
+		return false, nil // every session of the user left during the read
 	}
 	u.reads--
+	for _, c := range u.changes[r.from:] {
+		touched = append(touched, c.group)
+	}
 	if ok {
 		want := make(map[string]struct{}, len(stored)+len(u.changes)-r.from)
 		for _, g := range stored {
@@ -191,7 +195,24 @@ func (h *hub) endRead(r *groupRead, stored []string, ok bool) (changed bool) {
 	if u.reads == 0 {
 		u.changes = nil
 	}
-	return changed
+	return changed, touched
+}
+
+// memberGroups returns the groups AddToGroup put user in, as this node
+// knows them: with a cluster, only while the user has a session here.
+func (h *hub) memberGroups(user string) []string {
+	us := h.userShard(user)
+	us.mu.RLock()
+	defer us.mu.RUnlock()
+	u := us.users[user]
+	if u == nil || len(u.groups) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(u.groups))
+	for g := range u.groups {
+		out = append(out, g)
+	}
+	return out
 }
 
 // remove unregisters s, which closed as closed says. It reports false
@@ -383,20 +404,21 @@ func (h *hub) userSessions(dst []*Session, user string) []*Session {
 }
 
 // groupSessions appends the sessions receiving g to dst, except those of
-// excluded users.
-func (h *hub) groupSessions(dst []*Session, g string, exclude []string) []*Session {
+// excluded users, which it appends to skipped.
+func (h *hub) groupSessions(dst, skipped []*Session, g string, exclude []string) ([]*Session, []*Session) {
 	gs := h.groupShard(g)
 	gs.mu.RLock()
 	if e := gs.groups[g]; e != nil {
 		for s := range e.sessions {
 			if len(exclude) > 0 && slices.Contains(exclude, s.user) {
+				skipped = append(skipped, s)
 				continue
 			}
 			dst = append(dst, s)
 		}
 	}
 	gs.mu.RUnlock()
-	return dst
+	return dst, skipped
 }
 
 // allSessions appends every session to dst.

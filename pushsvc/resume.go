@@ -282,16 +282,17 @@ func (s *Session) answer(rp *resumeState, names []string, positions []engine.Pos
 // those that fit in the send budget.
 func (s *Session) replayPage(rp *resumeState, st *replayStream, from engine.Position, limit int) replayStep {
 	pubs, cur, ok, err := s.svc.engine.Since(rp.ctx, st.name, from, limit)
-	// Encode outside the lock; a nil frame is a push this user is
-	// excluded from.
+	// Encode outside the lock; a push this user is excluded from is
+	// replayed as its marker, so that a replay has no hole either.
 	frames := make([]*Outbound, len(pubs))
-	bytes, n := 0, 0
+	bytes := 0
 	for i, p := range pubs {
-		if !excluded(p, s.user) {
+		if excluded(p, s.user) {
+			frames[i] = encodeMarker(p)
+		} else {
 			frames[i] = encodePush(p)
-			bytes += len(frames[i].data)
-			n++
 		}
+		bytes += len(frames[i].data)
 	}
 
 	s.mu.Lock()
@@ -299,8 +300,8 @@ func (s *Session) replayPage(rp *resumeState, st *replayStream, from engine.Posi
 		s.mu.Unlock()
 		return stepDone
 	}
-	if n > 0 {
-		rp.est = max(bytes/n, 1)
+	if len(pubs) > 0 {
+		rp.est = max(bytes/len(pubs), 1)
 	}
 	if err != nil || !ok {
 		step := s.finishPageLocked(s.abandonLocked(rp, st, cur, err == nil))
@@ -311,12 +312,11 @@ func (s *Session) replayPage(rp *resumeState, st *replayStream, from engine.Posi
 		if p.Epoch != st.to.Epoch || p.Offset > st.to.Offset {
 			break
 		}
-		if o := frames[i]; o != nil {
-			if !s.fitsLocked(len(o.data)) {
-				break
-			}
-			s.q.push(o)
+		o := frames[i]
+		if !s.fitsLocked(len(o.data)) {
+			break
 		}
+		s.q.push(o)
 		st.next.Offset = p.Offset
 	}
 	switch {

@@ -96,14 +96,19 @@ func (s *Service) Close() error {
 }
 
 // Connect registers a new session over t and queues its Welcome frame,
-// which is always the first frame it receives.
+// which is always the first frame it receives, with the positions of the
+// streams the session follows (welcome.go).
 func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 	if info.UserID == "" {
 		return nil, fmt.Errorf("%w: empty user id", ErrInvalidArgument)
 	}
 	sess := newSession(s, info, t)
-	// The Welcome goes first in the queue, but nothing is written before
-	// the session is in the hub: a client that has its Welcome receives
+	// Positions are read before the session receives the streams they
+	// are of: welcome.go says why.
+	wr := s.newWelcomeReader(info.UserID)
+	wr.beforeJoin(info)
+	// Nothing is written before the session is in the hub and its Welcome
+	// queued ahead of everything: a client that has its Welcome receives
 	// every push published after it. A resume=1 session holds its pushes
 	// from before it is in the hub: no live push can slip ahead of the
 	// replay.
@@ -119,13 +124,18 @@ func (s *Service) Connect(info SessionInfo, t Transport) (*Session, error) {
 			// Serve the connection anyway: its token groups work, and
 			// membership changes from now on reach it.
 			s.groupsWarn.warn(s.opts.Now(), "user", info.UserID, "err", err)
+		} else {
+			wr.beforeStored(sess, groups)
 		}
-		if s.hub.endRead(read, groups, err == nil) {
+		changed, touched := s.hub.endRead(read, groups, err == nil)
+		wr.forget(touched)
+		if changed {
 			// The user's other sessions here changed groups too: their
 			// records show them.
 			s.reregister(info.UserID)
 		}
 	}
+	sess.queueWelcome(wr.positions(sess))
 	if s.presence != nil {
 		s.presence.changed(sess)
 	}

@@ -103,9 +103,20 @@ func TestGroupPushMembersOnlyAndExclude(t *testing.T) {
 	if n := len(a.pushes(t)); n != 1 {
 		t.Errorf("alice got %d pushes, want 1", n)
 	}
-	if n := len(b.pushes(t)) + len(c.pushes(t)); n != 0 {
-		t.Errorf("excluded bob and non-member carol got %d pushes", n)
+	if n := len(c.pushes(t)); n != 0 {
+		t.Errorf("non-member carol got %d pushes", n)
 	}
+	// Excluded bob gets the offset, marked, without the push.
+	if ps := b.pushes(t); len(ps) != 1 || !isMarker(ps[0], "group:room", 1) {
+		t.Errorf("excluded bob got %v, want the marker of group:room 1 alone", ps)
+	}
+}
+
+// isMarker reports whether p is the exclusion marker of stream's offset:
+// its id and position, and nothing of the push.
+func isMarker(p *clientv1.Push, stream string, offset uint64) bool {
+	return p.GetExcluded() && p.GetStream() == stream && p.GetOffset() == offset && p.GetEpoch() != "" && p.GetId() != "" &&
+		p.GetTopic() == "" && len(p.GetPayload()) == 0 && p.GetSentAt() == nil
 }
 
 func TestAddToGroupAppliesToCurrentAndFutureSessions(t *testing.T) {

@@ -2,9 +2,11 @@ package pushsvc
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/internal/lockorder"
 )
@@ -143,7 +145,7 @@ func (r resumePhase) allows(next resumePhase) bool {
 }
 
 // newSession makes a session of s over t in its first state: open, with
-// its Welcome queued and the writer scheduled to write it, and, for a
+// the writer scheduled (for the Welcome, queueWelcome), and, for a
 // resume=1 connection, holding every push until its Resume is answered.
 // Nothing is written before the caller schedules the writer.
 func newSession(s *Service, info SessionInfo, t Transport) *Session {
@@ -157,12 +159,25 @@ func newSession(s *Service, info SessionInfo, t Transport) *Session {
 		writerState: writerScheduled,
 	}
 	sess.w.s = sess
-	sess.q.push(welcomeFrame(sess, sess.connectedAt))
 	if info.AwaitResume {
 		sess.resumePhase = resumeAwaiting
 		sess.holdTimer = time.AfterFunc(s.opts.ResumeWait, sess.releaseHold)
 	}
 	return sess
+}
+
+// queueWelcome queues the Welcome, with the stream positions streams,
+// ahead of every frame queued since newSession: the writer, scheduled
+// since then, has written nothing yet.
+func (s *Session) queueWelcome(streams []*clientv1.StreamPosition) {
+	o := welcomeFrame(s, s.connectedAt, streams)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropsQueueLocked() {
+		return // aborted while it connected; a graceful close still writes it
+	}
+	s.q.frames = slices.Insert(s.q.frames, 0, o)
+	s.q.bytes += len(o.data)
 }
 
 // ID returns the session id.

@@ -54,6 +54,11 @@ func TestGroupPushAndExclude(t *testing.T) {
 	if p := alice.NextPush(t); string(p.GetPayload()) != "y" {
 		t.Errorf("alice got %v", p)
 	}
+	// Excluded bob gets the offset as a marker, without the push: his
+	// stream has no hole.
+	if p := bob.NextPush(t); !p.GetExcluded() || p.GetStream() != "group:room" || p.GetOffset() != 2 || p.GetTopic() != "" || len(p.GetPayload()) != 0 {
+		t.Errorf("bob got %v, want the marker of group:room 2", p)
+	}
 	noPushBeforePong(t, bob)
 	noPushBeforePong(t, carol)
 }

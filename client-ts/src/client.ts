@@ -126,7 +126,9 @@ export class HeraldClient {
 
   /**
    * positions returns, per stream, the last offset and epoch delivered,
-   * sorted by stream. An app that saves them can pass them back as
+   * sorted by stream; for a stream nothing was delivered from yet, the
+   * position the Welcome gave (offset 0n and epoch "" for a stream never
+   * published). An app that saves them can pass them back as
    * options.resume when it starts again.
    */
   positions(): StreamPosition[] {

@@ -41,13 +41,21 @@ interface Gap {
 /**
  * GapTracker decides, per push, whether the app gets it now, never
  * (a duplicate) or after a hole is filled. When a stream's offset jumps in
- * the same epoch (offset > last+1), it holds that push and the stream's
- * later ones, at most bufferSize, and sends a Resume naming that stream
- * with the last delivered position. The replay is delivered, then the held
+ * the same epoch (offset > last+1), or a stream the client has a position
+ * in starts a new epoch above offset 1 (a position with no epoch, which the
+ * Welcome gives a stream never published, included), it holds that push
+ * and the stream's later ones, at most bufferSize, and sends a Resume
+ * naming that stream with the last delivered position (offset 0 and the
+ * new epoch for a new epoch). The replay is delivered, then the held
  * pushes, in order, each once. When the server answers recovered: false, no
  * answer and replay come within timeoutMs, or the buffer overflows, the
  * stream is reported (GapIO.failed), its held pushes are delivered and it
- * moves on.
+ * moves on. A stream without a position (a group joined after the
+ * connect) takes its first push as it comes.
+ *
+ * The marker of a push that excluded this client's user (Push.excluded)
+ * takes its offset like a push: it moves the position and fills a hole,
+ * and never reaches the app.
  *
  * ResumeResult carries no request id: results are matched by stream, in
  * the order the Resumes of that stream were sent (the server answers
@@ -73,10 +81,10 @@ export class GapTracker {
     for (const sp of streams) this.ask(sp.stream, "connect");
   }
 
-  /** push routes one push from the server. */
+  /** push routes one push (or marker) from the server. */
   push(p: Push): void {
     if (p.offset === 0n || p.stream === "") {
-      this.io.deliver(p); // untracked: no position, no gap
+      if (!p.excluded) this.io.deliver(p); // untracked: no position, no gap
       return;
     }
     let g = this.gaps.get(p.stream);
@@ -91,8 +99,8 @@ export class GapTracker {
       return;
     }
     const cur = this.pos.get(p.stream);
-    if (cur && cur.epoch === p.epoch && p.offset > cur.offset + 1n) {
-      this.open(p, cur.offset);
+    if (cur && p.offset > (cur.epoch === p.epoch ? cur.offset + 1n : 1n)) {
+      this.open(p, cur.epoch === p.epoch ? cur.offset : 0n);
       return;
     }
     this.deliver(p);
@@ -129,7 +137,14 @@ export class GapTracker {
   }
 
   private deliver(p: Push): void {
-    if (this.pos.advance(p)) this.io.deliver(p);
+    if (this.pos.advance(p) && !p.excluded) this.io.deliver(p);
+  }
+
+  // last is the offset delivered in g's epoch: 0 while the stream's
+  // position is in another epoch (g fills the start of a new one).
+  private last(g: Gap): bigint {
+    const cur = this.pos.get(g.stream);
+    return cur && cur.epoch === g.epoch ? cur.offset : 0n;
   }
 
   private ask(stream: string, who: Gap | "connect"): void {
@@ -164,8 +179,7 @@ export class GapTracker {
   }
 
   private hold(g: Gap, p: Push): void {
-    const cur = this.pos.get(g.stream);
-    if (cur && p.offset <= cur.offset) return; // delivered already
+    if (p.offset <= this.last(g)) return; // delivered already
     // Insert by offset; replays arrive in order, so this is mostly an append.
     let i = g.held.length;
     while (i > 0 && g.held[i - 1].offset > p.offset) i--;
@@ -180,15 +194,14 @@ export class GapTracker {
   private drain(g: Gap): void {
     let n = 0;
     for (; n < g.held.length; n++) {
-      const cur = this.pos.get(g.stream);
+      const last = this.last(g);
       const next = g.held[n];
-      if (cur && next.offset <= cur.offset) continue;
-      if (cur && next.offset !== cur.offset + 1n) break;
+      if (next.offset <= last) continue;
+      if (next.offset !== last + 1n) break;
       this.deliver(next);
     }
     g.held.splice(0, n);
-    const cur = this.pos.get(g.stream);
-    if (g.target === undefined || !cur || cur.offset < g.target) return;
+    if (g.target === undefined || this.last(g) < g.target) return;
     if (g.held.length === 0) {
       this.close(g);
       return;
@@ -208,10 +221,7 @@ export class GapTracker {
   private giveUp(g: Gap, sr?: StreamResult): void {
     this.close(g);
     if (!g.answered) g.abandoned = true;
-    const cur = this.pos.get(g.stream);
-    this.io.failed(
-      sr ?? create(StreamResultSchema, { stream: g.stream, recovered: false, offset: cur?.offset ?? 0n, epoch: cur?.epoch ?? g.epoch }),
-    );
+    this.io.failed(sr ?? create(StreamResultSchema, { stream: g.stream, recovered: false, offset: this.last(g), epoch: g.epoch }));
     const held = g.held;
     g.held = [];
     for (const p of held) this.deliver(p);

@@ -220,7 +220,8 @@ export function resolve(o: ClientOptions): Resolved {
     } catch {
       return bad(`resume[${i}].offset`, `not an integer: ${String(sp.offset)}`);
     }
-    if (offset <= 0n) bad(`resume[${i}].offset`, "must be > 0 (offsets start at 1)");
+    // 0: before the stream's first push, as a Welcome gives a stream never published.
+    if (offset < 0n) bad(`resume[${i}].offset`, "must be >= 0");
     if (seen.has(sp.stream)) bad(`resume[${i}].stream`, `${JSON.stringify(sp.stream)} appears twice`);
     seen.add(sp.stream);
     r.resume.push(create(StreamPositionSchema, { stream: sp.stream, offset, epoch: String(sp.epoch ?? "") }));

@@ -44,6 +44,19 @@ export class Positions {
   }
 
   /**
+   * welcome takes the positions a Welcome carries for the streams that
+   * have none: where the stream was when the connection started, before
+   * which nothing was the client's. A position the client has stays as it
+   * is, whichever way the Welcome's differs. Offset 0 with no epoch is a
+   * stream the server had nothing of: its first push starts a new epoch.
+   */
+  welcome(sps: readonly StreamPosition[]): void {
+    for (const sp of sps) {
+      if (sp.stream !== "" && !this.streams.has(sp.stream)) this.streams.set(sp.stream, { offset: sp.offset, epoch: sp.epoch });
+    }
+  }
+
+  /**
    * reset moves a stream to the server's position after the server could
    * not replay what was missed: what follows is new.
    */

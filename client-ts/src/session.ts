@@ -266,6 +266,9 @@ export class Session {
   }
 
   private welcome(w: Welcome): void {
+    // Before any push of the connection: a position in every stream the
+    // connection follows, so that the next Resume names each.
+    this.host.positions.welcome(w.streams);
     const first = this.welcomedAt === undefined;
     this.welcomedAt = now();
     const hb = durationMs(w.heartbeatInterval);

@@ -82,6 +82,14 @@ type Engine interface {
 	// gap by asking again after the last one it got, and learns from ok
 	// whether history still covers the rest.
 	Since(ctx context.Context, stream string, pos Position, limit int) (pubs []*Publication, cur Position, ok bool, err error)
+	// Positions returns the current position of each stream, in order:
+	// the offset and epoch of its last publication, or the zero Position
+	// for a stream never published (or forgotten once idle past the
+	// history TTL), whose next publication starts a new epoch at offset 1.
+	// Each stream's position is read atomically with its publications: one
+	// placed before the read is at or below it, one placed after it above
+	// it. It reads no history: a connect calls it (pushsvc's Welcome).
+	Positions(ctx context.Context, streams []string) ([]Position, error)
 	// Close releases the engine's resources.
 	Close() error
 }

@@ -118,3 +118,22 @@ test("in Chromium: several pages through a server killed and restarted lose noth
     assert.deepEqual(await p.evaluate(() => (window as unknown as H).harness.failed), []);
   }
 });
+
+test("in Chromium: a reload resumes a group the page never received a push from", async (t) => {
+  type R = { harness: { unload(): Promise<void>; reload(url: string, user: string, extra: { groups: string }): void } };
+  const f = await setup(t);
+  await f.api.pushToGroups({ groups: ["news"], message: { topic: "t", payload: enc("before the page") } });
+  const page = await openPage(t, f);
+  await page.evaluate((url) => (window as unknown as H).harness.start(url, "alice", {}, { groups: "news" }), f.herald.url);
+  await until(async () => (await state(page)) === "connected", "connected");
+  await page.evaluate(() => (window as unknown as R).harness.unload());
+  await until(async () => (await f.api.getStats({})).stats?.connections === 0n, "the page's connection closed");
+  await f.api.pushToGroups({ groups: ["news"], message: { topic: "t", payload: enc("while reloading") } });
+  await page.evaluate((url) => (window as unknown as R).harness.reload(url, "alice", { groups: "news" }), f.herald.url);
+  await until(async () => (await seen(page)).length === 1, "the push made during the reload");
+  assert.deepEqual(
+    (await seen(page)).map((s) => [s.stream, s.offset, s.payload]),
+    [["group:news", "2", "while reloading"]],
+  );
+  assert.deepEqual(await page.evaluate(() => (window as unknown as H).harness.failed), []);
+});

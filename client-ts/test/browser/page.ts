@@ -1,7 +1,7 @@
 // The test page: the SDK bundled for the browser, driven by the tests
 // through window.harness. Tokens come from the page's own origin
 // (/token?user=...), as an app gets them from its backend.
-import { HeraldClient, type ClientOptions, type StateChange } from "../../src/index.js";
+import { HeraldClient, type ClientOptions, type StateChange, type StreamPositionInit } from "../../src/index.js";
 
 interface Seen {
   stream: string;
@@ -13,6 +13,7 @@ const seen: Seen[] = [];
 const states: { state: StateChange["state"]; code?: number; error?: string; delayMs?: number; at: number }[] = [];
 const failed: string[] = [];
 let client: HeraldClient | undefined;
+let saved: StreamPositionInit[] = []; // positions kept across a played reload
 
 const harness = {
   seen,
@@ -31,6 +32,15 @@ const harness = {
     client.on("state", (s) => states.push({ state: s.state, code: s.code, error: s.error?.code, delayMs: s.delayMs, at: Date.now() }));
     client.on("resumeFailed", (r) => failed.push(r.stream));
     client.start();
+  },
+  /** unload closes the client and saves its positions, as an app does before a reload. */
+  async unload(): Promise<void> {
+    saved = client?.positions() ?? [];
+    await client?.close();
+  },
+  /** reload starts a client as user from the positions unload saved. */
+  reload(url: string, user: string, extra: { groups?: string } = {}): void {
+    harness.start(url, user, { resume: saved }, extra);
   },
   state(): string {
     return client?.state ?? "none";

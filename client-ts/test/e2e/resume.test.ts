@@ -77,7 +77,7 @@ test("a server killed and restarted mid-stream loses no push and repeats none (R
   // one stopped before any push came: the connect-time resume, not a gap
   // filled later.
   const last = timelines.at(-1)!.filter((e) => e !== "got welcome");
-  assert.match(last[0] ?? "", /^sent resume user:alice@1[0-4][0-9]$/, last.slice(0, 3).join(", "));
+  assert.match(last[0] ?? "", /^sent resume broadcast@0,user:alice@1[0-4][0-9]$/, last.slice(0, 3).join(", "));
   assert.equal(timelines.flat().filter((e) => e.startsWith("sent resume")).length, 1);
 });
 

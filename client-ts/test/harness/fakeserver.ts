@@ -74,8 +74,11 @@ export class FakeConn {
     this.ws.send(toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind })));
   }
 
-  /** welcome sends a Welcome with the given heartbeat interval (ms). */
-  welcome(heartbeatMs = 25_000, extra: { tokenExpiresAt?: number } = {}): void {
+  /**
+   * welcome sends a Welcome with the given heartbeat interval (ms), and
+   * the stream positions of extra.streams ([stream, offset, epoch]).
+   */
+  welcome(heartbeatMs = 25_000, extra: { tokenExpiresAt?: number; streams?: Array<[string, number, string]> } = {}): void {
     const ts = (ms: number) => ({ seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
     this.send({
       case: "welcome",
@@ -86,6 +89,7 @@ export class FakeConn {
         heartbeatInterval: { seconds: BigInt(Math.floor(heartbeatMs / 1000)), nanos: (heartbeatMs % 1000) * 1e6 },
         serverTime: ts(Date.now()),
         tokenExpiresAt: extra.tokenExpiresAt === undefined ? undefined : ts(extra.tokenExpiresAt),
+        streams: (extra.streams ?? []).map(([stream, offset, epoch]) => ({ stream, offset: BigInt(offset), epoch })),
       },
     });
   }
@@ -93,6 +97,11 @@ export class FakeConn {
   /** push sends one Push. */
   push(stream: string, offset: number, epoch = "e1"): void {
     this.send({ case: "push", value: { id: `${stream}#${offset}`, topic: "t", payload: new TextEncoder().encode(`${stream}#${offset}`), stream, offset: BigInt(offset), epoch } });
+  }
+
+  /** marker sends the marker of a push that excluded the client's user. */
+  marker(stream: string, offset: number, epoch = "e1"): void {
+    this.send({ case: "push", value: { id: `${stream}#${offset}`, stream, offset: BigInt(offset), epoch, excluded: true } });
   }
 
   /** next waits for the client's n-th frame (from 0) of the given kind. */

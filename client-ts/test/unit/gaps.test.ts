@@ -153,3 +153,53 @@ test("stop cancels the gap timers", async () => {
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(failed.length, 0);
 });
+
+const marker = (stream: string, offset: number, epoch = "e1") => create(PushSchema, { stream, offset: BigInt(offset), epoch, excluded: true });
+
+test("markers of pushes that excluded this user take their offsets and never reach the app", () => {
+  const { g, pos, got, asked, failed } = setup();
+  g.push(marker("user:a", 3));
+  g.push(push("user:a", 4));
+  g.push(marker("user:a", 5));
+  g.push(marker("user:a", 0)); // untracked: dropped
+  assert.deepEqual(got, ["user:a#4"]);
+  assert.deepEqual(pos.get("user:a"), { offset: 5n, epoch: "e1" });
+  // A gap whose replay carries markers is filled, nothing reported.
+  g.push(push("user:a", 8));
+  assert.equal(asked.length, 1);
+  g.result(result("user:a", true, 8));
+  g.push(marker("user:a", 6));
+  g.push(push("user:a", 7));
+  assert.deepEqual(got, ["user:a#4", "user:a#7", "user:a#8"]);
+  assert.equal(failed.length, 0);
+});
+
+test("a stream the server had nothing of (offset 0, no epoch) starts at 1; a first push above is a gap from 0", () => {
+  const { g, pos, got, asked, failed } = setup();
+  pos.welcome([create(StreamPositionSchema, { stream: "group:news", offset: 0n, epoch: "" }), create(StreamPositionSchema, { stream: "group:new", offset: 0n, epoch: "" })]);
+  g.push(push("group:new", 1, "n"));
+  g.push(push("group:news", 3, "n"));
+  assert.deepEqual(got, ["group:new#1"]);
+  assert.deepEqual(
+    asked.map((a) => [a.stream, a.offset, a.epoch]),
+    [["group:news", 0n, "n"]],
+  );
+  g.result(result("group:news", true, 3, "n"));
+  g.push(push("group:news", 1, "n"));
+  g.push(push("group:news", 2, "n"));
+  assert.deepEqual(got, ["group:new#1", "group:news#1", "group:news#2", "group:news#3"]);
+  assert.equal(failed.length, 0);
+});
+
+test("a new epoch starting above 1 is a gap from 0 of that epoch", () => {
+  const { g, got, asked, failed } = setup();
+  g.push(push("user:a", 3, "e2"));
+  assert.deepEqual(
+    asked.map((a) => [a.stream, a.offset, a.epoch]),
+    [["user:a", 0n, "e2"]],
+  );
+  g.result(result("user:a", true, 3, "e2"));
+  for (const o of [1, 2, 3]) g.push(push("user:a", o, "e2"));
+  assert.deepEqual(got, ["user:a#1", "user:a#2", "user:a#3"]);
+  assert.equal(failed.length, 0);
+});

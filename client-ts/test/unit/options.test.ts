@@ -19,7 +19,7 @@ test("options are checked, and the error names the option", () => {
     [{ url: "ws://h/ws", token, WebSocket, gapBufferSize: 0 }, /options\.gapBufferSize/],
     [{ url: "ws://h/ws", token, WebSocket, heartbeatIntervalMs: Number.NaN }, /options\.heartbeatIntervalMs/],
     [{ url: "ws://h/ws", token, WebSocket, resume: [{ stream: "", offset: 1, epoch: "e" }] }, /options\.resume\[0\]\.stream: required/],
-    [{ url: "ws://h/ws", token, WebSocket, resume: [{ stream: "a", offset: 0, epoch: "e" }] }, /options\.resume\[0\]\.offset: must be > 0/],
+    [{ url: "ws://h/ws", token, WebSocket, resume: [{ stream: "a", offset: -1, epoch: "e" }] }, /options\.resume\[0\]\.offset: must be >= 0/],
     [{ url: "ws://h/ws", token, WebSocket, resume: [{ stream: "a", offset: 1.5, epoch: "e" }] }, /options\.resume\[0\]\.offset: not an integer/],
     [
       {
@@ -48,6 +48,14 @@ test("defaults fill what is left out", () => {
   assert.equal(r.tokenIn, "query");
   assert.equal(r.refreshToken, true);
   assert.equal(resolve({ url: "ws://h/ws", token, WebSocket, minBackoffMs: 60_000 }).maxBackoffMs, 60_000);
+});
+
+test("a saved position at offset 0 (a stream before its first push) is taken", () => {
+  const r = resolve({ url: "ws://h/ws", token, WebSocket, resume: [{ stream: "group:news", offset: 0, epoch: "" }] });
+  assert.deepEqual(
+    r.resume.map((s) => [s.stream, s.offset, s.epoch]),
+    [["group:news", 0n, ""]],
+  );
 });
 
 test("connect URLs carry the token and resume=1", () => {

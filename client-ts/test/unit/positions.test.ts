@@ -41,3 +41,21 @@ test("ackPositions keeps the highest offset per stream, a new epoch winning", ()
     ],
   );
 });
+
+test("a Welcome's positions fill the streams without one and move none the client has", () => {
+  const p = new Positions([create(StreamPositionSchema, { stream: "user:a", offset: 7n, epoch: "u" })]);
+  p.welcome([
+    create(StreamPositionSchema, { stream: "user:a", offset: 9n, epoch: "u" }),
+    create(StreamPositionSchema, { stream: "broadcast", offset: 0n, epoch: "" }),
+    create(StreamPositionSchema, { stream: "group:news", offset: 41n, epoch: "n" }),
+  ]);
+  assert.deepEqual(
+    p.snapshot().map((s) => [s.stream, s.offset, s.epoch]),
+    [
+      ["broadcast", 0n, ""],
+      ["group:news", 41n, "n"],
+      ["user:a", 7n, "u"],
+    ],
+  );
+  assert.equal(p.advance(push("group:news", 41n, "n")), false, "at the Welcome's position: not the client's");
+});

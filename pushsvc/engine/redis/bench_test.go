@@ -144,3 +144,29 @@ func BenchmarkRemoteDeliverLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPositions measures one Positions read of the streams a typical
+// session follows at connect (its user, broadcast and two groups), on a
+// standalone Redis and on a Redis Cluster of three masters, where the
+// pipeline is split by master and sent in parallel.
+//
+//	go test -run '^$' -bench BenchmarkPositions ./pushsvc/engine/redis/
+func BenchmarkPositions(b *testing.B) {
+	streams := []string{"user:alice", "broadcast", "group:news", "group:team"}
+	run := func(b *testing.B, url string) {
+		a := benchNode(b, url, "pos", one)
+		ctx := context.Background()
+		for _, s := range streams {
+			if _, _, err := a.Publish(ctx, s, engine.Message{Topic: "t"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			if _, err := a.Positions(ctx, streams); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("standalone", func(b *testing.B) { run(b, redistest.Start(b).URL) })
+	b.Run("cluster", func(b *testing.B) { run(b, redistest.StartCluster(b).URL) })
+}

@@ -80,6 +80,51 @@ func (e *Engine) Since(ctx context.Context, stream string, pos engine.Position, 
 	return pubs, cur, ok, nil
 }
 
+// Positions implements engine.Engine: one HMGET of each stream's state
+// hash, all in one pipeline (on a Redis Cluster, one per master holding
+// some of them, sent in parallel), so a connect pays one round trip
+// however many streams its session follows. The publish script assigns
+// an offset and writes it to the hash in one atomic step, so a position
+// read covers exactly the publications placed before it. A missing hash
+// (never published, or idle past the history TTL) is the zero position:
+// the next publication starts a new epoch at offset 1.
+func (e *Engine) Positions(ctx context.Context, streams []string) ([]engine.Position, error) {
+	if e.closed() {
+		return nil, ErrClosed
+	}
+	out := make([]engine.Position, len(streams))
+	if len(streams) == 0 {
+		return out, nil
+	}
+	cctx, cancel := e.cmdCtx(ctx)
+	defer cancel()
+	pipe := e.client.Pipeline()
+	cmds := make([]*goredis.SliceCmd, len(streams))
+	for i, s := range streams {
+		cmds[i] = pipe.HMGet(cctx, e.keys.streamState(s), "e", "o")
+	}
+	if _, err := pipe.Exec(cctx); err != nil {
+		return nil, unavailable(ctx, "positions", err)
+	}
+	for i, c := range cmds {
+		vals := c.Val()
+		if len(vals) != 2 {
+			return nil, fmt.Errorf("redis: positions of %q: %w: unexpected reply %v", streams[i], engine.ErrUnavailable, vals)
+		}
+		epoch, _ := vals[0].(string)
+		off, _ := vals[1].(string)
+		if epoch == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(off, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("redis: positions of %q: %w: offset %q", streams[i], engine.ErrUnavailable, off)
+		}
+		out[i] = engine.Position{Offset: n, Epoch: epoch}
+	}
+	return out, nil
+}
+
 // sinceCmd runs the since script on c (the client, or a pipeline) for
 // every publication after pos.
 func (e *Engine) sinceCmd(ctx context.Context, c goredis.Scripter, stream string, pos engine.Position) *goredis.Cmd {

@@ -344,8 +344,21 @@ type Welcome struct {
 	// token_expires_at is when the connection's token expires; send a
 	// RefreshToken before then to keep the connection.
 	TokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=token_expires_at,json=tokenExpiresAt,proto3" json:"token_expires_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// streams are the positions (offset, epoch) of the streams the
+	// connection follows at connect: its user stream, broadcast and its
+	// groups, each read before the connection could receive a push of it.
+	// A stream never published (or forgotten once idle past the history
+	// TTL) is at offset 0 with no epoch. A client takes the position of each
+	// stream it has none for and keeps the ones it has, so that the Resume
+	// of its next connection names every stream it follows and gets what
+	// was pushed to them while it was away. Pushes at or below such a
+	// position were made before the connection and are not the client's. A
+	// group the connection joins later (AddToGroup), or whose membership
+	// changed while it connected, has no position: its first push gives
+	// one. At most 1,024 streams.
+	Streams       []*StreamPosition `protobuf:"bytes,8,rep,name=streams,proto3" json:"streams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -427,6 +440,13 @@ func (x *Welcome) GetTokenExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Welcome) GetStreams() []*StreamPosition {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
 // Push is one message pushed by a backend.
 type Push struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -448,7 +468,14 @@ type Push struct {
 	// (for example when a single node restarts), and offsets restart with it.
 	Epoch string `protobuf:"bytes,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// sent_at is when the server accepted the push.
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// excluded marks a push of a group stream that excluded this
+	// connection's user (PushToGroups' exclude_user_ids): it carries only
+	// id, stream, offset and epoch, so that the stream's offsets have no
+	// hole for this connection. A client advances the stream's position to
+	// it and gives the app nothing. Replays carry such markers too. (Field
+	// 16: 8 to 15 are reserved, and an unset bool costs nothing on a push.)
+	Excluded      bool `protobuf:"varint,16,opt,name=excluded,proto3" json:"excluded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -530,6 +557,13 @@ func (x *Push) GetSentAt() *timestamppb.Timestamp {
 		return x.SentAt
 	}
 	return nil
+}
+
+func (x *Push) GetExcluded() bool {
+	if x != nil {
+		return x.Excluded
+	}
+	return false
 }
 
 // PushBatch carries several pushes in one frame, in the order they were
@@ -1159,7 +1193,7 @@ const file_herald_client_v1_client_proto_rawDesc = "" +
 	"\x03ack\x18\x02 \x01(\v2\x15.herald.client.v1.AckH\x00R\x03ack\x122\n" +
 	"\x06resume\x18\x03 \x01(\v2\x18.herald.client.v1.ResumeH\x00R\x06resume\x12E\n" +
 	"\rrefresh_token\x18\x04 \x01(\v2\x1e.herald.client.v1.RefreshTokenH\x00R\frefreshTokenB\x06\n" +
-	"\x04kindJ\x04\b\x05\x10\x10\"\xbf\x02\n" +
+	"\x04kindJ\x04\b\x05\x10\x10\"\xfb\x02\n" +
 	"\aWelcome\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -1169,7 +1203,8 @@ const file_herald_client_v1_client_proto_rawDesc = "" +
 	"\vserver_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"serverTime\x12\x16\n" +
 	"\x06groups\x18\x06 \x03(\tR\x06groups\x12D\n" +
-	"\x10token_expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\"\xc7\x01\n" +
+	"\x10token_expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\x12:\n" +
+	"\astreams\x18\b \x03(\v2 .herald.client.v1.StreamPositionR\astreams\"\xe3\x01\n" +
 	"\x04Push\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x18\n" +
@@ -1177,7 +1212,8 @@ const file_herald_client_v1_client_proto_rawDesc = "" +
 	"\x06stream\x18\x04 \x01(\tR\x06stream\x12\x16\n" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05epoch\x18\x06 \x01(\tR\x05epoch\x123\n" +
-	"\asent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAtJ\x04\b\b\x10\x10\";\n" +
+	"\asent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x1a\n" +
+	"\bexcluded\x18\x10 \x01(\bR\bexcludedJ\x04\b\b\x10\x10\";\n" +
 	"\tPushBatch\x12.\n" +
 	"\x06pushes\x18\x01 \x03(\v2\x16.herald.client.v1.PushR\x06pushes\"\x1c\n" +
 	"\x04Ping\x12\x14\n" +
@@ -1259,17 +1295,18 @@ var file_herald_client_v1_client_proto_depIdxs = []int32{
 	15, // 11: herald.client.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
 	16, // 12: herald.client.v1.Welcome.server_time:type_name -> google.protobuf.Timestamp
 	16, // 13: herald.client.v1.Welcome.token_expires_at:type_name -> google.protobuf.Timestamp
-	16, // 14: herald.client.v1.Push.sent_at:type_name -> google.protobuf.Timestamp
-	3,  // 15: herald.client.v1.PushBatch.pushes:type_name -> herald.client.v1.Push
-	7,  // 16: herald.client.v1.Resume.streams:type_name -> herald.client.v1.StreamPosition
-	10, // 17: herald.client.v1.ResumeResult.streams:type_name -> herald.client.v1.StreamResult
-	7,  // 18: herald.client.v1.Ack.positions:type_name -> herald.client.v1.StreamPosition
-	15, // 19: herald.client.v1.Disconnect.reconnect_after:type_name -> google.protobuf.Duration
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	7,  // 14: herald.client.v1.Welcome.streams:type_name -> herald.client.v1.StreamPosition
+	16, // 15: herald.client.v1.Push.sent_at:type_name -> google.protobuf.Timestamp
+	3,  // 16: herald.client.v1.PushBatch.pushes:type_name -> herald.client.v1.Push
+	7,  // 17: herald.client.v1.Resume.streams:type_name -> herald.client.v1.StreamPosition
+	10, // 18: herald.client.v1.ResumeResult.streams:type_name -> herald.client.v1.StreamResult
+	7,  // 19: herald.client.v1.Ack.positions:type_name -> herald.client.v1.StreamPosition
+	15, // 20: herald.client.v1.Disconnect.reconnect_after:type_name -> google.protobuf.Duration
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_herald_client_v1_client_proto_init() }

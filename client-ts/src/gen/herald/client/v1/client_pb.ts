@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file herald/client/v1/client.proto.
  */
 export const file_herald_client_v1_client: GenFile = /*@__PURE__*/
-  fileDesc("Ch1oZXJhbGQvY2xpZW50L3YxL2NsaWVudC5wcm90bxIQaGVyYWxkLmNsaWVudC52MSLeAgoLU2VydmVyRnJhbWUSLAoHd2VsY29tZRgBIAEoCzIZLmhlcmFsZC5jbGllbnQudjEuV2VsY29tZUgAEiYKBHB1c2gYAiABKAsyFi5oZXJhbGQuY2xpZW50LnYxLlB1c2hIABIsCgViYXRjaBgDIAEoCzIbLmhlcmFsZC5jbGllbnQudjEuUHVzaEJhdGNoSAASJgoEcG9uZxgEIAEoCzIWLmhlcmFsZC5jbGllbnQudjEuUG9uZ0gAEjcKDXJlc3VtZV9yZXN1bHQYBSABKAsyHi5oZXJhbGQuY2xpZW50LnYxLlJlc3VtZVJlc3VsdEgAEigKBWVycm9yGAYgASgLMhcuaGVyYWxkLmNsaWVudC52MS5FcnJvckgAEjIKCmRpc2Nvbm5lY3QYByABKAsyHC5oZXJhbGQuY2xpZW50LnYxLkRpc2Nvbm5lY3RIAEIGCgRraW5kSgQICBAQIs4BCgtDbGllbnRGcmFtZRImCgRwaW5nGAEgASgLMhYuaGVyYWxkLmNsaWVudC52MS5QaW5nSAASJAoDYWNrGAIgASgLMhUuaGVyYWxkLmNsaWVudC52MS5BY2tIABIqCgZyZXN1bWUYAyABKAsyGC5oZXJhbGQuY2xpZW50LnYxLlJlc3VtZUgAEjcKDXJlZnJlc2hfdG9rZW4YBCABKAsyHi5oZXJhbGQuY2xpZW50LnYxLlJlZnJlc2hUb2tlbkgAQgYKBGtpbmRKBAgFEBAi7QEKB1dlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB25vZGVfaWQYAyABKAkSNQoSaGVhcnRiZWF0X2ludGVydmFsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC3NlcnZlcl90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZncm91cHMYBiADKAkSNAoQdG9rZW5fZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilAEKBFB1c2gSCgoCaWQYASABKAkSDQoFdG9waWMYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBIOCgZzdHJlYW0YBCABKAkSDgoGb2Zmc2V0GAUgASgEEg0KBWVwb2NoGAYgASgJEisKB3NlbnRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSgQICBAQIjMKCVB1c2hCYXRjaBImCgZwdXNoZXMYASADKAsyFi5oZXJhbGQuY2xpZW50LnYxLlB1c2giFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIj8KDlN0cmVhbVBvc2l0aW9uEg4KBnN0cmVhbRgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDQoFZXBvY2gYAyABKAkiOwoGUmVzdW1lEjEKB3N0cmVhbXMYASADKAsyIC5oZXJhbGQuY2xpZW50LnYxLlN0cmVhbVBvc2l0aW9uIj8KDFJlc3VtZVJlc3VsdBIvCgdzdHJlYW1zGAEgAygLMh4uaGVyYWxkLmNsaWVudC52MS5TdHJlYW1SZXN1bHQiUAoMU3RyZWFtUmVzdWx0Eg4KBnN0cmVhbRgBIAEoCRIRCglyZWNvdmVyZWQYAiABKAgSDgoGb2Zmc2V0GAMgASgEEg0KBWVwb2NoGAQgASgJIjoKA0FjaxIzCglwb3NpdGlvbnMYASADKAsyIC5oZXJhbGQuY2xpZW50LnYxLlN0cmVhbVBvc2l0aW9uIh0KDFJlZnJlc2hUb2tlbhINCgV0b2tlbhgBIAEoCSImCgVFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkicQoKRGlzY29ubmVjdBIMCgRjb2RlGAEgASgNEg4KBnJlYXNvbhgCIAEoCRIRCglyZWNvbm5lY3QYAyABKAgSMgoPcmVjb25uZWN0X2FmdGVyGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1oZXJhbGQvY2xpZW50L3YxL2NsaWVudC5wcm90bxIQaGVyYWxkLmNsaWVudC52MSLeAgoLU2VydmVyRnJhbWUSLAoHd2VsY29tZRgBIAEoCzIZLmhlcmFsZC5jbGllbnQudjEuV2VsY29tZUgAEiYKBHB1c2gYAiABKAsyFi5oZXJhbGQuY2xpZW50LnYxLlB1c2hIABIsCgViYXRjaBgDIAEoCzIbLmhlcmFsZC5jbGllbnQudjEuUHVzaEJhdGNoSAASJgoEcG9uZxgEIAEoCzIWLmhlcmFsZC5jbGllbnQudjEuUG9uZ0gAEjcKDXJlc3VtZV9yZXN1bHQYBSABKAsyHi5oZXJhbGQuY2xpZW50LnYxLlJlc3VtZVJlc3VsdEgAEigKBWVycm9yGAYgASgLMhcuaGVyYWxkLmNsaWVudC52MS5FcnJvckgAEjIKCmRpc2Nvbm5lY3QYByABKAsyHC5oZXJhbGQuY2xpZW50LnYxLkRpc2Nvbm5lY3RIAEIGCgRraW5kSgQICBAQIs4BCgtDbGllbnRGcmFtZRImCgRwaW5nGAEgASgLMhYuaGVyYWxkLmNsaWVudC52MS5QaW5nSAASJAoDYWNrGAIgASgLMhUuaGVyYWxkLmNsaWVudC52MS5BY2tIABIqCgZyZXN1bWUYAyABKAsyGC5oZXJhbGQuY2xpZW50LnYxLlJlc3VtZUgAEjcKDXJlZnJlc2hfdG9rZW4YBCABKAsyHi5oZXJhbGQuY2xpZW50LnYxLlJlZnJlc2hUb2tlbkgAQgYKBGtpbmRKBAgFEBAioAIKB1dlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg8KB25vZGVfaWQYAyABKAkSNQoSaGVhcnRiZWF0X2ludGVydmFsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC3NlcnZlcl90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZncm91cHMYBiADKAkSNAoQdG9rZW5fZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoHc3RyZWFtcxgIIAMoCzIgLmhlcmFsZC5jbGllbnQudjEuU3RyZWFtUG9zaXRpb24ipgEKBFB1c2gSCgoCaWQYASABKAkSDQoFdG9waWMYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBIOCgZzdHJlYW0YBCABKAkSDgoGb2Zmc2V0GAUgASgEEg0KBWVwb2NoGAYgASgJEisKB3NlbnRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGV4Y2x1ZGVkGBAgASgISgQICBAQIjMKCVB1c2hCYXRjaBImCgZwdXNoZXMYASADKAsyFi5oZXJhbGQuY2xpZW50LnYxLlB1c2giFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIj8KDlN0cmVhbVBvc2l0aW9uEg4KBnN0cmVhbRgBIAEoCRIOCgZvZmZzZXQYAiABKAQSDQoFZXBvY2gYAyABKAkiOwoGUmVzdW1lEjEKB3N0cmVhbXMYASADKAsyIC5oZXJhbGQuY2xpZW50LnYxLlN0cmVhbVBvc2l0aW9uIj8KDFJlc3VtZVJlc3VsdBIvCgdzdHJlYW1zGAEgAygLMh4uaGVyYWxkLmNsaWVudC52MS5TdHJlYW1SZXN1bHQiUAoMU3RyZWFtUmVzdWx0Eg4KBnN0cmVhbRgBIAEoCRIRCglyZWNvdmVyZWQYAiABKAgSDgoGb2Zmc2V0GAMgASgEEg0KBWVwb2NoGAQgASgJIjoKA0FjaxIzCglwb3NpdGlvbnMYASADKAsyIC5oZXJhbGQuY2xpZW50LnYxLlN0cmVhbVBvc2l0aW9uIh0KDFJlZnJlc2hUb2tlbhINCgV0b2tlbhgBIAEoCSImCgVFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkicQoKRGlzY29ubmVjdBIMCgRjb2RlGAEgASgNEg4KBnJlYXNvbhgCIAEoCRIRCglyZWNvbm5lY3QYAyABKAgSMgoPcmVjb25uZWN0X2FmdGVyGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * ServerFrame is every message the server sends on the WebSocket.
@@ -209,6 +209,24 @@ export type Welcome = Message<"herald.client.v1.Welcome"> & {
    * @generated from field: google.protobuf.Timestamp token_expires_at = 7;
    */
   tokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * streams are the positions (offset, epoch) of the streams the
+   * connection follows at connect: its user stream, broadcast and its
+   * groups, each read before the connection could receive a push of it.
+   * A stream never published (or forgotten once idle past the history
+   * TTL) is at offset 0 with no epoch. A client takes the position of each
+   * stream it has none for and keeps the ones it has, so that the Resume
+   * of its next connection names every stream it follows and gets what
+   * was pushed to them while it was away. Pushes at or below such a
+   * position were made before the connection and are not the client's. A
+   * group the connection joins later (AddToGroup), or whose membership
+   * changed while it connected, has no position: its first push gives
+   * one. At most 1,024 streams.
+   *
+   * @generated from field: repeated herald.client.v1.StreamPosition streams = 8;
+   */
+  streams: StreamPosition[];
 };
 
 /**
@@ -277,6 +295,18 @@ export type Push = Message<"herald.client.v1.Push"> & {
    * @generated from field: google.protobuf.Timestamp sent_at = 7;
    */
   sentAt?: Timestamp | undefined;
+
+  /**
+   * excluded marks a push of a group stream that excluded this
+   * connection's user (PushToGroups' exclude_user_ids): it carries only
+   * id, stream, offset and epoch, so that the stream's offsets have no
+   * hole for this connection. A client advances the stream's position to
+   * it and gives the app nothing. Replays carry such markers too. (Field
+   * 16: 8 to 15 are reserved, and an unset bool costs nothing on a push.)
+   *
+   * @generated from field: bool excluded = 16;
+   */
+  excluded: boolean;
 };
 
 /**

@@ -8,13 +8,13 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/server/auth"
+	"github.com/herald-push/herald/server/tokens"
 )
 
 // groupToken mints a token for user with groups.
 func (c creds) groupToken(t testing.TB, user string, groups ...string) string {
 	t.Helper()
-	tok, err := auth.Mint([]byte(c.secret), auth.MintClaims{UserID: user, Groups: groups, TTL: time.Hour})
+	tok, err := tokens.Mint([]byte(c.secret), tokens.MintClaims{UserID: user, Groups: groups, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

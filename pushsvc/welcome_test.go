@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
-	"github.com/herald-push/herald/pushsvc/engine/redis/redistest"
+	"github.com/herald-push/herald/internal/redistest"
 )
 
 // welcomeOf returns the Welcome ft's session wrote first.

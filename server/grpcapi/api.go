@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	"buf.build/go/protovalidate"
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"google.golang.org/grpc"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
@@ -27,7 +26,7 @@ type API struct {
 	log         *slog.Logger
 	callers     *callers // nil when Insecure
 	validator   protovalidate.Validator
-	callMetrics *grpcprom.ServerMetrics // nil without Options.Metrics or Registry
+	callMetrics *callMetrics // nil without Options.Registry
 	metrics     *metrics
 	srv         *pushServer
 
@@ -39,7 +38,8 @@ type API struct {
 }
 
 // New validates opts, fills in defaults and builds an API. When
-// opts.Registry is set, the call metrics are registered with it here.
+// opts.Registry is set, the call metrics and the API's own are registered
+// with it here.
 func New(opts Options) (*API, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
@@ -50,16 +50,15 @@ func New(opts Options) (*API, error) {
 		return nil, err
 	}
 	a := &API{
-		svc:         opts.Service,
-		limits:      opts.Limits,
-		rateLimit:   opts.RateLimit,
-		capacity:    opts.Capacity,
-		timings:     defaultTransportTimings,
-		maxRecvMsg:  opts.MaxRecvMsgBytes,
-		log:         opts.Logger,
-		validator:   v,
-		callMetrics: opts.Metrics,
-		stopped:     make(chan struct{}),
+		svc:        opts.Service,
+		limits:     opts.Limits,
+		rateLimit:  opts.RateLimit,
+		capacity:   opts.Capacity,
+		timings:    defaultTransportTimings,
+		maxRecvMsg: opts.MaxRecvMsgBytes,
+		log:        opts.Logger,
+		validator:  v,
+		stopped:    make(chan struct{}),
 	}
 	a.metrics = newMetrics(func() float64 {
 		if l := a.listener.Load(); l != nil {
@@ -71,6 +70,7 @@ func New(opts Options) (*API, error) {
 		a.callers = newCallers(&opts)
 	}
 	if opts.Registry != nil {
+		a.callMetrics = newCallMetrics()
 		if err := opts.Registry.Register(a.callMetrics); err != nil {
 			return nil, fmt.Errorf("grpcapi: Registry: %w", err)
 		}
@@ -93,7 +93,7 @@ func (a *API) Register(s grpc.ServiceRegistrar) {
 // without metrics.
 func (a *API) InitializeMetrics(s *grpc.Server) {
 	if a.callMetrics != nil {
-		a.callMetrics.InitializeMetrics(s)
+		a.callMetrics.initialize(s)
 	}
 }
 

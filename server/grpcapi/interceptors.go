@@ -34,8 +34,8 @@ func (a *API) ServerOptions() []grpc.ServerOption {
 	unary := []grpc.UnaryServerInterceptor{requestArrivedUnary}
 	stream := []grpc.StreamServerInterceptor{requestArrivedStream}
 	if a.callMetrics != nil {
-		unary = append(unary, a.callMetrics.UnaryServerInterceptor())
-		stream = append(stream, a.callMetrics.StreamServerInterceptor())
+		unary = append(unary, a.callMetrics.unary)
+		stream = append(stream, a.callMetrics.stream)
 	}
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),

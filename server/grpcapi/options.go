@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-push/herald/pushsvc"
@@ -40,11 +39,9 @@ type Options struct {
 	// Logger receives the call log (finished calls only) and panics.
 	// Default slog.Default().
 	Logger *slog.Logger
-	// Metrics, when set, counts calls and their latency. Default: none,
-	// unless Registry is set.
-	Metrics *grpcprom.ServerMetrics
-	// Registry, when set, gets Metrics registered with it; when Metrics is
-	// nil, New creates server metrics with a handling-time histogram first.
+	// Registry, when set, gets the metrics of every call (callmetrics.go:
+	// grpc_server_handled_total, grpc_server_handling_seconds...) and the
+	// API's own (metrics.go). Default: no metrics.
 	Registry prometheus.Registerer
 	// RateLimit is each caller's request budget.
 	RateLimit RateLimit
@@ -184,9 +181,6 @@ type Limits struct {
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.Metrics == nil && o.Registry != nil {
-		o.Metrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	}
 	if o.RateLimit.PerSecond == 0 {
 		o.RateLimit.PerSecond = DefaultRateLimit

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
@@ -24,7 +25,8 @@ type API struct {
 	timings     transportTimings // tests shorten them before ServerOptions (export_test.go)
 	maxRecvMsg  int
 	log         *slog.Logger
-	callers     *callers // nil when Insecure
+	slowCall    time.Duration // negative: every call is logged
+	callers     *callers      // nil when Insecure
 	validator   protovalidate.Validator
 	callMetrics *callMetrics // nil without Options.Registry
 	metrics     *metrics
@@ -57,6 +59,7 @@ func New(opts Options) (*API, error) {
 		timings:    defaultTransportTimings,
 		maxRecvMsg: opts.MaxRecvMsgBytes,
 		log:        opts.Logger,
+		slowCall:   opts.SlowCall,
 		validator:  v,
 		stopped:    make(chan struct{}),
 	}

@@ -3,8 +3,8 @@
 // every call passes through: a tap that authenticates each stream as it
 // opens (API key with scopes, or a verified client certificate), bounds
 // on connections and streams, and the interceptors (Prometheus metrics,
-// logging through log/slog, panic recovery, a rate limit per key,
-// request validation).
+// a log of failed and slow calls through log/slog, panic recovery, a rate
+// limit per key, request validation).
 //
 // It is a thin skin over pushsvc: a method converts its request to pushsvc
 // types, calls the service and converts the answer back. It holds no state

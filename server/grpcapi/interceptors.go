@@ -2,11 +2,9 @@ package grpcapi
 
 import (
 	"context"
-	"log/slog"
 	"runtime/debug"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
@@ -37,12 +35,8 @@ func (a *API) ServerOptions() []grpc.ServerOption {
 		unary = append(unary, a.callMetrics.unary)
 		stream = append(stream, a.callMetrics.stream)
 	}
-	logOpts := []logging.Option{
-		logging.WithLogOnEvents(logging.FinishCall),
-		logging.WithLevels(codeToLevel),
-	}
-	unary = append(unary, logging.UnaryServerInterceptor(slogLogger(a.log), logOpts...))
-	stream = append(stream, logging.StreamServerInterceptor(slogLogger(a.log), logOpts...))
+	unary = append(unary, a.logUnary)
+	stream = append(stream, a.logStream)
 	rec := recovery.WithRecoveryHandlerContext(a.recovered)
 	unary = append(unary, recovery.UnaryServerInterceptor(rec))
 	stream = append(stream, recovery.StreamServerInterceptor(rec))
@@ -70,41 +64,4 @@ func (a *API) recovered(ctx context.Context, p any) error {
 	method, _ := grpc.Method(ctx)
 	a.log.ErrorContext(ctx, "grpc: panic in handler", "grpc.method", method, "panic", p, "stack", string(debug.Stack()))
 	return status.Error(codes.Internal, "internal error")
-}
-
-// slogLogger adapts a slog.Logger to the logging interceptor; the
-// middleware's levels are slog levels. A call that ended Canceled or
-// DeadlineExceeded because its own context ended first (its caller
-// cancelled, its deadline passed, its connection went away) is the
-// caller's choice, not the node's trouble: it is logged at debug, like a
-// call that succeeded. A WatchStats stream ends that way every time.
-func slogLogger(l *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		if ctx.Err() != nil && callerEnded(fields) {
-			lvl = logging.LevelDebug
-		}
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-}
-
-// callerEnded reports whether the logging interceptor's fields give the
-// call's code as Canceled or DeadlineExceeded.
-func callerEnded(fields []any) bool {
-	for i := 0; i+1 < len(fields); i += 2 {
-		if fields[i] == "grpc.code" {
-			c := fields[i+1]
-			return c == codes.Canceled.String() || c == codes.DeadlineExceeded.String()
-		}
-	}
-	return false
-}
-
-// codeToLevel logs successful calls at debug: a busy backend pushes
-// thousands of times a second, and an info line per push would drown the
-// log. Failures keep the middleware's levels.
-func codeToLevel(c codes.Code) logging.Level {
-	if c == codes.OK {
-		return logging.LevelDebug
-	}
-	return logging.DefaultServerCodeToLevel(c)
 }

@@ -22,7 +22,8 @@ import (
 
 // Request validation. push.proto states every request constraint as a
 // protovalidate rule; the validation interceptor checks each PushService
-// request against those rules, then against the configured Limits, which
+// request against those rules (the push requests' by hand, with the same
+// outcome: pushrules.go), then against the configured Limits, which
 // may be tighter, and refuses a bad request with InvalidArgument before
 // its method runs, so nothing reaches pushsvc unchecked. The status
 // message names every offending field the way the .proto spells it, as

@@ -25,8 +25,9 @@ type API struct {
 	timings     transportTimings // tests shorten them before ServerOptions (export_test.go)
 	maxRecvMsg  int
 	log         *slog.Logger
-	slowCall    time.Duration // negative: every call is logged
-	callers     *callers      // nil when Insecure
+	slowCall    time.Duration  // negative: every call is logged
+	callers     *callers       // nil when Insecure
+	limiter     *callerLimiter // nil when no caller is rate limited
 	validator   protovalidate.Validator
 	callMetrics *callMetrics // nil without Options.Registry
 	metrics     *metrics
@@ -71,6 +72,10 @@ func New(opts Options) (*API, error) {
 	})
 	if !opts.Insecure {
 		a.callers = newCallers(&opts)
+		if opts.RateLimit.enabled() {
+			l := newCallerLimiter(opts.RateLimit)
+			a.limiter = &l
+		}
 	}
 	if opts.Registry != nil {
 		a.callMetrics = newCallMetrics()

@@ -26,14 +26,6 @@ import (
 // here (BenchmarkCallLog); in the users scenario's profile it was 9% of
 // a PushToUsers call.
 
-// logUnary is the logging interceptor for unary calls.
-func (a *API) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	start := time.Now()
-	resp, err := handler(ctx, req)
-	a.logCall(ctx, info.FullMethod, typeUnary, start, time.Since(start), requestedWait(req), err)
-	return resp, err
-}
-
 // logStream is the logging interceptor for streams, which are never
 // slow: they last as long as their caller wants.
 func (a *API) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

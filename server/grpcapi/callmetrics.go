@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"time"
@@ -156,20 +155,6 @@ func (m *callMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.received.Collect(ch)
 	m.sent.Collect(ch)
 	m.seconds.Collect(ch)
-}
-
-// unary is the metrics interceptor for unary calls.
-func (m *callMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	start := time.Now()
-	mm := m.forMethod(info.FullMethod, typeUnary)
-	mm.started.Inc()
-	mm.received.Inc()
-	resp, err := handler(ctx, req)
-	if err == nil {
-		mm.sent.Inc()
-	}
-	mm.handledAs(codeOf(err), time.Since(start))
-	return resp, err
 }
 
 // stream is the metrics interceptor for streams.

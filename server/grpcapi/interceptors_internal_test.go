@@ -6,58 +6,63 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+
+	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/pushsvc"
 )
 
-// TestCallMetricsAllocateNothing: counting and timing a call takes no
-// allocation once its method's series exist (grpcprom took 2 and about
-// 700 ns a call, resolving its series by label values every time).
-func TestCallMetricsAllocateNothing(t *testing.T) {
-	m := newCallMetrics()
-	info := &grpc.UnaryServerInfo{FullMethod: "/herald.push.v1.PushService/PushToUsers"}
-	handler := func(_ context.Context, req any) (any, error) { return req, nil }
-	ctx := context.Background()
-	if n := testing.AllocsPerRun(1000, func() { _, _ = m.unary(ctx, 1, info, handler) }); n != 0 {
-		t.Errorf("the metrics of a unary call allocate %.1f times, want 0", n)
+// unaryStages returns an API with metrics, a rate-limited key and a
+// logger at info, the context of a call by that key, and a valid
+// PushToUsers request: what a push from a backend goes through.
+func unaryStages(tb testing.TB) (*API, context.Context, *pushv1.PushToUsersRequest) {
+	tb.Helper()
+	svc, err := pushsvc.New(pushsvc.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Close() })
+	a, err := New(Options{
+		Service:   svc,
+		APIKeys:   []string{"key"},
+		Registry:  prometheus.NewRegistry(),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RateLimit: RateLimit{PerSecond: 1e12},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), callKey{}, &call{caller: a.callers.byKey("key")})
+	req := &pushv1.PushToUsersRequest{UserIds: []string{"u123"}, Message: &pushv1.Message{Topic: "t", Payload: make([]byte, 100)}}
+	return a, ctx, req
+}
+
+var pushToUsersInfo = &grpc.UnaryServerInfo{FullMethod: "/herald.push.v1.PushService/PushToUsers"}
+
+func noopHandler(_ context.Context, req any) (any, error) { return req, nil }
+
+// TestUnaryStagesAllocateNothing: the stages a push passes before its
+// handler (request timer, metrics, call log, recovery, rate limit,
+// validation) take no allocation. Before them, go-grpc-middleware's
+// logging took 46, its metrics 2, protovalidate 9 and the chain 5.
+func TestUnaryStagesAllocateNothing(t *testing.T) {
+	a, ctx, req := unaryStages(t)
+	if _, err := a.unary(ctx, req, pushToUsersInfo, noopHandler); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _, _ = a.unary(ctx, req, pushToUsersInfo, noopHandler) }); n != 0 {
+		t.Errorf("the stages of a unary call allocate %.1f times, want 0", n)
 	}
 }
 
-// BenchmarkCallMetrics measures what the metrics add to a unary call.
-func BenchmarkCallMetrics(b *testing.B) {
-	m := newCallMetrics()
-	info := &grpc.UnaryServerInfo{FullMethod: "/herald.push.v1.PushService/PushToUsers"}
-	handler := func(_ context.Context, req any) (any, error) { return req, nil }
-	ctx := context.Background()
+// BenchmarkUnaryStages measures what the stages add to a PushToUsers call.
+func BenchmarkUnaryStages(b *testing.B) {
+	a, ctx, req := unaryStages(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = m.unary(ctx, 1, info, handler)
-	}
-}
-
-// TestCallLogAllocatesNothingWhenQuiet: a call that succeeds in time,
-// with the logger at info, builds no log record (the logging middleware
-// built one every call: 46 allocations).
-func TestCallLogAllocatesNothingWhenQuiet(t *testing.T) {
-	// A handler that writes what it gets, at info: successful calls are
-	// logged at debug.
-	a := &API{log: slog.New(slog.NewTextHandler(io.Discard, nil)), slowCall: DefaultSlowCall}
-	info := &grpc.UnaryServerInfo{FullMethod: "/herald.push.v1.PushService/PushToUsers"}
-	handler := func(_ context.Context, req any) (any, error) { return req, nil }
-	ctx := context.Background()
-	if n := testing.AllocsPerRun(1000, func() { _, _ = a.logUnary(ctx, 1, info, handler) }); n != 0 {
-		t.Errorf("the log stage of a quiet call allocates %.1f times, want 0", n)
-	}
-}
-
-// BenchmarkCallLog measures what the log stage adds to a call that
-// succeeds in time, with the logger at info.
-func BenchmarkCallLog(b *testing.B) {
-	a := &API{log: slog.New(slog.NewTextHandler(io.Discard, nil)), slowCall: DefaultSlowCall}
-	info := &grpc.UnaryServerInfo{FullMethod: "/herald.push.v1.PushService/PushToUsers"}
-	handler := func(_ context.Context, req any) (any, error) { return req, nil }
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		_, _ = a.logUnary(ctx, 1, info, handler)
+		if _, err := a.unary(ctx, req, pushToUsersInfo, noopHandler); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

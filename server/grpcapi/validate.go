@@ -61,14 +61,6 @@ func newValidator() (protovalidate.Validator, error) {
 	return v, nil
 }
 
-// validateUnary is the validation interceptor for unary calls.
-func (a *API) validateUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := a.checkRequest(ctx, req); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
 // validateStream is the validation interceptor for streams: it checks each
 // message the handler receives.
 func (a *API) validateStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -52,8 +52,9 @@
 // (rate.Limiter is safe for concurrent use), the map of client-certificate
 // callers (guarded by a mutex), the WatchStats counts and the listener's
 // set of open connections (each guarded by its own mutex; none is held
-// while another is taken), and the shutdown signal that ends WatchStats
-// streams. The tap runs in a connection's reader goroutine under grpc-go's
+// while another is taken), the call metrics' series of each method (a
+// sync.Map, added to on a method's first call), and the shutdown signal
+// that ends WatchStats streams. The tap runs in a connection's reader goroutine under grpc-go's
 // lock of that connection: it takes only the certificate-callers mutex,
 // and briefly.
 package grpcapi

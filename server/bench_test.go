@@ -38,7 +38,7 @@ type benchNode struct {
 
 // startBenchNode starts a node; mutate, when set, changes its settings
 // first.
-func startBenchNode(b *testing.B, mutate func(*server.Config)) *benchNode {
+func startBenchNode(b testing.TB, mutate func(*server.Config)) *benchNode {
 	b.Helper()
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
@@ -84,7 +84,7 @@ func (h *countingHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 func (h *countingHandler) OnClose(*gws.Conn, error) { close(h.closed) }
 
 // connect opens n clients (compression as asked) that count every frame.
-func (n *benchNode) connect(b *testing.B, clients int, compress bool) {
+func (n *benchNode) connect(b testing.TB, clients int, compress bool) {
 	b.Helper()
 	for i := range clients {
 		tok, err := tokens.Mint(n.secret, tokens.MintClaims{UserID: fmt.Sprintf("u%d", i), TTL: time.Hour})
@@ -145,20 +145,51 @@ func BenchmarkBroadcastWebSocket(b *testing.B) {
 
 // BenchmarkPushToUsersGRPC measures the gRPC push handler end to end over
 // a loopback connection: interceptors, validation, publish and the enqueue
-// to one connected session (and its delivery).
+// to one connected session (and its delivery). Its allocs/op and B/op
+// count the whole round trip in one process, the gRPC client's and the
+// WebSocket client's share included; TestPushToUsersAllocations holds
+// them to a budget.
 func BenchmarkPushToUsersGRPC(b *testing.B) {
 	n := startBenchNode(b, nil)
 	welcome := n.expect(1)
 	n.connect(b, 1, true)
 	<-welcome
-	req := &pushv1.PushToUsersRequest{UserIds: []string{"u0"}, Message: &pushv1.Message{Topic: "t", Payload: make([]byte, 100)}}
+	push := n.pushToUser(b, "u0")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
+		push()
+	}
+}
+
+// pushToUser returns a function that makes one PushToUsers call with a
+// 100-byte payload to user, who has one connection, and returns once that
+// connection has the push.
+func (n *benchNode) pushToUser(tb testing.TB, user string) func() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	tb.Cleanup(cancel)
+	req := &pushv1.PushToUsersRequest{UserIds: []string{user}, Message: &pushv1.Message{Topic: "t", Payload: make([]byte, 100)}}
+	return func() {
 		got := n.expect(1)
-		if _, err := n.api.PushToUsers(context.Background(), req); err != nil {
-			b.Fatal(err)
+		if _, err := n.api.PushToUsers(ctx, req); err != nil {
+			tb.Fatal(err)
 		}
-		<-got
+		select {
+		case <-got:
+		case <-ctx.Done():
+			tb.Fatal("the push did not arrive")
+		}
+	}
+}
+
+// await waits for a channel from expect, a minute at most.
+func await(tb testing.TB, ch chan struct{}) {
+	tb.Helper()
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+		tb.Fatal("the frames expected did not arrive")
 	}
 }

@@ -68,6 +68,8 @@ type Config struct {
 	GRPCMaxConnections          int
 	GRPCMaxStreamsPerConnection int
 	GRPCRequestTimeout          time.Duration
+	// GRPCSlowCall is the duration past which a call is logged.
+	GRPCSlowCall time.Duration
 
 	// The node.
 	NodeID   string

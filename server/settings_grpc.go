@@ -84,6 +84,14 @@ var grpcSettings = []setting{
 		Checks:  []func(time.Duration) string{atLeast(time.Duration(0))},
 		To:      func(o *options, v time.Duration) { o.grpc.Capacity.RequestTimeout = v },
 	},
+	&spec[time.Duration]{
+		Flag: "grpc-slow-call", Help: "a unary gRPC call that takes longer (beyond its ack_timeout) is logged at warn, as failed calls are",
+		Field:   func(c *Config) *time.Duration { return &c.GRPCSlowCall },
+		Default: grpcapi.DefaultSlowCall,
+		Off:     "every call is logged, at info",
+		Checks:  []func(time.Duration) string{atLeast(time.Duration(0))},
+		To:      func(o *options, v time.Duration) { o.grpc.SlowCall = v },
+	},
 }
 
 // schemaBound says where the bound of a request limit comes from.

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"buf.build/go/protovalidate"
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"google.golang.org/grpc"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
@@ -26,9 +26,11 @@ type API struct {
 	timings     transportTimings // tests shorten them before ServerOptions (export_test.go)
 	maxRecvMsg  int
 	log         *slog.Logger
-	callers     *callers // nil when Insecure
+	slowCall    time.Duration  // negative: every call is logged
+	callers     *callers       // nil when Insecure
+	limiter     *callerLimiter // nil when no caller is rate limited
 	validator   protovalidate.Validator
-	callMetrics *grpcprom.ServerMetrics // nil without Options.Metrics or Registry
+	callMetrics *callMetrics // nil without Options.Registry
 	metrics     *metrics
 	srv         *pushServer
 
@@ -41,7 +43,8 @@ type API struct {
 }
 
 // New validates opts, fills in defaults and builds an API. When
-// opts.Registry is set, the call metrics are registered with it here.
+// opts.Registry is set, the call metrics and the API's own are registered
+// with it here.
 func New(opts Options) (*API, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
@@ -52,17 +55,17 @@ func New(opts Options) (*API, error) {
 		return nil, err
 	}
 	a := &API{
-		svc:         opts.Service,
-		limits:      opts.Limits,
-		pushStream:  opts.PushStream,
-		rateLimit:   opts.RateLimit,
-		capacity:    opts.Capacity,
-		timings:     defaultTransportTimings,
-		maxRecvMsg:  opts.MaxRecvMsgBytes,
-		log:         opts.Logger,
-		validator:   v,
-		callMetrics: opts.Metrics,
-		stopped:     make(chan struct{}),
+		svc:        opts.Service,
+		limits:     opts.Limits,
+		pushStream: opts.PushStream,
+		rateLimit:  opts.RateLimit,
+		capacity:   opts.Capacity,
+		timings:    defaultTransportTimings,
+		maxRecvMsg: opts.MaxRecvMsgBytes,
+		log:        opts.Logger,
+		slowCall:   opts.SlowCall,
+		validator:  v,
+		stopped:    make(chan struct{}),
 
 		statsWatchers: newWatchers("WatchStats", opts.Capacity.MaxStatsWatchers, opts.Capacity.MaxStatsWatchersPerCaller),
 		eventWatchers: newWatchers("WatchEvents", opts.Capacity.MaxEventWatchers, opts.Capacity.MaxEventWatchersPerCaller),
@@ -75,8 +78,13 @@ func New(opts Options) (*API, error) {
 	})
 	if !opts.Insecure {
 		a.callers = newCallers(&opts)
+		if opts.RateLimit.enabled() {
+			l := newCallerLimiter(opts.RateLimit)
+			a.limiter = &l
+		}
 	}
 	if opts.Registry != nil {
+		a.callMetrics = newCallMetrics()
 		if err := opts.Registry.Register(a.callMetrics); err != nil {
 			return nil, fmt.Errorf("grpcapi: Registry: %w", err)
 		}
@@ -99,7 +107,7 @@ func (a *API) Register(s grpc.ServiceRegistrar) {
 // without metrics.
 func (a *API) InitializeMetrics(s *grpc.Server) {
 	if a.callMetrics != nil {
-		a.callMetrics.InitializeMetrics(s)
+		a.callMetrics.initialize(s)
 	}
 }
 

@@ -3,8 +3,8 @@
 // every call passes through: a tap that authenticates each stream as it
 // opens (API key with scopes, or a verified client certificate), bounds
 // on connections and streams, and the interceptors (Prometheus metrics,
-// logging through log/slog, panic recovery, a rate limit per key,
-// request validation).
+// a log of failed and slow calls through log/slog, panic recovery, a rate
+// limit per key, request validation).
 //
 // It is a thin skin over pushsvc: a method converts its request to pushsvc
 // types, calls the service and converts the answer back. It holds no state
@@ -60,8 +60,9 @@
 // (atomic), the map of client-certificate callers (guarded by a mutex),
 // the WatchStats and WatchEvents counts and the listener's set of open
 // connections (each guarded by its own mutex; none is held while another
-// is taken), and the shutdown signal that ends WatchStats, WatchEvents
-// and PushStream calls. The tap runs in a connection's reader goroutine
-// under grpc-go's lock of that connection: it takes only the
-// certificate-callers mutex, and briefly.
+// is taken), the call metrics' series of each method (a sync.Map, added
+// to on a method's first call), and the shutdown signal that ends
+// WatchStats, WatchEvents and PushStream calls. The tap runs in a
+// connection's reader goroutine under grpc-go's lock of that connection:
+// it takes only the certificate-callers mutex, and briefly.
 package grpcapi

@@ -40,6 +40,8 @@ type setup struct {
 	register func(*grpc.Server)
 	// tune, when set, adjusts the API before the server is built.
 	tune func(*grpcapi.API)
+	// serverOpts are added to the API's server options.
+	serverOpts []grpc.ServerOption
 }
 
 // testServer is a gRPC server on a loopback port serving the API the way
@@ -80,7 +82,7 @@ func start(t *testing.T, s setup) *testServer {
 	if s.tune != nil {
 		s.tune(api)
 	}
-	serverOpts := api.ServerOptions()
+	serverOpts := append(api.ServerOptions(), s.serverOpts...)
 	if s.tls != nil {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(s.tls)))
 	}

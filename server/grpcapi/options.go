@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herald-push/herald/pushsvc"
@@ -37,14 +36,18 @@ type Options struct {
 	// ClientCertOnly. Callers with a verified TLS client certificate
 	// (mTLS) are accepted without a key either way, with every scope.
 	Insecure bool
-	// Logger receives the call log (finished calls only) and panics.
-	// Default slog.Default().
+	// Logger receives the call log (calllog.go) and panics. Default
+	// slog.Default().
 	Logger *slog.Logger
-	// Metrics, when set, counts calls and their latency. Default: none,
-	// unless Registry is set.
-	Metrics *grpcprom.ServerMetrics
-	// Registry, when set, gets Metrics registered with it; when Metrics is
-	// nil, New creates server metrics with a handling-time histogram first.
+	// SlowCall is how long a unary call may take, beyond any wait its
+	// request asks for (PushToUsers' ack_timeout), before its end is
+	// logged at warn; failed calls are logged at their code's level, the
+	// others at debug. Default DefaultSlowCall; negative: every call is
+	// logged, at info.
+	SlowCall time.Duration
+	// Registry, when set, gets the metrics of every call (callmetrics.go:
+	// grpc_server_handled_total, grpc_server_handling_seconds...) and the
+	// API's own (metrics.go). Default: no metrics.
 	Registry prometheus.Registerer
 	// RateLimit is each caller's request budget.
 	RateLimit RateLimit
@@ -153,6 +156,11 @@ func (r RateLimit) enabled() bool { return !math.IsInf(r.PerSecond, 1) }
 
 // Defaults of Options.
 const (
+	// DefaultSlowCall is SlowCall's default: a push takes well under a
+	// millisecond on an idle node, and a threshold well above the
+	// latency of a loaded one keeps an overloaded node from also
+	// logging every call.
+	DefaultSlowCall = time.Second
 	// DefaultRateLimit is RateLimit.PerSecond's default: above the 30,000
 	// calls/s the load generator's users scenario reaches with one key.
 	DefaultRateLimit = 50_000
@@ -200,8 +208,8 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Metrics == nil && o.Registry != nil {
-		o.Metrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	if o.SlowCall == 0 {
+		o.SlowCall = DefaultSlowCall
 	}
 	if o.RateLimit.PerSecond == 0 {
 		o.RateLimit.PerSecond = DefaultRateLimit

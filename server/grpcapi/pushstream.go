@@ -248,6 +248,6 @@ func setStatus(res *pushv1.PushStreamResponse, err error) {
 // validation interceptor checks. PushStream checks its own requests: a bad
 // one gets a result and the stream goes on, where the interceptor would
 // end the stream.
-func validatesEachMessage(ctx context.Context, c interceptors.CallMeta) bool {
-	return isPushService(ctx, c) && c.Method != "PushStream"
+func validatesEachMessage(_ context.Context, c interceptors.CallMeta) bool {
+	return isPushService(c.FullMethod()) && c.Method != "PushStream"
 }

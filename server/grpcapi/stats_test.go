@@ -255,11 +255,15 @@ func TestWatchStatsEndedByTheCallerLogsAtDebug(t *testing.T) {
 
 // recordingHandler is a slog.Handler that keeps every record.
 type recordingHandler struct {
+	min slog.Leveler // the lowest level recorded; nil: every level
+
 	mu      sync.Mutex
 	records []slog.Record // guarded by mu
 }
 
-func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return h.min == nil || l >= h.min.Level()
+}
 
 func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()

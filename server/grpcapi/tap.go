@@ -104,15 +104,6 @@ func requestArrived(ctx context.Context) (refused error) {
 	return c.refused
 }
 
-// requestArrivedUnary is the first unary interceptor: interceptors run
-// once the request has arrived whole.
-func requestArrivedUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := requestArrived(ctx); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
 // requestArrivedStream is the first stream interceptor. A stream's
 // interceptors run before it reads anything: a refused stream ends at
 // once, and the timer of the others stops when the first message arrives,

@@ -22,7 +22,8 @@ import (
 
 // Request validation. push.proto states every request constraint as a
 // protovalidate rule; the validation interceptor checks each PushService
-// request against those rules, then against the configured Limits, which
+// request against those rules (the push requests' by hand, with the same
+// outcome: pushrules.go), then against the configured Limits, which
 // may be tighter, and refuses a bad request with InvalidArgument before
 // its method runs, so nothing reaches pushsvc unchecked. The status
 // message names every offending field the way the .proto spells it, as
@@ -60,14 +61,6 @@ func newValidator() (protovalidate.Validator, error) {
 	return v, nil
 }
 
-// validateUnary is the validation interceptor for unary calls.
-func (a *API) validateUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := a.checkRequest(ctx, req); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
 // validateStream is the validation interceptor for streams: it checks each
 // message the handler receives.
 func (a *API) validateStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -86,36 +79,47 @@ func (s *validatingStream) RecvMsg(m any) error {
 	return s.api.checkRequest(s.Context(), m)
 }
 
-// checkRequest checks m against the schema's rules (knownValid's plain Go
-// for the common push requests, else protovalidate), then, when it passes
-// them, against the configured limits.
+// checkRequest checks m against the schema's rules, then, when it passes
+// them, against the configured limits. The push requests' rules are
+// checked by hand (pushrules.go), the others' by protovalidate.
 func (a *API) checkRequest(ctx context.Context, m any) error {
 	msg, ok := m.(proto.Message)
 	if !ok {
 		return status.Errorf(codes.Internal, "grpcapi: cannot validate a %T", m)
 	}
-	if knownValid(msg) {
-		return a.limits.check(msg)
-	}
-	err := a.validator.Validate(msg)
-	var verr *protovalidate.ValidationError
-	switch {
-	case err == nil:
-		return a.limits.check(msg)
-	case errors.As(err, &verr):
-		var vs violations
-		for _, v := range verr.Violations {
-			vs = append(vs, &errdetails.BadRequest_FieldViolation{
-				Field:       protovalidate.FieldPathString(v.Proto.GetField()),
-				Description: v.Proto.GetMessage(),
-				Reason:      v.Proto.GetRuleId(),
-			})
+	vs, ok := pushRuleViolations(msg)
+	if !ok {
+		var err error
+		if vs, err = a.schemaViolations(msg); err != nil {
+			// A rule that does not compile or evaluate: a bug in push.proto.
+			a.log.ErrorContext(ctx, "grpc: request validation failed", "err", err)
+			return status.Error(codes.Internal, "grpcapi: request validation failed")
 		}
+	}
+	if len(vs) > 0 {
 		return vs.err()
 	}
-	// A rule that does not compile or evaluate: a bug in push.proto.
-	a.log.ErrorContext(ctx, "grpc: request validation failed", "err", err)
-	return status.Error(codes.Internal, "grpcapi: request validation failed")
+	return a.limits.check(msg)
+}
+
+// schemaViolations returns what in msg breaks push.proto's rules, as
+// protovalidate finds and words it, or the error of a rule that does not
+// evaluate.
+func (a *API) schemaViolations(msg proto.Message) (violations, error) {
+	err := a.validator.Validate(msg)
+	var verr *protovalidate.ValidationError
+	if err == nil || !errors.As(err, &verr) {
+		return nil, err
+	}
+	vs := make(violations, 0, len(verr.Violations))
+	for _, v := range verr.Violations {
+		vs = append(vs, &errdetails.BadRequest_FieldViolation{
+			Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+			Description: v.Proto.GetMessage(),
+			Reason:      v.Proto.GetRuleId(),
+		})
+	}
+	return vs, nil
 }
 
 // check checks a request that passed the schema's rules against the
@@ -219,7 +223,11 @@ func (vs *violations) names(field string, list []string, maxItems, maxBytes int)
 		vs.add(field, "repeated.max_items", "must contain no more than %d item(s)", maxItems)
 	}
 	for i, s := range list {
-		vs.maxBytes(field+"["+strconv.Itoa(i)+"]", s, maxBytes)
+		if len(s) > maxBytes {
+			// The name only when needed: it would cost an allocation
+			// per name of every request.
+			vs.maxBytes(field+"["+strconv.Itoa(i)+"]", s, maxBytes)
+		}
 	}
 }
 

@@ -1,0 +1,53 @@
+package wsgate
+
+import (
+	"context"
+	"fmt"
+	runtimemetrics "runtime/metrics"
+	"testing"
+	"time"
+
+	"github.com/herald-push/herald/pushsvc"
+)
+
+// goroutinesCreated is how many goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []runtimemetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	runtimemetrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestBroadcastStartsNoGoroutinePerConnection: a broadcast's writes run on
+// the gateway's few writers. Through gws's write queue each connection's
+// flush started a goroutine of its own, so a broadcast to 10,000
+// connections made 10,000 goroutines runnable at once, and a gRPC call
+// waited behind them.
+func TestBroadcastStartsNoGoroutinePerConnection(t *testing.T) {
+	// No heartbeat during the test: its pings run on goroutines.
+	tg := startGate(t, func(o *Options) {
+		o.HeartbeatInterval = time.Hour
+		o.LimitLoopback = false
+	})
+	const conns, pushes = 100, 5
+	clients := make([]*client, conns)
+	for i := range clients {
+		clients[i] = tg.mustDial(t, fmt.Sprint("u", i), dialOpts{})
+	}
+	before := goroutinesCreated()
+	for i := range pushes {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := tg.svc.Broadcast(ctx, pushsvc.Message{Topic: "t", Payload: []byte(fmt.Sprint(i))})
+		cancel()
+		if err != nil || res.Delivered != conns {
+			t.Fatalf("broadcast %d: delivered %d, %v", i, res.Delivered, err)
+		}
+		for _, c := range clients {
+			if p := c.NextPush(t); string(p.GetPayload()) != fmt.Sprint(i) {
+				t.Fatalf("got push %q, want %d", p.GetPayload(), i)
+			}
+		}
+	}
+	if n := goroutinesCreated() - before; n >= conns {
+		t.Fatalf("%d broadcasts to %d connections started %d goroutines, want fewer than one per connection", pushes, conns, n)
+	}
+}

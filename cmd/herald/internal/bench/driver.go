@@ -26,6 +26,7 @@ type driver struct {
 	groups    int
 	churn     int   // soak: churning clients, users churnUser(0..churn-1)
 	connected int64 // clients connected when the steps began: a broadcast reaches them all
+	probeRate float64
 }
 
 // Push kinds, the index of stepSend.kinds.
@@ -48,6 +49,7 @@ type stepSend struct {
 	serverDelivered atomic.Int64            // sum of the responses' delivered
 	kinds           [pushKinds]atomic.Int64 // successful calls by kind
 	calls           shardedHist             // call latency, sharded by caller
+	probes          *probeSend              // nil without --probe-rate
 
 	errOnce  sync.Once
 	firstErr string // written once under errOnce
@@ -74,6 +76,10 @@ func (d *driver) runStep(ctx context.Context, step int, rate float64, dur time.D
 	s := &stepSend{}
 	due := make(chan struct{}, d.callers)
 	var wg sync.WaitGroup
+	if d.probeRate > 0 {
+		s.probes = &probeSend{}
+		wg.Go(func() { d.runProbes(ctx, step, dur, s, totals) })
+	}
 	for id := range d.callers {
 		wg.Add(1)
 		go func() {

@@ -89,9 +89,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.metrics = newMetrics(opts.Registerer, g)
 	g.lingers = newLingerer(maxLingering, lingerTimeout, g.metrics.lingerSkipped.Inc)
-	// As many writers as processors: a writer never waits on a socket,
-	// so more would only take turns.
-	g.writers = newWriterPool(runtime.GOMAXPROCS(0), writerSlice)
+	g.writers = newWriterPool(writerCount(runtime.GOMAXPROCS(0)), writerSlice)
 	if r := opts.MaxHandshakesPerIPPerSecond; r > 0 {
 		g.handshakes = newIPLimiter(r, ipLimiterCapacity, g.metrics.ipsEvicted.Inc)
 	}

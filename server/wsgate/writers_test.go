@@ -51,3 +51,14 @@ func TestBroadcastStartsNoGoroutinePerConnection(t *testing.T) {
 		t.Fatalf("%d broadcasts to %d connections started %d goroutines, want fewer than one per connection", pushes, conns, n)
 	}
 }
+
+// TestWriterCountLeavesAProcessor: the writers take every processor but
+// one, which stays free to poll the network and run calls; with one
+// processor there is still one writer.
+func TestWriterCountLeavesAProcessor(t *testing.T) {
+	for procs, want := range map[int]int{1: 1, 2: 1, 4: 3, 16: 15} {
+		if got := writerCount(procs); got != want {
+			t.Errorf("writerCount(%d) = %d, want %d", procs, got, want)
+		}
+	}
+}

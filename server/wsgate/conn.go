@@ -32,9 +32,10 @@ type conn struct {
 	// method value per flush would allocate.
 	flush func()
 
-	// owned by the writer running the session's flush (writers.go)
-	nextReady *conn   // the next in the ready queue; guarded by writerPool.mu
-	out       *[]byte // the running flush's frames; nil between flushes
+	// owned by the writers (writers.go)
+	nextReady   *conn         // the next in the ready queue; guarded by writerPool.mu
+	scheduledAt time.Duration // when last scheduled, since writerPool.epoch; guarded by writerPool.mu
+	out         *[]byte       // the running flush's frames, owned by its writer; nil between flushes
 
 	// owned by the read loop
 	ticket ticket        // released by OnClose

@@ -89,7 +89,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.metrics = newMetrics(opts.Registerer, g)
 	g.lingers = newLingerer(maxLingering, lingerTimeout, g.metrics.lingerSkipped.Inc)
-	g.writers = newWriterPool(writerCount(runtime.GOMAXPROCS(0)), writerSlice)
+	g.writers = newWriterPool(writerCount(runtime.GOMAXPROCS(0)), writerSlice, g.metrics.flushWait)
 	if r := opts.MaxHandshakesPerIPPerSecond; r > 0 {
 		g.handshakes = newIPLimiter(r, ipLimiterCapacity, g.metrics.ipsEvicted.Inc)
 	}

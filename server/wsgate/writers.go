@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // writerSlice is how long a writer runs flushes before it yields the
@@ -38,7 +40,9 @@ func writerCount(procs int) int { return max(1, procs-1) }
 // node did, a gRPC call included, waited behind them.
 type writerPool struct {
 	// immutable after newWriterPool
-	slice time.Duration // writerSlice
+	slice  time.Duration       // writerSlice
+	epoch  time.Time           // when the pool started: conn.scheduledAt counts from it
+	waited prometheus.Observer // how long each flush waited for a writer
 
 	mu   sync.Mutex
 	work sync.Cond // a worker waits on it for the queue to fill; L is &mu
@@ -55,8 +59,8 @@ type writerPool struct {
 }
 
 // newWriterPool starts n workers.
-func newWriterPool(n int, slice time.Duration) *writerPool {
-	p := &writerPool{slice: slice}
+func newWriterPool(n int, slice time.Duration, waited prometheus.Observer) *writerPool {
+	p := &writerPool{slice: slice, epoch: time.Now(), waited: waited}
 	p.work.L = &p.mu
 	p.wg.Add(n)
 	for range n {
@@ -69,7 +73,9 @@ func newWriterPool(n int, slice time.Duration) *writerPool {
 // and allocates nothing. After close, nothing runs it: every session of
 // the gateway has gone by then, and so has its need to write.
 func (p *writerPool) schedule(c *conn) {
+	now := time.Since(p.epoch)
 	p.mu.Lock()
+	c.scheduledAt = now
 	if p.tail == nil {
 		p.head = c
 	} else {
@@ -83,14 +89,15 @@ func (p *writerPool) schedule(c *conn) {
 	}
 }
 
-// next takes the oldest connection from the queue, waiting for one; nil
-// once the pool is stopped and the queue empty.
-func (p *writerPool) next() *conn {
+// next takes the oldest connection from the queue, waiting for one, and
+// returns it with when it was scheduled; nil once the pool is stopped and
+// the queue empty.
+func (p *writerPool) next() (*conn, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.head == nil {
 		if p.stopped {
-			return nil
+			return nil, 0
 		}
 		p.idle++
 		p.work.Wait()
@@ -101,7 +108,7 @@ func (p *writerPool) next() *conn {
 	if p.head == nil {
 		p.tail = nil
 	}
-	return c
+	return c, c.scheduledAt
 }
 
 // run is a worker: it runs the flushes of the queue, one at a time, its
@@ -109,15 +116,17 @@ func (p *writerPool) next() *conn {
 func (p *writerPool) run() {
 	defer p.wg.Done()
 	var buf []byte
-	start := time.Now() // of the running slice
+	start := time.Since(p.epoch) // of the running slice
 	for {
-		c := p.next()
+		c, scheduled := p.next()
 		if c == nil {
 			return
 		}
-		if time.Since(start) >= p.slice {
+		now := time.Since(p.epoch)
+		p.waited.Observe((now - scheduled).Seconds())
+		if now-start >= p.slice {
 			runtime.Gosched()
-			start = time.Now()
+			start = time.Since(p.epoch)
 		}
 		c.runFlush(&buf)
 		if cap(buf) > maxKeptBuffer {

@@ -52,6 +52,43 @@ func TestBroadcastStartsNoGoroutinePerConnection(t *testing.T) {
 	}
 }
 
+// TestFlushWaitIsMeasured: every flush, the Welcome's included, tells
+// herald_ws_flush_wait_seconds how long it waited for a writer.
+func TestFlushWaitIsMeasured(t *testing.T) {
+	tg := startGate(t, nil)
+	const conns = 3
+	clients := make([]*client, conns)
+	for i := range clients {
+		clients[i] = tg.mustDial(t, fmt.Sprint("u", i), dialOpts{})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := tg.svc.Broadcast(ctx, pushsvc.Message{Topic: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		c.NextPush(t)
+	}
+	if n := flushWaits(t, tg); n < 2*conns {
+		t.Fatalf("herald_ws_flush_wait_seconds counted %d flushes, want at least %d", n, 2*conns)
+	}
+}
+
+// flushWaits is how many flushes herald_ws_flush_wait_seconds counted.
+func flushWaits(t *testing.T, tg *testGate) int {
+	t.Helper()
+	mfs, err := tg.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "herald_ws_flush_wait_seconds" {
+			return int(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	return 0
+}
+
 // TestWriterCountLeavesAProcessor: the writers take every processor but
 // one, which stays free to poll the network and run calls; with one
 // processor there is still one writer.

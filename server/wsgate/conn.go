@@ -58,18 +58,18 @@ func (c *conn) Schedule(w pushsvc.Writer) {
 	c.g.writers.schedule(c)
 }
 
-// runFlush runs the session's flush on a writer: its frames collect in
-// buf, then go to the socket in one write (rawwrite.go). When another
-// write holds the socket, the flush is owed to it instead.
-func (c *conn) runFlush(buf *[]byte) {
+// runFlush runs the session's flush on writer w: its frames collect in
+// w's buffer, then go to the socket in one write (rawwrite.go). When
+// another write holds the socket, the flush is owed to it instead.
+func (c *conn) runFlush(w *writer) {
 	if !c.wire.tryAcquire() {
 		return
 	}
-	*buf = (*buf)[:0]
-	c.out = buf
+	w.frames = w.frames[:0]
+	c.out = &w.frames
 	c.flush()
 	c.out = nil
-	c.wire.writeFlush(*buf)
+	c.wire.writeFlush(w.raw, w.frames)
 }
 
 // Write implements pushsvc.Transport: the frame joins the flush's buffer,

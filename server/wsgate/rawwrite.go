@@ -119,7 +119,7 @@ func (c *wireConn) release() {
 // written by a goroutine of its own, which releases the socket when done.
 // The session's next flush waits for it, and meanwhile its pushes wait in
 // its bounded queue, where the slow-consumer policy applies.
-func (c *wireConn) writeFlush(p []byte) {
+func (c *wireConn) writeFlush(w *rawWrite, p []byte) {
 	if len(p) == 0 || c.flags.Load()&wireCloseSent != 0 {
 		c.release()
 		return
@@ -127,7 +127,7 @@ func (c *wireConn) writeFlush(p []byte) {
 	n := 0
 	if c.raw != nil {
 		var err error
-		n, err = c.tryWrite(p)
+		n, err = c.tryWrite(w, p)
 		if n > 0 {
 			c.g.opts.Service.CountWireBytes(n)
 		}
@@ -174,23 +174,41 @@ var restBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 // close would try to write once more.
 func (c *wireConn) fail() { _ = tcpOf(c.Conn).Close() }
 
-// tryWrite writes what the socket takes of p now, without waiting: a short
-// count and no error when its buffer is full.
-func (c *wireConn) tryWrite(p []byte) (int, error) {
-	var n int
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), p)
-			if werr != syscall.EINTR {
-				break
-			}
+// rawWrite is one non-blocking write(2) on a socket's fd, through
+// syscall.RawConn, whose callback is made once per writer: a closure per
+// write would cost three allocations.
+type rawWrite struct {
+	p   []byte
+	n   int
+	err error
+	do  func(fd uintptr) bool // write, bound once by newRawWrite
+}
+
+func newRawWrite() *rawWrite {
+	w := &rawWrite{}
+	w.do = w.write
+	return w
+}
+
+// write is the callback: one write(2), retried only when interrupted. It
+// reports true always: RawConn.Write would otherwise wait for the socket,
+// which is finishWrite's job.
+func (w *rawWrite) write(fd uintptr) bool {
+	for {
+		w.n, w.err = syscall.Write(int(fd), w.p)
+		if w.err != syscall.EINTR {
+			return true
 		}
-		return true // never wait for the socket: that is finishWrite's job
-	})
-	if n < 0 {
-		n = 0
 	}
+}
+
+// tryWrite writes what the socket takes of p now, without waiting, with
+// w's callback: a short count and no error when its buffer is full.
+func (c *wireConn) tryWrite(w *rawWrite, p []byte) (int, error) {
+	w.p = p
+	err := c.raw.Write(w.do)
+	n, werr := max(w.n, 0), w.err
+	w.p, w.n, w.err = nil, 0, nil
 	switch {
 	case err != nil:
 		return 0, err // closed

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -262,5 +263,35 @@ func TestDeflatedFrames(t *testing.T) {
 	}
 	if b0, _ := readFrame(t, bytes.NewReader(appendBinaryFrame(nil, make([]byte, 70000)))); b0 != 0x82 {
 		t.Fatalf("an uncompressed frame starts with %#x, want 0x82", b0)
+	}
+}
+
+// TestFlushAllocatesNothing: a flush that the socket takes at once costs
+// no allocation, from Schedule to the write: the frames go to the
+// writer's buffer and the non-blocking write's callback is made once per
+// writer.
+func TestFlushAllocatesNothing(t *testing.T) {
+	c, client := tcpConn(t, newTestGateway(t))
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	frame := make([]byte, 100)
+	done := make(chan struct{})
+	w := &flushFunc{}
+	const runs = 100
+	for range runs + 1 {
+		w.flushes = append(w.flushes, func() {
+			_ = c.Write(frame)
+			done <- struct{}{}
+		})
+	}
+	allocs := testing.AllocsPerRun(runs, func() {
+		c.Schedule(w)
+		<-done
+		// The write follows the flush: wait for it without allocating.
+		for writing, _, _ := c.wire.state(); writing; writing, _, _ = c.wire.state() {
+			runtime.Gosched()
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a flush allocates %.2f times, want 0", allocs)
 	}
 }

@@ -111,11 +111,16 @@ func (p *writerPool) next() (*conn, time.Duration) {
 	return c, c.scheduledAt
 }
 
-// run is a worker: it runs the flushes of the queue, one at a time, its
-// frames collected in one buffer that it keeps.
+// writer is what a worker keeps from one flush to the next.
+type writer struct {
+	frames []byte    // the running flush's frames
+	raw    *rawWrite // its non-blocking write
+}
+
+// run is a worker: it runs the flushes of the queue, one at a time.
 func (p *writerPool) run() {
 	defer p.wg.Done()
-	var buf []byte
+	w := &writer{raw: newRawWrite()}
 	start := time.Since(p.epoch) // of the running slice
 	for {
 		c, scheduled := p.next()
@@ -128,9 +133,9 @@ func (p *writerPool) run() {
 			runtime.Gosched()
 			start = time.Since(p.epoch)
 		}
-		c.runFlush(&buf)
-		if cap(buf) > maxKeptBuffer {
-			buf = nil // one flush of a session's whole queue: do not keep it
+		c.runFlush(w)
+		if cap(w.frames) > maxKeptBuffer {
+			w.frames = nil // one flush of a session's whole queue: do not keep it
 		}
 	}
 }

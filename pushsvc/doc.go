@@ -60,15 +60,17 @@
 //     as undelivered events (undelivered.go), queued to the event writer.
 //
 //  4. Writer (writer.go). The transport runs the session's Writer on its
-//     connection's writer: wsgate's conn hands writer.Flush to gws's
-//     per-connection write queue (Conn.Async), which has a goroutine only
-//     while it has tasks. Flush takes the queue under the session's lock,
+//     connection's writer: wsgate's conn puts the connection on its
+//     Gateway's ready queue, and one of a few writer goroutines runs
+//     writer.Flush. Flush takes the queue under the session's lock,
 //     writes it unlocked (one frame as it is, runs of pushes as one
 //     PushBatch, or, on a compressed connection, a run of shared pushes
-//     each compressed once for every connection and corked into one
-//     write), then, locked again, schedules itself for what came
-//     meanwhile or lets the writer go idle, and closes the transport when
-//     a graceful close has drained the queue.
+//     each compressed once for every connection), which the transport
+//     collects and, once Flush returns, puts on the socket in one write
+//     that never waits (a goroutine of its own finishes what a full
+//     socket did not take). Locked again, Flush schedules itself for what
+//     came meanwhile or lets the writer go idle, and closes the transport
+//     when a graceful close has drained the queue.
 //
 // The counts flow back: Deliver returns how many sessions took the push,
 // the engine sums the nodes', and Result.Delivered is the sum over the

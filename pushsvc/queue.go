@@ -35,7 +35,7 @@ func (q *sendQueue) hold(o *Outbound) {
 }
 
 // take hands the writer every queued frame; they count as in flight until
-// putBack.
+// written.
 func (q *sendQueue) take() []*Outbound {
 	items := q.frames
 	q.frames, q.spare = q.spare[:0], nil
@@ -46,19 +46,10 @@ func (q *sendQueue) take() []*Outbound {
 	return items
 }
 
-// putBack ends the writer's turn with items, of which it wrote the first n:
-// the rest goes back to the head of the queue (unless dropped), before
-// what was queued meanwhile.
-func (q *sendQueue) putBack(items []*Outbound, n int, dropped bool) {
+// written ends the writer's turn with items, which it wrote (or, after a
+// write error, dropped with the connection).
+func (q *sendQueue) written(items []*Outbound) {
 	q.inflight = 0
-	if rest := items[n:]; len(rest) > 0 && !dropped {
-		f := make([]*Outbound, 0, len(rest)+len(q.frames))
-		f = append(append(f, rest...), q.frames...)
-		for _, o := range rest {
-			q.bytes += len(o.data)
-		}
-		q.frames = f
-	}
 	clear(items)
 	q.spare = items[:0]
 }

@@ -449,8 +449,9 @@ func connectCompressed(t *testing.T, svc *Service, user string, groups ...string
 	return ft
 }
 
-// A shared frame is written by a task queued behind the running flush; a
-// frame after it in the same flush must not overtake it.
+// Shared and unshared frames of one flush reach the socket in the order
+// they were queued (they were once written by different means, and a
+// frame written after a shared one overtook it).
 func TestSharedWriteIsNotOvertaken(t *testing.T) {
 	for _, compressed := range []bool{false, true} {
 		t.Run(fmt.Sprint("compressed=", compressed), func(t *testing.T) {
@@ -489,9 +490,8 @@ func TestSharedWriteIsNotOvertaken(t *testing.T) {
 	}
 }
 
-// What a flush leaves after a shared write is written by the next flush,
-// and a push queued meanwhile waits behind it: it must not overtake a
-// shared write that follows.
+// A push queued while a flush runs goes out after what that flush took,
+// shared writes included.
 func TestSharedWriteIsNotOvertakenAcrossFlushes(t *testing.T) {
 	svc := newTestService(t, Options{})
 	ft := connectCompressed(t, svc, "alice")
@@ -513,7 +513,7 @@ func TestSharedWriteIsNotOvertakenAcrossFlushes(t *testing.T) {
 	push("1", false)
 	push("2", true)
 	push("3", false)
-	ft.runOne() // the flush: "1" leaves on a queued task, "2" and "3" wait
+	ft.runOne() // the flush of "1", "2" and "3"
 	push("4", true)
 	ft.run()
 	var topics []string

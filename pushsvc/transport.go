@@ -5,7 +5,10 @@ import "time"
 // Transport is the socket under a session, provided by the WebSocket
 // adapter. Write, WriteShared and WriteSharedRun are called only from the
 // session's Writer, which the transport runs (Schedule), so one writer at a
-// time touches the socket.
+// time touches the socket. What they write may reach the socket after they
+// return (the WebSocket adapter collects a flush's frames and writes them
+// in one go once Flush returns), but in the order they were called, and
+// before anything a later Flush writes or the Disconnect of Close.
 type Transport interface {
 	// Schedule runs w.Flush soon on the connection's writer, after
 	// everything scheduled before it. It must not block. For one session
@@ -19,19 +22,17 @@ type Transport interface {
 	// frame after Write returns.
 	Write(frame []byte) error
 	// WriteShared writes a frame queued to many sessions, preparing (and
-	// compressing) it once for all of them through o.Prepared. The write
-	// may complete after WriteShared returns, but before anything
-	// scheduled later.
+	// compressing) it once for all of them through o.Prepared.
 	WriteShared(o *Outbound) error
 	// WriteSharedRun writes several frames as WriteShared does, each its
-	// own message prepared once for every session, in as few socket writes
-	// as the transport can. Compressed sessions use it for runs of
-	// broadcast pushes: a PushBatch would be unique to the session, and
-	// compressing it per session would undo compress-once.
+	// own message prepared once for every session. Compressed sessions use
+	// it for runs of broadcast pushes: a PushBatch would be unique to the
+	// session, and compressing it per session would undo compress-once.
 	WriteSharedRun(os []*Outbound) error
 	// Close sends d as a Disconnect frame where the socket still works,
 	// then closes with d.Code. It may be called from any goroutine, more
-	// than once; only the first call counts.
+	// than once; only the first call counts. The session writes nothing
+	// after it.
 	Close(d Disconnect)
 }
 

@@ -10,17 +10,28 @@ import (
 )
 
 // fakeTransport records writes. Scheduled flushes wait in tasks until the
-// test calls run, so a test decides when the "writer" works.
+// test calls run, so a test decides when the "writer" works. Like the
+// WebSocket transport, it collects the frames a flush writes and puts them
+// on its "socket" (frames) when the flush returns.
 type fakeTransport struct {
-	mu     sync.Mutex // guards everything below
-	tasks  []func()
-	frames [][]byte
-	shared int // frames written through WriteShared or WriteSharedRun
-	runs   int // WriteSharedRun calls
-	closed []Disconnect
+	mu      sync.Mutex // guards everything below
+	tasks   []func()
+	pending [][]byte // written by the running flush
+	frames  [][]byte
+	shared  int // frames written through WriteShared or WriteSharedRun
+	runs    int // WriteSharedRun calls
+	closed  []Disconnect
 }
 
-func (f *fakeTransport) Schedule(w Writer) { f.task(w.Flush) }
+func (f *fakeTransport) Schedule(w Writer) {
+	f.task(func() {
+		w.Flush()
+		f.mu.Lock()
+		f.frames = append(f.frames, f.pending...)
+		f.pending = nil
+		f.mu.Unlock()
+	})
+}
 
 // task queues fn on the writer.
 func (f *fakeTransport) task(fn func()) {
@@ -31,21 +42,17 @@ func (f *fakeTransport) task(fn func()) {
 
 func (f *fakeTransport) Write(frame []byte) error {
 	f.mu.Lock()
-	f.frames = append(f.frames, append([]byte(nil), frame...))
+	f.pending = append(f.pending, append([]byte(nil), frame...))
 	f.mu.Unlock()
 	return nil
 }
 
-// WriteShared queues the write as a task, as the WebSocket transport does:
-// it completes after the running task, before anything scheduled later.
 func (f *fakeTransport) WriteShared(o *Outbound) error {
-	o.Prepared(func(d []byte) any { return d })
-	f.task(func() {
-		f.mu.Lock()
-		f.frames = append(f.frames, o.Data())
-		f.shared++
-		f.mu.Unlock()
-	})
+	data := o.Prepared(func(d []byte) any { return d }).([]byte)
+	f.mu.Lock()
+	f.pending = append(f.pending, data)
+	f.shared++
+	f.mu.Unlock()
 	return nil
 }
 

@@ -22,19 +22,14 @@ func (w *writer) Flush() {
 	dropped := s.dropsQueueLocked()
 	s.mu.Unlock()
 
-	n := len(items)
-	if !dropped && n > 0 {
-		n = s.write(items)
+	if !dropped && len(items) > 0 {
+		s.write(items)
 	}
 
 	s.mu.Lock()
-	// What follows a shared write goes back to the head of the queue, for
-	// the flush scheduled below: it runs after the shared write
-	// completes, so nothing overtakes it.
-	dropped = s.dropsQueueLocked()
-	s.q.putBack(items, n, dropped)
+	s.q.written(items)
 	s.wakeReplayLocked()
-	if len(s.q.frames) > 0 && !dropped {
+	if len(s.q.frames) > 0 && !s.dropsQueueLocked() {
 		s.mu.Unlock()
 		s.t.Schedule(w)
 		return
@@ -49,33 +44,28 @@ func (w *writer) Flush() {
 
 // write writes items in order: a lone frame as it is (shared frames through
 // the transport's prepared form), runs of pushes as PushBatch frames, or,
-// on a compressed session, runs of shared pushes through WriteSharedRun. A
-// shared write completes on a task queued behind the running one, so write
-// stops after one and returns how many items it took; the caller writes
-// the rest in a flush scheduled after it. On a write error it reports all
-// of them taken: the transport closes itself and the rest is dropped with
-// the connection.
-func (s *Session) write(items []*Outbound) int {
+// on a compressed session, runs of shared pushes through WriteSharedRun.
+// It stops at a write error: the transport closes itself and the rest is
+// dropped with the connection.
+func (s *Session) write(items []*Outbound) {
 	var frames, raw uint64
-	i := 0
-	for i < len(items) {
+	for i := 0; i < len(items); {
 		j, size := s.runEnd(items, i)
 		o := items[i]
 		var err error
-		async := false
 		switch {
 		case j-i == 1:
 			raw += uint64(len(o.data))
 			frames++
 			if o.shared {
-				err, async = s.t.WriteShared(o), true
+				err = s.t.WriteShared(o)
 			} else {
 				err = s.t.Write(o.data)
 			}
 		case o.shared && s.info.Compressed:
 			raw += uint64(size)
 			frames += uint64(j - i)
-			err, async = s.t.WriteSharedRun(items[i:j]), true
+			err = s.t.WriteSharedRun(items[i:j])
 		default:
 			bp := batchBufs.Get().(*[]byte)
 			buf := appendBatch((*bp)[:0], items[i:j])
@@ -86,17 +76,13 @@ func (s *Session) write(items []*Outbound) int {
 			batchBufs.Put(bp)
 			s.svc.stats.batches.Add(1)
 		}
-		i = j
 		if err != nil {
-			i = len(items)
-		}
-		if async || err != nil {
 			break
 		}
+		i = j
 	}
 	s.svc.stats.messagesOut.Add(frames)
 	s.svc.stats.bytesOutRaw.Add(raw)
-	return i
 }
 
 // runEnd finds the run starting at items[i] that one write takes: a lone

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"runtime"
 	"syscall"
 
 	"github.com/herald-push/herald/server"
@@ -51,6 +52,7 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	raiseFileLimit(log)
 	gc := server.TuneGC(os.Getenv, os.ReadFile)
 	log.Info("garbage collector", "gogc", gc.Percent, "gogc_from", gc.PercentFrom, "memory_limit", memoryLimit(gc.MemoryLimit), "memory_limit_from", gc.LimitFrom)
+	raiseProcs(log, os.Getenv)
 
 	srv, err := server.New(cfg, log)
 	if err != nil {
@@ -102,4 +104,24 @@ func raiseFileLimit(log *slog.Logger) {
 		return
 	}
 	log.Info("open files limit", "soft", soft, "raised_to", lim.Cur, "hard", lim.Max)
+}
+
+// minProcs is the fewest processors (GOMAXPROCS) a node runs with: the
+// WebSocket writers take all processors but one, which stays free to poll
+// the network and answer calls while a broadcast keeps the writers busy
+// (see wsgate's writerCount). On one CPU the two share it, as the OS
+// schedules them.
+const minProcs = 2
+
+// raiseProcs gives the Go scheduler minProcs processors when it has fewer
+// (one CPU, or a CPU limit of one), unless GOMAXPROCS is set in the
+// environment, which then decides.
+func raiseProcs(log *slog.Logger, getenv func(string) string) {
+	if getenv("GOMAXPROCS") != "" {
+		return
+	}
+	if n := runtime.GOMAXPROCS(0); n < minProcs {
+		runtime.GOMAXPROCS(minProcs)
+		log.Info("processors raised so that calls are answered while WebSocket writers are busy", "cpus", n, "gomaxprocs", minProcs)
+	}
 }

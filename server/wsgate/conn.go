@@ -18,21 +18,24 @@ const closeTimeout = 2 * time.Second
 // conn is one WebSocket connection: the pushsvc Transport over a gws socket.
 type conn struct {
 	// immutable after the upgrade
-	g      *Gateway
-	socket *gws.Conn
-	wire   *wireConn
-	sess   *pushsvc.Session
-	user   string
-	shard  int
-	// corkFn and uncorkFn are the cork tasks, made once: a method value
-	// allocates.
-	corkFn, uncorkFn func()
+	g       *Gateway
+	socket  *gws.Conn
+	wire    *wireConn
+	sess    *pushsvc.Session
+	user    string
+	shard   int
+	deflate bool // permessage-deflate was negotiated
 
 	// flush is the session's Writer's Flush, set by the first Schedule
 	// (in Service.Connect) and only read after: later calls happen after
 	// it and pass the same Writer (pushsvc.Transport). Made once, as a
-	// method value per write would allocate.
+	// method value per flush would allocate.
 	flush func()
+
+	// owned by the writers (writers.go)
+	nextReady   *conn         // the next in the ready queue; guarded by writerPool.mu
+	scheduledAt time.Duration // when last scheduled, since writerPool.epoch; guarded by writerPool.mu
+	out         *[]byte       // the running flush's frames, owned by its writer; nil between flushes
 
 	// owned by the read loop
 	ticket ticket        // released by OnClose
@@ -46,62 +49,73 @@ type conn struct {
 
 var _ pushsvc.Transport = (*conn)(nil)
 
-// Schedule implements pushsvc.Transport on gws's write queue, which runs
-// one task at a time and has a goroutine only while it has tasks.
+// Schedule implements pushsvc.Transport on the gateway's writers
+// (writers.go), which run the flush soon, after those scheduled before.
 func (c *conn) Schedule(w pushsvc.Writer) {
 	if c.flush == nil {
 		c.flush = w.Flush
 	}
-	c.socket.Async(c.flush)
+	c.g.writers.schedule(c)
 }
 
-// Write implements pushsvc.Transport. It sets no deadline of its own: the
-// socket always has one, armed by armWriteDeadline (see there).
+// runFlush runs the session's flush on writer w: its frames collect in
+// w's buffer, then go to the socket in one write (rawwrite.go). When
+// another write holds the socket, the flush is owed to it instead.
+func (c *conn) runFlush(w *writer) {
+	if !c.wire.tryAcquire() {
+		return
+	}
+	w.frames = w.frames[:0]
+	c.out = &w.frames
+	c.flush()
+	c.out = nil
+	c.wire.writeFlush(w.raw, w.frames)
+}
+
+// Write implements pushsvc.Transport: the frame joins the flush's buffer,
+// compressed for this connection alone when it negotiated deflate and the
+// frame is at least CompressThreshold bytes, as gws would.
 func (c *conn) Write(frame []byte) error {
-	return c.socket.WriteMessage(gws.OpcodeBinary, frame)
+	if c.wire.flags.Load()&wireCloseSent != 0 {
+		return errWriteClosed
+	}
+	if c.deflate && len(frame) >= c.g.opts.CompressThreshold {
+		*c.out = appendDeflatedFrame(*c.out, frame)
+	} else {
+		*c.out = appendBinaryFrame(*c.out, frame)
+	}
+	return nil
 }
 
-// WriteShared implements pushsvc.Transport with a gws Broadcaster, which
-// frames and compresses the payload once for every connection it is sent
-// to (once per compression setting). Its write is queued behind the running
-// task, so it still precedes anything scheduled later.
+// WriteShared implements pushsvc.Transport: as Write, but a compressed
+// frame is compressed once for every connection (sharedDeflatedFrame).
 func (c *conn) WriteShared(o *pushsvc.Outbound) error {
-	return broadcaster(o).Broadcast(c.socket)
+	if c.wire.flags.Load()&wireCloseSent != 0 {
+		return errWriteClosed
+	}
+	if data := o.Data(); c.deflate && len(data) >= c.g.opts.CompressThreshold {
+		*c.out = append(*c.out, sharedDeflatedFrame(o)...)
+	} else {
+		*c.out = appendBinaryFrame(*c.out, data)
+	}
+	return nil
 }
 
-// WriteSharedRun implements pushsvc.Transport: each frame through its
-// Broadcaster, as WriteShared, with the socket corked from the first of
-// their writes to the last, so that the run costs one write(2) rather than
-// one per frame. Cork and uncork are tasks on the write queue like the
-// Broadcaster's writes, so they bracket exactly those.
+// WriteSharedRun implements pushsvc.Transport: each frame as WriteShared
+// does, all in the flush's one write.
 func (c *conn) WriteSharedRun(os []*pushsvc.Outbound) error {
-	c.socket.Async(c.corkFn)
-	var err error
 	for _, o := range os {
-		if err = broadcaster(o).Broadcast(c.socket); err != nil {
-			break
+		if err := c.WriteShared(o); err != nil {
+			return err
 		}
 	}
-	c.socket.Async(c.uncorkFn)
-	return err
-}
-
-// uncork writes what the cork collected; a failed write closes the socket,
-// which ends the read loop and the session, as gws does on a write error.
-func (c *conn) uncork() {
-	if err := c.wire.uncork(); err != nil {
-		_ = c.wire.Close()
-	}
-}
-
-// broadcaster is o's gws Broadcaster, made on first use: it frames and
-// compresses o once for every connection.
-func broadcaster(o *pushsvc.Outbound) *gws.Broadcaster {
-	return o.Prepared(func(data []byte) any { return gws.NewBroadcaster(gws.OpcodeBinary, data) }).(*gws.Broadcaster)
+	return nil
 }
 
 // Close implements pushsvc.Transport: a Disconnect frame, then the close
-// frame, both behind what is already queued, within closeTimeout; then
+// frame, within closeTimeout, on gws's write queue; each holds the socket,
+// so they follow the flush that holds it now, or is being finished
+// (rawwrite.go). The session writes nothing after asking to close. Then
 // the socket lingers (see linger.go).
 func (c *conn) Close(d pushsvc.Disconnect) {
 	if !c.closing.CompareAndSwap(false, true) {
@@ -109,9 +123,11 @@ func (c *conn) Close(d pushsvc.Disconnect) {
 	}
 	c.wire.markDisconnectSent()
 	frame := pushsvc.EncodeDisconnect(d)
-	// The deadline also cuts short a write a slow consumer has blocked,
-	// so the close below runs soon.
-	_ = c.socket.SetWriteDeadline(time.Now().Add(closeTimeout))
+	// The deadline also cuts short the finishing of a flush that a slow
+	// consumer has blocked, so the close below runs soon. Set on the
+	// socket, not through gws: on an error gws writes a close frame, which
+	// would wait for the socket that the flush calling Close holds.
+	_ = c.wire.SetWriteDeadline(time.Now().Add(closeTimeout))
 	c.socket.Async(func() {
 		_ = c.socket.WriteMessage(gws.OpcodeBinary, frame)
 		_ = c.socket.WriteClose(d.Code, []byte(d.Reason))

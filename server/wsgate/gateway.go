@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type Gateway struct {
 	// server, 1011 an error of ours.
 	heartbeatLost pushsvc.Disconnect
 	lingers       *lingerer
+	writers       *writerPool
 
 	draining atomic.Bool
 	count    atomic.Int64 // connections registered
@@ -87,6 +89,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.metrics = newMetrics(opts.Registerer, g)
 	g.lingers = newLingerer(maxLingering, lingerTimeout, g.metrics.lingerSkipped.Inc)
+	g.writers = newWriterPool(writerCount(runtime.GOMAXPROCS(0)), writerSlice, g.metrics.flushWait)
 	if r := opts.MaxHandshakesPerIPPerSecond; r > 0 {
 		g.handshakes = newIPLimiter(r, ipLimiterCapacity, g.metrics.ipsEvicted.Inc)
 	}
@@ -112,8 +115,9 @@ func New(opts Options) (*Gateway, error) {
 		HandshakeTimeout: opts.HandshakeTimeout,
 		PermessageDeflate: gws.PermessageDeflate{
 			Enabled: !opts.DisableCompression,
-			// No context takeover: it costs 8 KiB per connection and, in
-			// gws, corrupts frames shared by a Broadcaster.
+			// No context takeover: it costs 8 KiB per connection, and
+			// without it a compressed frame is the same for every
+			// connection, so it is compressed once (rawwrite.go).
 			ServerContextTakeover: false,
 			ClientContextTakeover: false,
 			Threshold:             opts.CompressThreshold,
@@ -168,8 +172,8 @@ func (g *Gateway) snapshot(i int, dst []*conn) []*conn {
 func (g *Gateway) Connections() int { return int(g.count.Load()) }
 
 // Close force-closes every connection, lingering ones included, and waits
-// for their read loops, their lingering closes and the heartbeat to end.
-// Use Drain first for a graceful stop.
+// for their read loops, their lingering closes, the heartbeat and the
+// writers to end. Use Drain first for a graceful stop.
 func (g *Gateway) Close() {
 	g.draining.Store(true)
 	g.life.Lock()
@@ -185,6 +189,10 @@ func (g *Gateway) Close() {
 		}
 	}
 	g.loops.Wait()
+	// Last: the sessions are gone with their read loops, so no flush is
+	// scheduled from here on, and the writes being finished fail at once
+	// on the closed sockets.
+	g.writers.close()
 }
 
 // Ready reports whether the gateway accepts new connections.

@@ -206,3 +206,136 @@ func TestGwsOwnCloseCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestGwsWritesEachFrameInOneWrite: every frame gws writes for us, a
+// ping, a pong, the data frame of WriteMessage (the Disconnect of
+// conn.Close), a close, is one Write of the whole frame (writer.go,
+// doWrite), however big. wireConn.Write holds the socket across one
+// Write, which thus keeps frames whole and out of a flush (rawwrite.go).
+func TestGwsWritesEachFrameInOneWrite(t *testing.T) {
+	p := newGwsPipe(t, &gws.ServerOption{}, false)
+	big := bytes.Repeat([]byte("d"), 100<<10)
+	writes := []struct {
+		name    string
+		write   func() error
+		opcode  byte
+		payload []byte
+	}{
+		{"ping", func() error { return p.socket.WritePing([]byte("p")) }, 0x9, []byte("p")},
+		{"pong", func() error { return p.socket.WritePong([]byte("q")) }, 0xa, []byte("q")},
+		{"binary", func() error { return p.socket.WriteMessage(gws.OpcodeBinary, big) }, 0x2, big},
+		{"close", func() error { return p.socket.WriteClose(pushsvc.CodeNormal, nil) }, 0x8, []byte{0x03, 0xe8}},
+	}
+	for _, w := range writes {
+		if err := w.write(); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		var data [][]byte
+		for _, op := range p.rec.takeOps() {
+			if !op.close {
+				data = append(data, op.data)
+			}
+		}
+		if len(data) != 1 {
+			t.Fatalf("%s: %d Writes, want 1", w.name, len(data))
+		}
+		b0, payload := readFrame(t, bytes.NewReader(data[0]))
+		if b0 != 0x80|w.opcode || !bytes.Equal(payload, w.payload) || len(data[0]) != len(appendFrameHeader(nil, len(payload), false))+len(payload) {
+			t.Fatalf("%s: wrote %d bytes starting %#x, want one whole frame of opcode %#x", w.name, len(data[0]), b0, w.opcode)
+		}
+	}
+}
+
+// TestGwsNegotiatesDeflateAsOffered: with the gateway's deflate settings,
+// gws accepts permessage-deflate exactly when offersDeflate says the
+// request offers it, and answers without context takeover either way and
+// with the default window (no server_max_window_bits, whatever the client
+// asked): each message is compressed alone over a 32 KiB window, as
+// appendDeflatedFrame does, so one compressed frame serves every such
+// connection.
+func TestGwsNegotiatesDeflateAsOffered(t *testing.T) {
+	for _, offer := range []string{
+		"",
+		"permessage-deflate",
+		"permessage-deflate; client_max_window_bits",
+		"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+		"permessage-deflate; server_max_window_bits=10",
+		"x-webkit-deflate-frame",
+	} {
+		server, client := net.Pipe()
+		rec := &recConn{Conn: server}
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
+		r.Header.Set("Connection", "Upgrade")
+		r.Header.Set("Upgrade", "websocket")
+		r.Header.Set("Sec-WebSocket-Version", "13")
+		r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		if offer != "" {
+			r.Header.Set("Sec-WebSocket-Extensions", offer)
+		}
+		_, err := gws.NewUpgrader(&gws.BuiltinEventHandler{}, &gws.ServerOption{
+			PermessageDeflate: gws.PermessageDeflate{Enabled: true, ServerContextTakeover: false, ClientContextTakeover: false},
+		}).UpgradeFromConn(rec, bufio.NewReader(rec), r)
+		_ = client.Close()
+		_ = server.Close()
+		if err != nil {
+			t.Fatalf("%q: %v", offer, err)
+		}
+		ops := rec.takeOps()
+		if len(ops) == 0 {
+			t.Fatalf("%q: no response", offer)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(ops[0].data)), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", offer, err)
+		}
+		ext := resp.Header.Get("Sec-WebSocket-Extensions")
+		if accepted := ext != ""; accepted != offersDeflate(r) {
+			t.Errorf("%q: gws answered %q, but offersDeflate says %v", offer, ext, offersDeflate(r))
+			continue
+		}
+		if ext != "" && (!strings.Contains(ext, "server_no_context_takeover") || !strings.Contains(ext, "client_no_context_takeover") || strings.Contains(ext, "max_window_bits")) {
+			t.Errorf("%q: gws answered %q, want no context takeover and the default windows", offer, ext)
+		}
+	}
+}
+
+// TestGwsCompressesAsWeDo: a frame compressed by appendDeflatedFrame is
+// byte for byte the frame gws writes for a connection that negotiated
+// permessage-deflate with the gateway's settings (its Broadcaster, which
+// compresses without the connection's context): the same compressor,
+// level, window and trailer.
+func TestGwsCompressesAsWeDo(t *testing.T) {
+	p := newGwsPipe(t, &gws.ServerOption{
+		PermessageDeflate: gws.PermessageDeflate{Enabled: true, ServerContextTakeover: false, ClientContextTakeover: false},
+	}, true)
+	for _, payload := range [][]byte{
+		bytes.Repeat([]byte("herald push "), 100),
+		[]byte(strings.Repeat("a", 600) + strings.Repeat("b", 70000)),
+	} {
+		b := gws.NewBroadcaster(gws.OpcodeBinary, payload)
+		if err := b.Broadcast(p.socket); err != nil {
+			t.Fatal(err)
+		}
+		_ = b.Close()
+		var ops []socketOp
+		waitUntil(t, "gws's write", func() bool {
+			ops = append(ops, p.rec.takeOps()...)
+			return len(ops) > 0
+		})
+		if want := appendDeflatedFrame(nil, payload); len(ops) != 1 || !bytes.Equal(ops[0].data, want) {
+			t.Fatalf("gws wrote %d bytes, appendDeflatedFrame %d: they differ", len(ops[0].data), len(want))
+		}
+	}
+}
+
+// TestGwsReadLoopEndsWhenTheSocketCloses: a socket closed under gws ends
+// its read loop, which calls OnClose. A flush whose write fails closes the
+// socket (wireConn.fail), and the session ends there.
+func TestGwsReadLoopEndsWhenTheSocketCloses(t *testing.T) {
+	p := newGwsPipe(t, &gws.ServerOption{}, false)
+	_ = p.rec.Conn.Close()
+	if err := p.readLoop(t); !errors.Is(err, io.ErrClosedPipe) && !errors.Is(err, net.ErrClosed) {
+		t.Errorf("OnClose got %v, want the closed socket's error", err)
+	}
+}

@@ -107,15 +107,18 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		closeSocket(socket, pushsvc.DisconnectInternal)
 		return
 	}
-	c := &conn{g: g, socket: socket, wire: wire, user: claims.UserID, ticket: *t}
-	c.corkFn, c.uncorkFn = wire.cork, c.uncork
+	c := &conn{g: g, socket: socket, wire: wire, user: claims.UserID, ticket: *t,
+		deflate: !g.opts.DisableCompression && offersDeflate(r)}
 	socket.Session().(*slot).c = c
+	// Before Connect, which schedules the first flush: a flush owed to a
+	// write that holds the socket is scheduled through it.
+	wire.owner = c
 	info := pushsvc.SessionInfo{
 		UserID:      claims.UserID,
 		Groups:      claims.Groups,
 		RemoteAddr:  r.RemoteAddr,
 		UserAgent:   r.UserAgent(),
-		Compressed:  !g.opts.DisableCompression && offersDeflate(r),
+		Compressed:  c.deflate,
 		TokenExpiry: claims.ExpiresAt,
 		// The Welcome tells the interval this gateway pings at.
 		HeartbeatInterval: g.opts.HeartbeatInterval,
@@ -144,9 +147,6 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, t *ticket, cla
 		// connections before this one was registered.
 		sess.Close(pushsvc.DisconnectShutdown)
 	}
-	// From here on wire.Read counts c's frames; its Reads so far carried
-	// the HTTP request.
-	wire.owner = c
 	g.loops.Add(1)
 	go func() {
 		defer g.loops.Done()
@@ -213,7 +213,7 @@ func headerHasToken(v, token string) bool {
 }
 
 // offersDeflate reports whether the request offers permessage-deflate,
-// which gws then accepts.
+// which gws then accepts (TestGwsNegotiatesDeflateAsOffered).
 func offersDeflate(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
 }

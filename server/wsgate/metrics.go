@@ -18,6 +18,8 @@ type metrics struct {
 	// lingerSkipped counts closes that could not linger: maxLingering
 	// sockets were lingering already.
 	lingerSkipped prometheus.Counter
+	// flushWait is how long a session's flush waited for a writer.
+	flushWait prometheus.Histogram
 	// gauges read from the gateway at scrape time
 	users, ips, limiterIPs, lingering prometheus.GaugeFunc
 }
@@ -50,6 +52,12 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 		lingerSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_ws_linger_skipped_total", Help: "WebSocket sockets closed at once after their close frame, without lingering, because the most that may linger at once were lingering.",
 		}),
+		flushWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "herald_ws_flush_wait_seconds",
+			Help: "How long a session's flush waited for a WebSocket writer, from scheduled to running: during a broadcast, the server's share of the delivery latency, bar the write.",
+			// 100 µs to 10 s, each bucket a third wider than the last.
+			Buckets: prometheus.ExponentialBucketsRange(100e-6, 10, 41),
+		}),
 		lingering: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "herald_ws_lingering", Help: "WebSocket sockets lingering after their close frame: reading and discarding until the client closes, for at most 2s.",
 		}, func() float64 { return float64(g.lingers.count()) }),
@@ -69,7 +77,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.handshakes, m.closes, m.frameFloods, m.ipsEvicted, m.lingerSkipped, m.users, m.ips, m.limiterIPs, m.lingering)
+		reg.MustRegister(m.connections, m.handshakes, m.closes, m.frameFloods, m.ipsEvicted, m.lingerSkipped, m.flushWait, m.users, m.ips, m.limiterIPs, m.lingering)
 	}
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/herald-push/herald/pushsvc"
@@ -30,7 +31,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &wireConn{Conn: c, g: l.g}, nil
+	return &wireConn{Conn: c, g: l.g, raw: rawConnOf(c)}, nil
 }
 
 // wireConn is a server-side socket, under gws and over TCP (or TLS). It is
@@ -38,10 +39,11 @@ func (l *listener) Accept() (net.Conn, error) {
 // names the gws v1.8.9 behaviour it depends on, and gwsbehavior_test.go
 // fails the day gws changes one of them.
 //
-//   - Write counts the bytes on the wire, corks data frames (see cork),
-//     and, when gws closes a connection on its own for a fault it found
-//     while reading, writes the Disconnect frame the contract promises
-//     before gws's close frame (see writeClose).
+//   - Write, gws's writes, holds the socket (rawwrite.go: the sessions'
+//     flushes write there too), counts the bytes on the wire and, when
+//     gws closes a connection on its own for a fault it found while
+//     reading, writes the Disconnect frame the contract promises before
+//     gws's close frame (see writeClose).
 //   - Read follows the frame headers (frameScanner) to count every frame
 //     the client sends against its rate, fragments and control frames
 //     included, and keeps from gws the one header that would crash it.
@@ -63,17 +65,21 @@ type wireConn struct {
 	// readMu is held across each Read: the lingering close takes it to
 	// take the reading over from gws's read goroutine.
 	readMu sync.Mutex
-	// owner is the connection whose frames Read counts; nil before the
-	// upgrade, when Read carries the HTTP request. Set before the read
-	// loop starts, then read only by Read.
+	// owner is the connection over this socket: Read counts its frames,
+	// release schedules its owed flush. nil before the upgrade, when Read
+	// carries the HTTP request; set right after it, before the first
+	// flush and the read loop, and never again.
 	owner *conn
 	scan  frameScanner // owned by Read
 
-	corked atomic.Bool // corkBuf is collecting: checked before taking corkMu
-	corkMu sync.Mutex  // guards corkBuf; held across a flush of it and the write after
-	// corkBuf collects the data frames written while corked, to go out in
-	// one write; nil when not corked.
-	corkBuf *[]byte
+	// The write side (rawwrite.go): one writer at a time holds the socket.
+	raw     syscall.RawConn // the TCP socket, for non-blocking writes; nil under TLS. Immutable after Accept.
+	wmu     sync.Mutex      // guards writing, owed and released
+	writing bool            // a writer holds the socket
+	owed    bool            // a flush found the socket held: release schedules it
+	// released is closed when the socket is next released; made by a
+	// write that waits for it, nil when none does.
+	released chan struct{}
 }
 
 // The bits of wireConn.flags.
@@ -89,70 +95,15 @@ const (
 // aLongTimeAgo is a deadline in the past: it wakes a blocked Read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// corkBufs recycles cork buffers: a run is at most MaxBatchBytes of frames.
-var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// cork makes the data frames written from now until uncork collect in a
-// buffer. Only the connection's writer corks and uncorks.
-func (c *wireConn) cork() {
-	c.corkMu.Lock()
-	if c.corkBuf == nil {
-		c.corkBuf = corkBufs.Get().(*[]byte)
-	}
-	c.corked.Store(true)
-	c.corkMu.Unlock()
-}
-
-// uncork writes the collected frames at once.
-func (c *wireConn) uncork() error {
-	c.corkMu.Lock()
-	defer c.corkMu.Unlock()
-	// Still corked while flushing: a control frame written meanwhile waits
-	// for corkMu and goes out after the collected frames.
-	err := c.flushCorkLocked()
-	c.corked.Store(false)
-	return err
-}
-
-// flushCorkLocked writes and releases the cork buffer.
-func (c *wireConn) flushCorkLocked() error {
-	bp := c.corkBuf
-	if bp == nil {
-		return nil
-	}
-	c.corkBuf = nil
-	var err error
-	if len(*bp) > 0 {
-		err = c.writeRaw(*bp)
-	}
-	*bp = (*bp)[:0]
-	corkBufs.Put(bp)
-	return err
-}
-
+// Write writes for gws, on its goroutines: the HTTP response of the
+// upgrade, control frames, the Disconnect of conn.Close. It holds the
+// socket, waiting for a flush being finished, so that frames never
+// interleave (rawwrite.go).
 func (c *wireConn) Write(p []byte) (int, error) {
-	if c.corked.Load() {
-		c.corkMu.Lock()
-		if c.corkBuf != nil {
-			// Data frames (no control bit in the opcode) collect; a
-			// control frame (a pong from the read loop, a close) goes out
-			// after what collected, at once.
-			if len(p) > 0 && p[0]&0x08 == 0 {
-				*c.corkBuf = append(*c.corkBuf, p...)
-				c.corkMu.Unlock()
-				return len(p), nil
-			}
-			err := c.flushCorkLocked()
-			c.corked.Store(false)
-			if err != nil {
-				c.corkMu.Unlock()
-				return 0, err
-			}
-		}
-		c.corkMu.Unlock()
-	}
-	// gws writes each frame with one Write (writer.go, doWrite and
-	// Broadcaster.writeFrame), so a close frame is a whole p.
+	c.acquire()
+	defer c.release()
+	// gws writes each frame with one Write (writer.go, doWrite), so a
+	// close frame is a whole p.
 	if isCloseFrame(p) {
 		if err := c.writeClose(p); err != nil {
 			return 0, err
@@ -166,8 +117,8 @@ func (c *wireConn) Write(p []byte) (int, error) {
 }
 
 // writeRaw writes p to the socket and counts what went out. Nothing goes
-// after a close frame: a corked run flushed late, say, would break the
-// protocol and, once the write side is shut, fail.
+// after a close frame: it would break the protocol and, once the write
+// side is shut, fail.
 func (c *wireConn) writeRaw(p []byte) error {
 	if c.flags.Load()&wireCloseSent != 0 {
 		return net.ErrClosed
@@ -319,21 +270,6 @@ func (c *wireConn) SetReadDeadline(t time.Time) error {
 		return nil
 	}
 	return c.Conn.SetReadDeadline(t)
-}
-
-// appendBinaryFrame appends an unmasked, uncompressed binary frame.
-func appendBinaryFrame(dst, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x82, byte(n))
-	case n < 1<<16:
-		dst = append(dst, 0x82, 126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x82, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	return append(dst, payload...)
 }
 
 // appendCloseFrame appends an unmasked close frame with code and as much

@@ -69,6 +69,7 @@ type Config struct {
 	Flood     int           // flood: abusive connections sending Ping frames back to back during the steps
 	Stuck     int           // stuck: connections that never read (slow consumers) during the steps
 	Churn     int           // churn: soak: clients that connect, resume and disconnect over and over; 0: 50
+	ProbeRate float64       // probe-rate: GetStats and single PushToUsers calls per second made during each step besides the load; 0: none
 
 	// newWorkerCmd builds the command of a worker process; nil runs this
 	// executable as `bench --worker`. Tests replace it.
@@ -276,6 +277,11 @@ func (c *Config) Validate() error {
 	if c.Callers < 1 || c.Callers > 4096 {
 		bad("callers", "%d must be in [1, 4096]", c.Callers)
 	}
+	if math.IsNaN(c.ProbeRate) || c.ProbeRate < 0 || c.ProbeRate > 1000 {
+		bad("probe-rate", "%g must be in [0, 1000]", c.ProbeRate)
+	} else if c.ProbeRate > 0 && c.Scenario == ScenarioIdle {
+		bad("probe-rate", "the idle scenario has no steps to probe")
+	}
 	return errors.Join(errs...)
 }
 
@@ -346,6 +352,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Window, "window", c.Window, "stream: requests each PushStream keeps without a result")
 	fs.BoolVar(&c.Offline, "offline", c.Offline, "users and stream: push to user ids no client holds, to measure the API path without deliveries")
 	fs.IntVar(&c.Churn, "churn", 0, "soak: clients that connect, resume, get pushes and disconnect over and over (default 50)")
+	fs.Float64Var(&c.ProbeRate, "probe-rate", c.ProbeRate, "probe calls per second during each step besides the load, a GetStats and a PushToUsers to one client in turn, whose latency is reported apart: how quickly a busy node answers (default 0: none)")
 }
 
 // ParseRates parses a comma-separated list of rates.

@@ -24,10 +24,11 @@ type driver struct {
 	conns     int
 	users     int
 	groups    int
-	churn     int   // soak: churning clients, users churnUser(0..churn-1)
-	connected int64 // clients connected when the steps began: a broadcast reaches them all
-	offline   bool  // push to users no client holds
-	window    int   // stream: requests per stream without a result
+	churn     int     // soak: churning clients, users churnUser(0..churn-1)
+	connected int64   // clients connected when the steps began: a broadcast reaches them all
+	offline   bool    // push to users no client holds
+	window    int     // stream: requests per stream without a result
+	probeRate float64 // GetStats and single PushToUsers probes a second, beside the load
 }
 
 // Push kinds, the index of stepSend.kinds.
@@ -50,6 +51,7 @@ type stepSend struct {
 	serverDelivered atomic.Int64            // sum of the responses' delivered
 	kinds           [pushKinds]atomic.Int64 // successful calls by kind
 	calls           shardedHist             // call latency, sharded by caller
+	probes          *probeSend              // nil without --probe-rate
 
 	errOnce  sync.Once
 	firstErr string // written once under errOnce
@@ -85,6 +87,10 @@ func (d *driver) runStep(ctx context.Context, step int, rate float64, dur time.D
 	due := make(chan struct{}, backlog)
 	start := time.Now()
 	var wg sync.WaitGroup
+	if d.probeRate > 0 {
+		s.probes = &probeSend{}
+		wg.Go(func() { d.runProbes(ctx, step, dur, s, totals) })
+	}
 	for id := range d.callers {
 		wg.Add(1)
 		go func() {

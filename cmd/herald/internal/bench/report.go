@@ -64,6 +64,7 @@ type Params struct {
 	Window          int       `json:"window,omitempty"`
 	Offline         bool      `json:"offline,omitempty"`
 	Churn           int       `json:"churn,omitempty"`
+	ProbeRate       float64   `json:"probe_rate,omitempty"`
 }
 
 func paramsOf(c Config) Params {
@@ -73,7 +74,7 @@ func paramsOf(c Config) Params {
 		Rates: c.Rates, StepSeconds: c.Step.Seconds(), DurationSeconds: c.Duration.Seconds(),
 		SettleSeconds: c.Settle.Seconds(), ServerPID: c.ServerPID, SourceIPs: c.SourceIPs,
 		DialRate: c.DialRate, Workers: c.Workers, Callers: c.Callers, Churn: c.Churn,
-		Offline: c.Offline,
+		Offline: c.Offline, ProbeRate: c.ProbeRate,
 	}
 	if c.Scenario == ScenarioStream {
 		p.Window = c.Window
@@ -179,6 +180,8 @@ type StepReport struct {
 	// PushCalls counts the soak's successful calls by kind: users, groups,
 	// broadcast.
 	PushCalls map[string]int64 `json:"push_calls,omitempty"`
+	// Probes are the step's probe calls, with --probe-rate.
+	Probes *ProbeReport `json:"probes,omitempty"`
 }
 
 // ServerDelta is the change of the server's counters over a step.
@@ -251,6 +254,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 			if d := s.Server; d != nil && (d.Drops > 0 || d.SlowConsumerDisconnects > 0) {
 				fmt.Fprintf(w, "step %d: server dropped %d frames, closed %d slow consumers\n", i+1, d.Drops, d.SlowConsumerDisconnects)
+			}
+			if p := s.Probes; p != nil {
+				fmt.Fprintf(w, "step %d: probe calls at %g/s: GetStats p50 %.2f ms p99 %.2f ms max %.2f ms (%d), PushToUsers p50 %.2f ms p99 %.2f ms max %.2f ms (%d); skipped %d, errors %d\n",
+					i+1, p.Rate, p.GetStats.P50Ms, p.GetStats.P99Ms, p.GetStats.MaxMs, p.GetStats.Count,
+					p.PushToUsers.P50Ms, p.PushToUsers.P99Ms, p.PushToUsers.MaxMs, p.PushToUsers.Count, p.Skipped, p.Errors)
+				if p.FirstError != "" {
+					fmt.Fprintf(w, "step %d: first probe error: %s\n", i+1, p.FirstError)
+				}
 			}
 		}
 	}

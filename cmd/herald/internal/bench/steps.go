@@ -24,7 +24,7 @@ func (r *run) runSteps(ctx context.Context) []stepAccount {
 	d := &driver{
 		api: r.api, scenario: cfg.Scenario, payload: cfg.Payload, tag: r.tag,
 		callers: cfg.Callers, conns: cfg.Conns, users: cfg.Users, groups: cfg.Groups, churn: cfg.Churn,
-		connected: r.rep.Connect.Connected, offline: cfg.Offline, window: cfg.Window,
+		connected: r.rep.Connect.Connected, offline: cfg.Offline, window: cfg.Window, probeRate: cfg.ProbeRate,
 	}
 	var out []stepAccount
 	for i, rate := range cfg.Rates {
@@ -92,6 +92,9 @@ func (r *run) merge(results []shareResult, sends []stepAccount) {
 			Expected:    s.expected.Load(), ServerDelivered: s.serverDelivered.Load(),
 			Received: int64(steps[i].total), Latency: steps[i].summary(),
 			Server: a.server,
+		}
+		if s.probes != nil {
+			sr.Probes = s.probes.report(r.cfg.ProbeRate)
 		}
 		if r.cfg.Scenario == ScenarioSoak {
 			sr.PushCalls = map[string]int64{}

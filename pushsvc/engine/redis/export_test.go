@@ -80,3 +80,11 @@ func MessageIDKey(prefix, stream, id string) string {
 	k := newKeys(prefix, "")
 	return k.messageID(stream, id)
 }
+
+// Waiting is how many requests of this node wait for Redis or for the
+// nodes' counts: a Publish counts from before its script is sent.
+func (e *Engine) Waiting() int {
+	e.pending.mu.Lock()
+	defer e.pending.mu.Unlock()
+	return len(e.pending.m)
+}

@@ -34,12 +34,10 @@ func (e *Engine) Publish(ctx context.Context, stream string, m engine.Message) (
 	if m.Idempotent {
 		keys = append(keys, e.keys.messageID(stream, m.ID))
 	}
-	cctx, cancel := e.cmdCtx(ctx)
-	res, err := publishScript.Run(cctx, e.client, keys,
+	res, err := e.batch.publish(ctx, keys, []any{
 		randomID(), ttlMillis(e.opts.HistoryTTL), e.opts.HistorySize, e.keys.fanoutOf(stream),
 		expiry(now, m.TTL, e.opts.HistoryTTL), body,
-	).Slice()
-	cancel()
+	}, len(body))
 	if err != nil {
 		return nil, 0, unavailable(ctx, "publish to "+strconv.Quote(stream), err)
 	}

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -37,12 +38,12 @@ const (
 //
 // There is no goroutine and no timer. A Publish that finds fewer than
 // slotsPerMaster pipelines on the wire to its stream's master sends its
-// script at once, on its own goroutine, with whatever waits, in one
-// pipeline: at low load that is its script alone, as before, with no added
-// latency. One that finds them all busy queues; the caller whose pipeline
-// returns hands the queue, as the next pipeline, to the first caller in
-// it, who sends it. So under load each round trip carries what arrived
-// during the previous one.
+// script at once, on its own goroutine, with whatever queued, in one
+// pipeline: at low load that is its script alone, as before, with no
+// added latency. One that finds them all busy queues; the caller whose
+// pipeline returns hands the lead to the first caller in the queue, who
+// sends the next pipeline with whatever queued by then. So under load
+// each round trip carries what arrived during the previous one.
 //
 // Nothing is ever sent twice after it may have run. A pipeline is written
 // and read once (the commands say NoRetry, and the clients have no
@@ -88,10 +89,10 @@ type pubCall struct {
 	args []any
 	size int // its payload's bytes, for maxBatchBytes
 
-	state callState  // guarded by batcher.mu
-	lead  []*pubCall // the pipeline it is to send, itself first, once state is callLeads
+	state callState // guarded by batcher.mu
 	// done carries one token: the call's command has its reply (or
-	// error), or, with state callLeads, the call is to send lead.
+	// error), or, with state callLeads, the call is to send the next
+	// pipeline.
 	done chan struct{}
 }
 
@@ -100,7 +101,7 @@ type callState uint8
 const (
 	callQueued callState = iota
 	callSent             // in a pipeline another caller sends
-	callLeads            // to send the pipeline in lead
+	callLeads            // out of the queue, to send the next pipeline
 	callGone             // left the queue unsent: its context ended
 )
 
@@ -145,9 +146,8 @@ func (b *batcher) publish(ctx context.Context, keys []string, args []any, size i
 	}
 	if r.flying < slotsPerMaster {
 		r.flying++
-		batch := r.takeLocked(c)
 		b.mu.Unlock()
-		b.send(r, batch)
+		b.lead(r, c)
 		return b.result(ctx, c)
 	}
 	r.queue = append(r.queue, c)
@@ -169,9 +169,26 @@ func (b *batcher) publish(ctx context.Context, keys []string, args []any, size i
 		<-c.done
 	}
 	if c.state == callLeads { // written before the token was sent
-		b.send(r, c.lead)
+		b.lead(r, c)
 	}
 	return b.result(ctx, c)
+}
+
+// lead sends c and what queued behind it as one pipeline, holding one of
+// r's slots. It first lets the goroutines that are ready run: under load
+// some of them are publishes, which then queue and join this pipeline.
+// That is no wait when nothing else is ready (a low load), and no timer.
+// With the node and Redis on one core, where Redis answers as soon as it
+// is written to, it took a round trip from 2 publishes on average to 4
+// to 13, and cut Redis's CPU per publish from 31-33 µs to 23-26 µs, the
+// node's staying at 93-101 µs (herald bench --scenario users at
+// saturation).
+func (b *batcher) lead(r *route, c *pubCall) {
+	runtime.Gosched()
+	b.mu.Lock()
+	batch := r.takeLocked(c)
+	b.mu.Unlock()
+	b.send(r, batch)
 }
 
 // masterOf is the client of the master that holds key: the one client on
@@ -254,7 +271,7 @@ func (b *batcher) send(r *route, batch []*pubCall) {
 		return
 	}
 	next := r.queue[0]
-	next.lead = r.takeLocked(nil)
+	r.removeLocked(next)
 	next.state = callLeads
 	b.mu.Unlock()
 	next.done <- struct{}{}

@@ -70,8 +70,9 @@ type Config struct {
 	GRPCRequestTimeout          time.Duration
 
 	// The node.
-	NodeID   string
-	RedisURL string
+	NodeID              string
+	RedisURL            string
+	RedisExactDelivered bool
 	// LogLevel is the level of the logger `herald serve` gives New.
 	LogLevel slog.Level
 }

@@ -23,16 +23,21 @@ import (
 	"github.com/herald-push/herald/pushsvc/engine/redis"
 )
 
-// benchNode starts a Redis engine whose Deliver calls deliver.
-func benchNode(b *testing.B, url, id string, deliver func(*engine.Publication) int) *redis.Engine {
+// benchNode starts a Redis engine whose Deliver calls deliver; mod may
+// adjust its options.
+func benchNode(b *testing.B, url, id string, deliver func(*engine.Publication) int, mod ...func(*redis.Options)) *redis.Engine {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := redis.New(ctx, redis.Options{
+	opts := redis.Options{
 		URL: url, NodeID: id, HistorySize: 1000, HistoryTTL: 5 * time.Minute,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Handler: enginetest.Handler{OnDeliver: deliver},
-	})
+	}
+	for _, m := range mod {
+		m(&opts)
+	}
+	e, err := redis.New(ctx, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,23 +111,28 @@ func BenchmarkPublish(b *testing.B) {
 		}
 		cost.report(b, b.N)
 	})
-	b.Run("redis/2-nodes-parallel", func(b *testing.B) {
-		a := benchNode(b, srv.URL, "b3a", one)
-		benchNode(b, srv.URL, "b3b", one)
-		cost := startCost(b, srv.URL)
-		var n atomic.Int64
-		b.SetParallelism(8) // 8 publishers per core, as concurrent gRPC calls would be
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				n.Add(1)
-				if _, _, err := a.Publish(ctx, "user:bench3", msg); err != nil {
-					b.Error(err)
-					return
+	// Each node's count, and with LocalDelivered the publishing node's
+	// only: the difference is what exact counts cost.
+	for _, local := range []bool{false, true} {
+		name := map[bool]string{false: "redis/2-nodes-parallel", true: "redis/2-nodes-parallel-local"}[local]
+		b.Run(name, func(b *testing.B) {
+			a := benchNode(b, srv.URL, name+"-a", one, func(o *redis.Options) { o.LocalDelivered = local })
+			benchNode(b, srv.URL, name+"-b", one)
+			cost := startCost(b, srv.URL)
+			var n atomic.Int64
+			b.SetParallelism(8) // 8 publishers per core, as concurrent gRPC calls would be
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n.Add(1)
+					if _, _, err := a.Publish(ctx, "user:bench3", msg); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
+			cost.report(b, int(n.Load()))
 		})
-		cost.report(b, int(n.Load()))
-	})
+	}
 }
 
 // cost is what Redis and this process had spent when a benchmark started.

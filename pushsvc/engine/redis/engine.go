@@ -99,7 +99,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if cluster {
 		e.log.Info("Redis Cluster: sharded pub/sub, one subscription per partition", "partitions", numPartitions)
 	}
-	e.pending.init()
+	e.pending.init(opts.NodeID)
 	e.batch.init(client, ectx, opts.CommandTimeout)
 	e.replies.init()
 	e.rx.init()

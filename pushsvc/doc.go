@@ -32,7 +32,10 @@
 //     - Redis engine (engine/redis): Publish runs one Lua script
 //     (publish.go, scripts.go) that assigns the offset, appends to the
 //     history list and SPUBLISHes the push on its partition's channel,
-//     then waits up to ReplyTimeout for every node's count. On each node,
+//     sent in one pipeline with the other publishes that queued while
+//     earlier ones were on the wire (batcher.go: the caller first in the
+//     queue sends it), then waits up to ReplyTimeout for every node's
+//     count. On each node,
 //     the publisher included, a subscription's reader goroutine
 //     (receiver.go) hands the message to the one dispatcher goroutine,
 //     which drops repeats, fills gaps from history (repair.go) and calls

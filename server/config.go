@@ -72,8 +72,9 @@ type Config struct {
 	GRPCSlowCall time.Duration
 
 	// The node.
-	NodeID   string
-	RedisURL string
+	NodeID              string
+	RedisURL            string
+	RedisExactDelivered bool
 	// LogLevel is the level of the logger `herald serve` gives New.
 	LogLevel slog.Level
 

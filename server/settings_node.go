@@ -26,6 +26,13 @@ var nodeSettings = []setting{
 		})},
 		To: func(o *options, v string) { o.redis.URL = v },
 	},
+	&spec[bool]{
+		Flag:    "redis-exact-delivered",
+		Help:    "with --redis-url, delivered counts the connections of every node, each sending its count to the node that took the call; false: that node's only, sparing each other node a message through Redis per push and the call the wait for the slowest node",
+		Field:   func(c *Config) *bool { return &c.RedisExactDelivered },
+		Default: true,
+		To:      func(o *options, v bool) { o.redis.LocalDelivered = !v },
+	},
 	&spec[slog.Level]{
 		Flag: "log-level", Help: "log `level`: debug, info, warn or error",
 		Field:   func(c *Config) *slog.Level { return &c.LogLevel },

@@ -87,6 +87,7 @@ func TestOptionsAreThePackagesOwn(t *testing.T) {
 		{"svc.WatcherBuffer", o.svc.WatcherBuffer, pushsvc.DefaultWatcherBuffer},
 		{"grpc.Capacity.MaxEventWatchers", o.grpc.Capacity.MaxEventWatchers, grpcapi.DefaultMaxEventWatchers},
 		{"grpc.Capacity.MaxEventWatchersPerCaller", o.grpc.Capacity.MaxEventWatchersPerCaller, grpcapi.DefaultMaxEventWatchersPerCaller},
+		{"redis.LocalDelivered", o.redis.LocalDelivered, false},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("defaults: %s = %v, want %v", tc.name, tc.got, tc.want)
@@ -96,7 +97,7 @@ func TestOptionsAreThePackagesOwn(t *testing.T) {
 	c := Defaults()
 	c.MaxConnectionsPerUser, c.MaxConnectionsPerIP, c.HandshakesPerIPPerSecond, c.ClientFramesPerSecond = 0, 0, 0, 0
 	c.HistorySize, c.MaxBatchBytes, c.GRPCMaxMessageBytes, c.SlowPolicy = 0, 0, 0, "drop-oldest"
-	c.Compression = false
+	c.Compression, c.RedisExactDelivered = false, false
 	o = c.options()
 	for _, tc := range []struct {
 		name      string
@@ -107,6 +108,7 @@ func TestOptionsAreThePackagesOwn(t *testing.T) {
 		{"ws.MaxHandshakesPerIPPerSecond", o.ws.MaxHandshakesPerIPPerSecond, float64(wsgate.NoLimit)},
 		{"ws.ClientFramesPerSecond", o.ws.ClientFramesPerSecond, float64(wsgate.NoLimit)},
 		{"ws.DisableCompression", o.ws.DisableCompression, true},
+		{"redis.LocalDelivered", o.redis.LocalDelivered, true},
 		{"svc.HistorySize", o.svc.HistorySize, engine.NoHistory},
 		{"redis.HistorySize", o.redis.HistorySize, engine.NoHistory},
 		{"svc.MaxBatchBytes (0: the default)", o.svc.MaxBatchBytes, 0},

@@ -6,9 +6,15 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc/engine"
@@ -17,16 +23,21 @@ import (
 	"github.com/herald-push/herald/pushsvc/engine/redis"
 )
 
-// benchNode starts a Redis engine whose Deliver calls deliver.
-func benchNode(b *testing.B, url, id string, deliver func(*engine.Publication) int) *redis.Engine {
+// benchNode starts a Redis engine whose Deliver calls deliver; mod may
+// adjust its options.
+func benchNode(b *testing.B, url, id string, deliver func(*engine.Publication) int, mod ...func(*redis.Options)) *redis.Engine {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := redis.New(ctx, redis.Options{
+	opts := redis.Options{
 		URL: url, NodeID: id, HistorySize: 1000, HistoryTTL: 5 * time.Minute,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Handler: enginetest.Handler{OnDeliver: deliver},
-	})
+	}
+	for _, m := range mod {
+		m(&opts)
+	}
+	e, err := redis.New(ctx, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +49,11 @@ func one(*engine.Publication) int { return 1 }
 
 // BenchmarkPublish measures one Publish until every node has delivered it
 // and its count is back: in-process for memory, one round trip through
-// Redis plus the counts for Redis.
+// Redis plus the counts for Redis. Besides the time, each Redis case
+// reports what a publish costs: redis-reads/op, the reads Redis made from
+// client sockets (one per round trip a connection makes, whatever number of
+// commands it carries: a pipeline is one), redis-cpu-µs/op, Redis's own
+// CPU, and cpu-µs/op, this process's (the nodes and the benchmark).
 //
 //	go test -run '^$' -bench BenchmarkPublish -benchmem ./pushsvc/engine/redis/
 func BenchmarkPublish(b *testing.B) {
@@ -61,34 +76,125 @@ func BenchmarkPublish(b *testing.B) {
 	srv := redistest.Start(b)
 	b.Run("redis/1-node", func(b *testing.B) {
 		a := benchNode(b, srv.URL, "b1", one)
+		cost := startCost(b, srv.URL)
 		for b.Loop() {
 			if _, _, err := a.Publish(ctx, "user:bench1", msg); err != nil {
 				b.Fatal(err)
 			}
 		}
+		cost.report(b, b.N)
 	})
-	b.Run("redis/2-nodes", func(b *testing.B) {
-		a := benchNode(b, srv.URL, "b2a", one)
-		benchNode(b, srv.URL, "b2b", one)
-		for b.Loop() {
-			if _, n, err := a.Publish(ctx, "user:bench2", msg); err != nil || n != 2 {
-				b.Fatalf("publish: %d %v", n, err)
-			}
-		}
-	})
-	b.Run("redis/2-nodes-parallel", func(b *testing.B) {
-		a := benchNode(b, srv.URL, "b3a", one)
-		benchNode(b, srv.URL, "b3b", one)
-		b.SetParallelism(8) // 8 publishers per core, as concurrent gRPC calls would be
+	b.Run("redis/1-node-parallel", func(b *testing.B) {
+		a := benchNode(b, srv.URL, "b4", one)
+		cost := startCost(b, srv.URL)
+		var n atomic.Int64
+		b.SetParallelism(32) // 32 publishers per core, as concurrent gRPC calls would be
 		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, _, err := a.Publish(ctx, "user:bench3", msg); err != nil {
+			for i := 0; pb.Next(); i++ {
+				n.Add(1)
+				if _, _, err := a.Publish(ctx, "user:bench4-"+strconv.Itoa(i%64), msg); err != nil {
 					b.Error(err)
 					return
 				}
 			}
 		})
+		cost.report(b, int(n.Load()))
 	})
+	b.Run("redis/2-nodes", func(b *testing.B) {
+		a := benchNode(b, srv.URL, "b2a", one)
+		benchNode(b, srv.URL, "b2b", one)
+		cost := startCost(b, srv.URL)
+		for b.Loop() {
+			if _, n, err := a.Publish(ctx, "user:bench2", msg); err != nil || n != 2 {
+				b.Fatalf("publish: %d %v", n, err)
+			}
+		}
+		cost.report(b, b.N)
+	})
+	// Each node's count, and with LocalDelivered the publishing node's
+	// only: the difference is what exact counts cost.
+	for _, local := range []bool{false, true} {
+		name := map[bool]string{false: "redis/2-nodes-parallel", true: "redis/2-nodes-parallel-local"}[local]
+		b.Run(name, func(b *testing.B) {
+			a := benchNode(b, srv.URL, name+"-a", one, func(o *redis.Options) { o.LocalDelivered = local })
+			benchNode(b, srv.URL, name+"-b", one)
+			cost := startCost(b, srv.URL)
+			var n atomic.Int64
+			b.SetParallelism(8) // 8 publishers per core, as concurrent gRPC calls would be
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n.Add(1)
+					if _, _, err := a.Publish(ctx, "user:bench3", msg); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			cost.report(b, int(n.Load()))
+		})
+	}
+}
+
+// cost is what Redis and this process had spent when a benchmark started.
+type cost struct {
+	raw                  *goredis.Client
+	reads, redisCPU, cpu time.Duration // reads is a count
+}
+
+// startCost notes the costs so far; report gives what was spent since,
+// per publish.
+func startCost(b *testing.B, url string) cost {
+	b.Helper()
+	o, err := goredis.ParseURL(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := cost{raw: goredis.NewClient(o)}
+	b.Cleanup(func() { _ = c.raw.Close() })
+	c.reads, c.redisCPU = c.redis(b)
+	c.cpu = processCPU()
+	return c
+}
+
+func (c cost) report(b *testing.B, n int) {
+	b.Helper()
+	b.StopTimer()
+	cpu := processCPU() - c.cpu
+	reads, redisCPU := c.redis(b)
+	if n == 0 {
+		return
+	}
+	per := func(d time.Duration) float64 { return float64(d) / float64(n) }
+	b.ReportMetric(per(reads-c.reads), "redis-reads/op")
+	b.ReportMetric(per(redisCPU-c.redisCPU)/1e3, "redis-cpu-µs/op")
+	b.ReportMetric(per(cpu)/1e3, "cpu-µs/op")
+}
+
+// redis reads total_reads_processed and used_cpu_sys+used_cpu_user from
+// the server's INFO.
+func (c cost) redis(b *testing.B) (reads, cpu time.Duration) {
+	info, err := c.raw.Info(context.Background(), "stats", "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		f, _ := strconv.ParseFloat(v, 64)
+		switch k {
+		case "total_reads_processed":
+			reads = time.Duration(f)
+		case "used_cpu_sys", "used_cpu_user":
+			cpu += time.Duration(f * float64(time.Second))
+		}
+	}
+	return reads, cpu
+}
+
+// processCPU is the CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkRemoteDeliverLatency measures, for each push, the time from

@@ -25,6 +25,8 @@ import (
 //	1 origin node (string)   2 publish id (varint)   3 stream (string)
 //	4 time, unix ns (varint) 5 message id (string)   6 topic (string)
 //	7 payload (bytes)        8 TTL ns (varint)       9 excluded user (repeated string)
+//	10 origin only (varint 1: the origin takes no count from the other
+//	   nodes, which send none; Options.LocalDelivered)
 //
 // A Control: 'C' | 1 origin (string), 2 request id (varint, 0 = no reply
 // wanted), 3 kind (varint), 4 group, 5 user (repeated), 6 reason,
@@ -48,13 +50,15 @@ var errMalformed = errors.New("redis: malformed message")
 
 // inPub is a decoded publication with what the engine needs besides it.
 type inPub struct {
-	pub    *engine.Publication
-	origin string
-	id     uint64
+	pub        *engine.Publication
+	origin     string
+	id         uint64
+	originOnly bool // no count goes back from the other nodes
 }
 
-// appendPubBody appends the body of a publication.
-func appendPubBody(b []byte, origin string, id uint64, stream string, t time.Time, m *engine.Message) []byte {
+// appendPubBody appends the body of a publication; with originOnly, the
+// other nodes send no count back.
+func appendPubBody(b []byte, origin string, id uint64, originOnly bool, stream string, t time.Time, m *engine.Message) []byte {
 	b = appendString(b, 1, origin)
 	b = appendVarint(b, 2, id)
 	b = appendString(b, 3, stream)
@@ -71,6 +75,9 @@ func appendPubBody(b []byte, origin string, id uint64, stream string, t time.Tim
 	for _, u := range m.Exclude {
 		b = protowire.AppendTag(b, 9, protowire.BytesType)
 		b = protowire.AppendString(b, u)
+	}
+	if originOnly {
+		b = appendVarint(b, 10, 1)
 	}
 	return b
 }
@@ -134,6 +141,8 @@ func decodePub(s string) (*inPub, error) {
 			p.TTL = time.Duration(v)
 		case num == 9 && isBytes:
 			p.Exclude = append(p.Exclude, str)
+		case num == 10 && !isBytes:
+			in.originOnly = v != 0
 		}
 		return true
 	})

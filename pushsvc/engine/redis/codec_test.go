@@ -11,19 +11,20 @@ import (
 
 func TestPublicationRoundTrip(t *testing.T) {
 	at := time.Unix(1_800_000_000, 123456789)
-	for _, m := range []engine.Message{
+	for i, m := range []engine.Message{
 		{},
 		{ID: "id", Topic: "topic", Payload: []byte{0, 1, 2, 255}, TTL: 3 * time.Second, Exclude: []string{"a", "", "c"}, Local: "dropped"},
 		{Payload: bytes.Repeat([]byte("x"), 70000)},
 	} {
-		body := appendPubBody(nil, "node-1", 1<<40, "group:g", at, &m)
+		originOnly := i == 1
+		body := appendPubBody(nil, "node-1", 1<<40, originOnly, "group:g", at, &m)
 		b := encodePub(42, "EPOCH123", expiry(at, m.TTL, time.Minute), body)
 		in, err := decodePub(string(b))
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := in.pub
-		if in.origin != "node-1" || in.id != 1<<40 || p.Stream != "group:g" || p.Offset != 42 || p.Epoch != "EPOCH123" ||
+		if in.origin != "node-1" || in.id != 1<<40 || in.originOnly != originOnly || p.Stream != "group:g" || p.Offset != 42 || p.Epoch != "EPOCH123" ||
 			!p.Time.Equal(at) || p.ID != m.ID || p.Topic != m.Topic || !bytes.Equal(p.Payload, m.Payload) ||
 			p.TTL != m.TTL || len(p.Exclude) != len(m.Exclude) || p.Local != nil {
 			t.Errorf("round trip of %+v gave %+v (origin %q id %d)", m, p, in.origin, in.id)
@@ -101,7 +102,7 @@ func TestDecodersRefuseGarbage(t *testing.T) {
 // channel (another version, a stray publisher) must not panic a node.
 func FuzzDecode(f *testing.F) {
 	m := engine.Message{ID: "id", Topic: "t", Payload: []byte("p"), Exclude: []string{"x"}}
-	f.Add(encodePub(1, "EPOCH", expiry(time.Now(), 0, time.Minute), appendPubBody(nil, "n", 1, "user:u", time.Now(), &m)))
+	f.Add(encodePub(1, "EPOCH", expiry(time.Now(), 0, time.Minute), appendPubBody(nil, "n", 1, false, "user:u", time.Now(), &m)))
 	f.Add(encodeControl("n", 2, &engine.Control{Kind: engine.MembersAdded, Group: "g", Users: []string{"u"}}))
 	f.Add(encodeReplies("n", []reply{{1, 2}}))
 	f.Fuzz(func(t *testing.T, b []byte) {

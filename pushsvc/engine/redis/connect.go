@@ -106,9 +106,11 @@ func (o *Options) clusterOptions(ro *goredis.Options) (*goredis.ClusterOptions, 
 // error after which the command may have run, so that the cluster client
 // does not run it again: go-redis retries on io.EOF and timeouts, and
 // finds them through Unwrap, which lostReply does not have. Pipelines are
-// not covered (go-redis retries them below the hooks); every pipeline of
-// the engine is safe to run twice: reads, idempotent writes, and counts,
-// which pendingSet takes once per node.
+// not covered (go-redis retries them below the hooks). The publishes'
+// pipelines go to a master's own client, which has no retries, and their
+// commands say NoRetry (batcher.go); every other pipeline of the engine is
+// safe to run twice: reads, idempotent writes, and counts, which
+// pendingSet takes once per node.
 type lostReplyHook struct{}
 
 func (lostReplyHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }

@@ -45,13 +45,17 @@ func (e *Engine) onPub(in *inPub) {
 	e.record(p, e.deliver(in))
 }
 
-// deliver hands one publication to the handler and answers its origin.
+// deliver hands one publication to the handler and answers its origin,
+// unless the origin takes its own count only.
 func (e *Engine) deliver(in *inPub) int {
-	if in.origin == e.opts.NodeID {
+	mine := in.origin == e.opts.NodeID
+	if mine {
 		in.pub.Local = e.pending.local(in.id)
 	}
 	n := e.opts.Handler.Deliver(in.pub)
-	e.answer(in.origin, in.id, n)
+	if mine || !in.originOnly {
+		e.answer(in.origin, in.id, n)
+	}
 	return n
 }
 

@@ -17,7 +17,7 @@ func (e *Engine) Disconnect(ctx context.Context, user, reason string, reconnect 
 		return 0, ErrClosed
 	}
 	id := e.seq.Add(1)
-	w := e.pending.add(id, nil)
+	w := e.pending.add(id, nil, false)
 	defer e.pending.remove(id)
 	msg := encodeControl(e.opts.NodeID, id, &engine.Control{Kind: engine.DisconnectUser, Users: []string{user}, Reason: reason, Reconnect: reconnect})
 	cctx, cancel := e.cmdCtx(ctx)

@@ -12,7 +12,10 @@
 // stream has none), appends the publication to the stream's bounded
 // history, refreshes the stream's TTLs and SPUBLISHes it on the stream's
 // partition channel, so that offsets and delivery order agree on every
-// node, and a broadcast to any number of users is one SPUBLISH. For an
+// node, and a broadcast to any number of users is one SPUBLISH. The
+// scripts of concurrent publishes share round trips: those that start
+// while others are on the wire leave together in the next pipeline to
+// their master (batcher.go), with no timer and no added wait. For an
 // idempotent message the same script first looks up the message id's key
 // in the stream and, if the id was published there within the history
 // TTL, publishes nothing; else it sets the key with the publication: a
@@ -56,7 +59,10 @@
 // Every call to Redis is bounded by CommandTimeout and is never retried
 // after it may have reached Redis (a retried publish could publish twice;
 // on a cluster, MOVED and ASK redirects are followed, as the command did
-// not run): failures wrap engine.ErrUnavailable. On a cluster only the
+// not run): failures wrap engine.ErrUnavailable. A pipeline of publishes
+// is no exception: when its replies are lost, each of its callers fails
+// with ErrUnavailable; only the commands Redis refused without running
+// them (a redirect, TRYAGAIN, NOSCRIPT) are sent again, alone. On a cluster only the
 // streams of a failed master's slots fail. Each subscription resubscribes
 // with jittered backoff by itself; once resubscribed, the node fetches
 // from history what it missed of the streams of that subscription's
@@ -108,8 +114,10 @@
 // tail's Close, or by Close, which waits for them (tails, tailMu).
 //
 // Publish, Since and the Cluster methods are safe for concurrent
-// use. pending (requests waiting for counts) and replies each have their
-// own mutex, held only for map updates; presMu orders this node's presence
-// writes and is held across them. No two of these locks are ever held
-// together.
+// use. A Publish may send, on its own goroutine, the pipeline of the
+// publishes queued behind it (batcher.go). pending (requests waiting for
+// counts), replies and batch (queued publishes) each have their own
+// mutex, held only for map and queue updates; presMu orders this node's
+// presence writes and is held across them. No two of these locks are ever
+// held together.
 package redis

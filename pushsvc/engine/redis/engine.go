@@ -40,6 +40,7 @@ type Engine struct {
 	seq        atomic.Uint64 // request ids of Publish and Disconnect
 	knownNodes atomic.Int64  // size of the node registry at the last heartbeat
 	pending    pendingSet    // requests waiting for the nodes' counts
+	batch      batcher       // pipelines of concurrent publishes
 	replies    replyQueue    // counts this node owes other nodes, for the replier
 
 	beating atomic.Bool // the last heartbeat reached Redis; written by the keeper
@@ -102,7 +103,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if cluster {
 		e.log.Info("Redis Cluster: sharded pub/sub, one subscription per partition", "partitions", numPartitions)
 	}
-	e.pending.init()
+	e.pending.init(opts.NodeID)
+	e.batch.init(client, ectx, opts.CommandTimeout)
 	e.replies.init()
 	e.rx.init()
 	// Request ids start at random so that counts meant for a previous life

@@ -121,3 +121,11 @@ func (e *Engine) ReapHalfWay(ctx context.Context, node string, n int) error {
 func (e *Engine) ReapNow(ctx context.Context, node string) error {
 	return e.reapNode(ctx, node, false, "node "+node+" stopped heartbeating")
 }
+
+// Waiting is how many requests of this node wait for Redis or for the
+// nodes' counts: a Publish counts from before its script is sent.
+func (e *Engine) Waiting() int {
+	e.pending.mu.Lock()
+	defer e.pending.mu.Unlock()
+	return len(e.pending.m)
+}

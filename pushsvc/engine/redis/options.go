@@ -41,6 +41,16 @@ type Options struct {
 	// ReplyTimeout bounds how long Publish and Disconnect wait for the
 	// other nodes' counts. Default 1s.
 	ReplyTimeout time.Duration
+	// LocalDelivered makes Publish count this node's sessions only: the
+	// other nodes send no count back for its publications, and Publish
+	// returns once this node has delivered the publication (which
+	// reaches it through Redis, as it reaches every node), without
+	// waiting for the slowest node. A count costs each other node a share
+	// of a message to this node's inbox, through Redis, and the publisher
+	// a second hop: BenchmarkPublish redis/2-nodes-parallel against
+	// redis/2-nodes-parallel-local. Default false: every node's count
+	// (Disconnect's counts stay exact either way).
+	LocalDelivered bool
 	// CommandTimeout bounds each Redis round trip, so that callers fail
 	// fast when Redis is unreachable. Default 1s.
 	CommandTimeout time.Duration

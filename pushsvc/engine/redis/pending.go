@@ -11,14 +11,16 @@ import (
 // Disconnects) that wait for the nodes' counts. Publish and Disconnect add
 // and remove them; the receiver adds counts and reads Local.
 type pendingSet struct {
-	mu sync.Mutex // guards m and every waiter's fields
-	m  map[uint64]*waiter
+	self string     // this node's id; immutable after init
+	mu   sync.Mutex // guards m and every waiter's fields
+	m    map[uint64]*waiter
 }
 
 // waiter is one request. Counts may arrive before the request's PUBLISH
 // has returned how many nodes received it: expect is -1 until then.
 type waiter struct {
-	local  any // Message.Local, for this node's own Deliver
+	local  any  // Message.Local, for this node's own Deliver
+	own    bool // takes this node's count only (Options.LocalDelivered)
 	expect int
 	got    int // counts received
 	sum    int // their total
@@ -29,10 +31,14 @@ type waiter struct {
 	fired bool // done is closed
 }
 
-func (s *pendingSet) init() { s.m = make(map[uint64]*waiter) }
+func (s *pendingSet) init(self string) {
+	s.self = self
+	s.m = make(map[uint64]*waiter)
+}
 
-func (s *pendingSet) add(id uint64, local any) *waiter {
-	w := &waiter{local: local, expect: -1, done: make(chan struct{})}
+// add registers request id; with own, only this node's count counts.
+func (s *pendingSet) add(id uint64, local any, own bool) *waiter {
+	w := &waiter{local: local, own: own, expect: -1, done: make(chan struct{})}
 	s.mu.Lock()
 	s.m[id] = w
 	s.mu.Unlock()
@@ -63,7 +69,9 @@ func (s *pendingSet) count(id uint64, node string, n int) {
 	if w == nil {
 		return // answered after its request stopped waiting
 	}
-	if slices.Contains(w.from, node) {
+	if slices.Contains(w.from, node) || (w.own && node != s.self) {
+		// A count sent twice, or one that a node of a version before
+		// Options.LocalDelivered sent anyway.
 		return
 	}
 	w.from = append(w.from, node)

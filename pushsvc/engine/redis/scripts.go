@@ -14,7 +14,10 @@ import goredis "github.com/redis/go-redis/v9"
 // when the stream has none (never published, or idle past its TTL), appends
 // the publication to the bounded history, refreshes the TTLs and publishes
 // it on the stream's partition channel, all at once: every node receives a
-// stream's publications in offset order.
+// stream's publications in offset order. Each redis.call costs about a
+// microsecond of Redis's time: the history is trimmed only once it is
+// longer than its size (the script cost 12.8 µs with LTRIM on every push,
+// 11.8 µs without, redis-benchmark with 16-command pipelines).
 //
 // With a third key, the message id's key in the stream (keys.go), the
 // message is idempotent: if the key exists, the id was published to the
@@ -56,8 +59,9 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 local msg = 'P' .. struct.pack('>I8', off) .. ARGV[5] .. string.char(#epoch) .. epoch .. ARGV[6]
 local size = tonumber(ARGV[3])
 if size > 0 then
-  redis.call('RPUSH', KEYS[2], msg)
-  redis.call('LTRIM', KEYS[2], -size, -1)
+  if redis.call('RPUSH', KEYS[2], msg) > size then
+    redis.call('LTRIM', KEYS[2], -size, -1)
+  end
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 if KEYS[3] then

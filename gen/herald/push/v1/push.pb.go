@@ -312,7 +312,9 @@ type PushToUsersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// message_id is the id of the pushed message.
 	MessageId string `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	// delivered counts the connections the push was queued to.
+	// delivered counts the connections the push was queued to, on every node
+	// (on the node that took the call only, when it runs with
+	// --redis-exact-delivered=false).
 	Delivered uint64 `protobuf:"varint,2,opt,name=delivered,proto3" json:"delivered,omitempty"`
 	// receipts has one entry per connection when ack_timeout was set.
 	Receipts      []*Receipt `protobuf:"bytes,3,rep,name=receipts,proto3" json:"receipts,omitempty"`
@@ -506,7 +508,8 @@ type PushToGroupsResponse struct {
 	// message_id is the id of the pushed message.
 	MessageId string `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	// delivered counts the connections the push was queued to, once per group
-	// stream.
+	// stream, on every node (on the node that took the call only, when it
+	// runs with --redis-exact-delivered=false).
 	Delivered     uint64 `protobuf:"varint,2,opt,name=delivered,proto3" json:"delivered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -607,7 +610,9 @@ type BroadcastResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// message_id is the id of the pushed message.
 	MessageId string `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	// delivered counts the connections the push was queued to.
+	// delivered counts the connections the push was queued to, on every node
+	// (on the node that took the call only, when it runs with
+	// --redis-exact-delivered=false).
 	Delivered     uint64 `protobuf:"varint,2,opt,name=delivered,proto3" json:"delivered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1885,7 +1890,7 @@ type PushStreamResponse struct {
 	// message_id is the id of the pushed message (when code is 0).
 	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	// delivered counts the connections the push was queued to (when code is
-	// 0).
+	// 0), as the unary calls' delivered does.
 	Delivered uint64 `protobuf:"varint,3,opt,name=delivered,proto3" json:"delivered,omitempty"`
 	// code is the request's gRPC status code: 0 (OK) when the push was
 	// accepted; otherwise what the unary call would have answered, e.g. 3

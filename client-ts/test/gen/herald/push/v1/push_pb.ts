@@ -127,7 +127,9 @@ export type PushToUsersResponse = Message$1<"herald.push.v1.PushToUsersResponse"
   messageId: string;
 
   /**
-   * delivered counts the connections the push was queued to.
+   * delivered counts the connections the push was queued to, on every node
+   * (on the node that took the call only, when it runs with
+   * --redis-exact-delivered=false).
    *
    * @generated from field: uint64 delivered = 2;
    */
@@ -234,7 +236,8 @@ export type PushToGroupsResponse = Message$1<"herald.push.v1.PushToGroupsRespons
 
   /**
    * delivered counts the connections the push was queued to, once per group
-   * stream.
+   * stream, on every node (on the node that took the call only, when it
+   * runs with --redis-exact-delivered=false).
    *
    * @generated from field: uint64 delivered = 2;
    */
@@ -283,7 +286,9 @@ export type BroadcastResponse = Message$1<"herald.push.v1.BroadcastResponse"> & 
   messageId: string;
 
   /**
-   * delivered counts the connections the push was queued to.
+   * delivered counts the connections the push was queued to, on every node
+   * (on the node that took the call only, when it runs with
+   * --redis-exact-delivered=false).
    *
    * @generated from field: uint64 delivered = 2;
    */
@@ -971,7 +976,7 @@ export type PushStreamResponse = Message$1<"herald.push.v1.PushStreamResponse"> 
 
   /**
    * delivered counts the connections the push was queued to (when code is
-   * 0).
+   * 0), as the unary calls' delivered does.
    *
    * @generated from field: uint64 delivered = 3;
    */

@@ -352,7 +352,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Window, "window", c.Window, "stream: requests each PushStream keeps without a result")
 	fs.BoolVar(&c.Offline, "offline", c.Offline, "users and stream: push to user ids no client holds, to measure the API path without deliveries")
 	fs.IntVar(&c.Churn, "churn", 0, "soak: clients that connect, resume, get pushes and disconnect over and over (default 50)")
-	fs.Float64Var(&c.ProbeRate, "probe-rate", c.ProbeRate, "probe calls per second during each step besides the load, a GetStats and a PushToUsers to one client in turn, whose latency is reported apart: how quickly a busy node answers (default 0: none)")
+	fs.Float64Var(&c.ProbeRate, "probe-rate", c.ProbeRate, "probe calls per second during each step besides the load, a GetStats and a PushToUsers to one client in turn, whose latency is reported apart: how quickly a busy node answers; the clients then go to worker processes unless --workers is set (default 0: none)")
 }
 
 // ParseRates parses a comma-separated list of rates.

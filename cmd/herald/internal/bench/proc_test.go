@@ -39,3 +39,25 @@ go_memstats_heap_inuse_bytes_total 1
 		t.Fatalf("parseMemory = %+v, want %+v", m, want)
 	}
 }
+
+// Worker processes: a run with probes holds its clients in workers unless
+// --workers says otherwise, so that a probe's reply never waits behind
+// this process's receiving; without probes, a fleet that fits stays here.
+func TestWorkerCount(t *testing.T) {
+	const limit = 20000
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"fits, no probes", Config{Conns: 10000}, 0},
+		{"fits, probes", Config{Conns: 10000, ProbeRate: 20}, probeWorkers},
+		{"probes, --workers 1", Config{Conns: 10000, ProbeRate: 20, Workers: 1}, 0},
+		{"probes, --workers 3", Config{Conns: 10000, ProbeRate: 20, Workers: 3}, 3},
+	} {
+		got, err := workerCount(tc.cfg, limit)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: workerCount = %d, %v; want %d", tc.name, got, err, tc.want)
+		}
+	}
+}

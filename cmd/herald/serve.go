@@ -8,8 +8,8 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"strconv"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	"github.com/herald-push/herald/server"

@@ -16,6 +16,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/server"
+	"github.com/herald-push/herald/server/grpcapi"
 )
 
 // TestMain fails the package when a test leaves goroutines behind: every
@@ -95,7 +96,7 @@ func startServer(t *testing.T, mutate func(*server.Config)) *testServer {
 	go func() { done <- srv.Run(ctx) }()
 	conn, err := grpc.NewClient(srv.Addrs().GRPC,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearerKey(testAPIKey)))
+		grpc.WithPerRPCCredentials(grpcapi.Bearer(testAPIKey)))
 	if err != nil {
 		t.Fatal(err)
 	}

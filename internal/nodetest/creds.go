@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/server"
 	"github.com/herald-push/herald/server/grpcapi"
 	"github.com/herald-push/herald/server/tokens"
 )
@@ -17,7 +18,7 @@ import (
 // Creds are the secrets the nodes of one test share: the client-token
 // secret and the API key.
 type Creds struct {
-	JWTSecret string // hex, as HERALD_JWT_SECRET takes it
+	JWTSecret string // hex; its bytes as they are sign the tokens
 	APIKey    string
 }
 
@@ -41,7 +42,7 @@ func (c Creds) Token(t testing.TB, user string, groups ...string) string {
 
 // Env is the environment that gives a herald process these Creds.
 func (c Creds) Env() []string {
-	return []string{"HERALD_JWT_SECRET=" + c.JWTSecret, "HERALD_API_KEY=" + c.APIKey}
+	return []string{server.EnvName("jwt-secret") + "=" + c.JWTSecret, server.EnvName("api-key") + "=" + c.APIKey}
 }
 
 // Dial connects to the gRPC API at addr in plaintext with the API key on

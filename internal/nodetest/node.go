@@ -28,6 +28,10 @@ type Options struct {
 	Creds Creds
 	// RedisURL, when set, runs the node on that Redis.
 	RedisURL string
+	// Logger, when set, is the node's log; nil means discarded, or the
+	// test's log under -v. Benchmarks pass a discarding one: a log in
+	// the hot path would be measured.
+	Logger *slog.Logger
 	// Config, when set, changes the configuration last, after the
 	// defaults, the Creds and RedisURL.
 	Config func(*server.Config)
@@ -68,7 +72,11 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
-	srv, err := server.New(cfg, logger(t))
+	log := o.Logger
+	if log == nil {
+		log = testLogger(t)
+	}
+	srv, err := server.New(cfg, log)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
@@ -117,7 +125,7 @@ func StartCluster(t testing.TB, redisURL string, n int, o Options) []*Node {
 	nodes := make([]*Node, n)
 	for i := range nodes {
 		id := fmt.Sprintf("node-%c", 'a'+i)
-		nodes[i] = Start(t, Options{Creds: o.Creds, RedisURL: redisURL, Config: func(c *server.Config) {
+		nodes[i] = Start(t, Options{Creds: o.Creds, RedisURL: redisURL, Logger: o.Logger, Config: func(c *server.Config) {
 			c.NodeID = id
 			if o.Config != nil {
 				o.Config(c)
@@ -151,9 +159,9 @@ func (n *Node) Connect(t testing.TB, user string, groups ...string) *wstest.Clie
 	return c
 }
 
-// logger discards the node's log, or under -v writes it, debug included,
+// testLogger discards the node's log, or under -v writes it, debug included,
 // to the test's.
-func logger(t testing.TB) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if !testing.Verbose() {
 		return slog.New(slog.DiscardHandler)
 	}

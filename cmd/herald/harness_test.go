@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -18,12 +17,6 @@ import (
 	"github.com/herald-push/herald/server"
 	"github.com/herald-push/herald/server/grpcapi"
 )
-
-// TestMain fails the package when a test leaves goroutines behind: every
-// command a test runs must have ended, and every server stopped.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // syncBuffer is a bytes.Buffer safe for the writes of a running command
 // and the reads of the test.

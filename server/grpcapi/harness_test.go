@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,10 +19,6 @@ import (
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server/grpcapi"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // testKey is the API key test servers accept.
 const testKey = "test-key-0123456789"
@@ -44,18 +39,19 @@ type setup struct {
 	serverOpts []grpc.ServerOption
 }
 
-// testServer is a gRPC server on a loopback port serving the API the way
+// apiServer is a gRPC server on a loopback port serving the API the way
 // the herald process does: its interceptors, health and reflection.
-type testServer struct {
+type apiServer struct {
 	addr   string
 	svc    *pushsvc.Service
 	api    *grpcapi.API
 	client pushv1.PushServiceClient // authenticated with testKey
 }
 
-func startTestServer(t *testing.T) *testServer { return start(t, setup{}) }
-
-func start(t *testing.T, s setup) *testServer {
+// startAPI serves the API alone, over a pushsvc.Service and no node (the
+// server package's tests run whole nodes, with internal/nodetest), on
+// 127.0.0.1 port 0 until the test ends.
+func startAPI(t *testing.T, s setup) *apiServer {
 	t.Helper()
 	opts := s.opts
 	if opts.Service == nil {
@@ -109,7 +105,7 @@ func start(t *testing.T, s setup) *testServer {
 		}
 	})
 
-	ts := &testServer{addr: ln.Addr().String(), svc: opts.Service, api: api}
+	ts := &apiServer{addr: ln.Addr().String(), svc: opts.Service, api: api}
 	if s.tls == nil {
 		ts.client = pushv1.NewPushServiceClient(dial(t, ts.addr, testKey))
 	}
@@ -122,7 +118,7 @@ func dial(t *testing.T, addr, key string, extra ...grpc.DialOption) *grpc.Client
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if key != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer(key)))
+		opts = append(opts, grpc.WithPerRPCCredentials(grpcapi.Bearer(key)))
 	}
 	conn, err := grpc.NewClient(addr, append(opts, extra...)...)
 	if err != nil {
@@ -131,16 +127,6 @@ func dial(t *testing.T, addr, key string, extra ...grpc.DialOption) *grpc.Client
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
-
-// bearer sends "authorization: Bearer <key>" on every call. It allows
-// plaintext because the tests run over loopback.
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-
-func (bearer) RequireTransportSecurity() bool { return false }
 
 // testContext bounds every call a test makes.
 func testContext(t *testing.T) context.Context {

@@ -11,23 +11,11 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/herald-push/herald/pushsvc/engine"
 	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 	"github.com/herald-push/herald/pushsvc/engine/redis"
 )
-
-func TestMain(m *testing.M) {
-	// go-redis logs every failed dial to stderr; the outage tests make
-	// many on purpose.
-	goredis.SetLogger(quietLogger{})
-	goleak.VerifyTestMain(m)
-}
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // testCtx is a context that ends with the test or after d.
 func testCtx(t testing.TB, d time.Duration) context.Context {

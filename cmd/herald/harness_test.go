@@ -3,19 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/grpcapi"
 )
 
 // syncBuffer is a bytes.Buffer safe for the writes of a running command
@@ -51,65 +42,6 @@ func runCLI(t *testing.T, args ...string) result {
 	var out, errOut syncBuffer
 	code := run(ctx, args, &out, &errOut)
 	return result{code, out.String(), errOut.String()}
-}
-
-const (
-	testSecret = "cmd-test-secret-0123456789abcdef0123"
-	testAPIKey = "cmd-test-api-key"
-)
-
-// testServer is a real Herald node on loopback port 0 with a gRPC client.
-type testServer struct {
-	wsURL    string
-	grpcAddr string
-	api      pushv1.PushServiceClient
-	// stop stops the node (draining its connections) and waits for it;
-	// the test's end does too.
-	stop func()
-}
-
-// startServer runs a node until the test ends. mutate may change its
-// configuration first (a GRPCAddr of its own, for instance).
-func startServer(t *testing.T, mutate func(*server.Config)) *testServer {
-	t.Helper()
-	cfg := server.Defaults()
-	cfg.WSAddr, cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.JWTSecret = testSecret
-	cfg.APIKeys = []string{testAPIKey}
-	cfg.DrainTimeout = time.Second
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	conn, err := grpc.NewClient(srv.Addrs().GRPC,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(grpcapi.Bearer(testAPIKey)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = conn.Close()
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("server Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("server did not stop within 30s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &testServer{wsURL: "ws://" + srv.Addrs().WS + "/ws", grpcAddr: srv.Addrs().GRPC, api: pushv1.NewPushServiceClient(conn), stop: stop}
 }
 
 // running is a command running until its test stops it or it ends by

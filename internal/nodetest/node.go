@@ -42,8 +42,9 @@ type Options struct {
 type Node struct {
 	Server *server.Server
 	Creds  Creds
-	// WSURL is the WebSocket endpoint, ws://127.0.0.1:port/ws.
-	WSURL string
+	// WSAddr is the WebSocket listener's host:port, WSURL its endpoint,
+	// ws://WSAddr/ws.
+	WSAddr, WSURL string
 	// GRPCAddr is the gRPC listener's host:port.
 	GRPCAddr string
 	// AdminURL is the admin listener (/metrics, /healthz, /readyz),
@@ -88,6 +89,7 @@ func Start(t testing.TB, o Options) *Node {
 	n := &Node{
 		Server:   srv,
 		Creds:    o.Creds,
+		WSAddr:   a.WS,
 		WSURL:    "ws://" + a.WS + "/ws",
 		GRPCAddr: a.GRPC,
 		AdminURL: "http://" + a.Admin,

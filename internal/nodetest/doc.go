@@ -26,12 +26,18 @@
 //
 // # Naming the files of a package's tests
 //
-//   - main_test.go holds TestMain and nothing else.
+// One rule for every package, held by TestFileNamesFollowTheRule:
+//
+//   - main_test.go holds TestMain (and what only it uses), and no other
+//     file does.
 //   - harness_test.go holds the package's test support: the starting of
-//     what its tests run against, fakes, dial and wait helpers. Never
-//     "helpers", "util" or support in main_test.go.
-//   - <what>_e2e_test.go holds end-to-end tests: they run a whole node
-//     (this package or a herald process) and reach it over real sockets.
-//   - <what>_test.go holds every other test, and <what>_bench_test.go (or
-//     bench_test.go) benchmarks.
+//     what its tests run against, dial and wait helpers;
+//     harness_<what>_test.go a second kind, such as a fake server. Never
+//     "helpers" or "util".
+//   - <what>_e2e_test.go holds end-to-end tests: a file that runs a whole
+//     node (imports nodetest or internal/heraldproc) is named so, unless
+//     it is support or benchmarks.
+//   - <what>_test.go holds every other test, bench_test.go or
+//     <what>_bench_test.go benchmarks, and export_test.go what a package
+//     exports to its external tests.
 package nodetest

@@ -23,16 +23,6 @@ func pushGroup(t *testing.T, n *nodetest.Node, group, payload string, exclude ..
 	return res.GetDelivered()
 }
 
-// stats returns the node's totals.
-func stats(t *testing.T, n *nodetest.Node) *pushv1.Stats {
-	t.Helper()
-	st, err := n.API.GetStats(ctxT(t), &pushv1.GetStatsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.GetStats()
-}
-
 // waitPosition polls c's position in stream until it reaches offset.
 func waitPosition(t *testing.T, c interface {
 	Positions() []*clientv1.StreamPosition
@@ -80,7 +70,7 @@ func TestResumeCoversStreamsNeverReceived(t *testing.T) {
 	up.Store(false)
 	lb.cut()
 	deadline := time.Now().Add(30 * time.Second)
-	for stats(t, n).GetConnections() != 0 {
+	for n.Stats(t).GetConnections() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the node still holds the connection")
 		}
@@ -148,14 +138,14 @@ func TestExcludedSenderSendsNoResume(t *testing.T) {
 	if got := len(alice.waitPushes(t, 10)); got != 10 {
 		t.Errorf("alice's app got %d pushes, want bob's 10", got)
 	}
-	if in := stats(t, n).GetMessagesIn(); in != 0 {
+	if in := n.Stats(t).GetMessagesIn(); in != 0 {
 		t.Errorf("the node got %d messages from the clients, want none: the sender asked for its own messages", in)
 	}
 
 	up.Store(false)
 	lb.cut()
 	deadline := time.Now().Add(30 * time.Second)
-	for stats(t, n).GetConnections() != 1 {
+	for n.Stats(t).GetConnections() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the node still holds alice's connection")
 		}
@@ -180,7 +170,7 @@ func TestExcludedSenderSendsNoResume(t *testing.T) {
 	if len(ps) != 15 {
 		t.Errorf("alice got %d pushes, want 15", len(ps))
 	}
-	if in := stats(t, n).GetMessagesIn(); in != 1 {
+	if in := n.Stats(t).GetMessagesIn(); in != 1 {
 		t.Errorf("the node got %d messages from the clients, want 1: the Resume of alice's reconnect", in)
 	}
 	if f := failed.Load(); f != 0 {

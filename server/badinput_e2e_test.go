@@ -150,7 +150,7 @@ func TestSlowConsumerDropOldestPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st := stats(t, env)
+	st := env.Stats(t)
 	if st.GetDrops() == 0 || st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
 		t.Fatalf("stats = %v, want drops, no 4003 and the connection kept", st)
 	}

@@ -36,7 +36,7 @@ func TestSilentPeerIsDropped(t *testing.T) {
 		return err == nil && !p.GetUsers()[0].GetOnline()
 	})
 	t.Logf("silent peer removed after %v (heartbeat %v)", time.Since(start).Round(time.Millisecond), hb)
-	if st := stats(t, env); st.GetConnections() != 1 || st.GetUsers() != 1 {
+	if st := env.Stats(t); st.GetConnections() != 1 || st.GetUsers() != 1 {
 		t.Errorf("stats = %v", st)
 	}
 	// The live client answers pings (gws does by itself) and stays.

@@ -74,7 +74,7 @@ func TestMetricsAreGetStats(t *testing.T) {
 func compareStatSeries(t *testing.T, env *nodetest.Node) []string {
 	t.Helper()
 	series := scrapeStatSeries(t, env.AdminURL+"/metrics")
-	st := stats(t, env).ProtoReflect()
+	st := env.Stats(t).ProtoReflect()
 	fields := st.Descriptor().Fields()
 	var problems []string
 	for s, field := range statSeries {

@@ -34,21 +34,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func stats(t *testing.T, e *nodetest.Node) *pushv1.Stats {
-	t.Helper()
-	res, err := e.API.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.GetStats()
-}
-
 func TestStatsAndPresenceFollowConnections(t *testing.T) {
 	env := nodetest.Start(t, nodetest.Options{})
 	a := env.Connect(t, "alice", "room")
 	env.Connect(t, "alice")
 	env.Connect(t, "bob")
-	st := stats(t, env)
+	st := env.Stats(t)
 	if st.GetConnections() != 3 || st.GetUsers() != 2 || st.GetGroups() != 1 {
 		t.Errorf("stats = %v", st)
 	}
@@ -66,8 +57,8 @@ func TestStatsAndPresenceFollowConnections(t *testing.T) {
 		}
 	}
 	_ = a.Conn.WriteClose(pushsvc.CodeNormal, nil)
-	eventually(t, "stats after a close", func() bool { return stats(t, env).GetConnections() == 2 })
-	st = stats(t, env)
+	eventually(t, "stats after a close", func() bool { return env.Stats(t).GetConnections() == 2 })
+	st = env.Stats(t)
 	if st.GetGroups() != 0 || st.GetUsers() != 2 {
 		t.Errorf("stats after close = %v", st)
 	}
@@ -89,7 +80,7 @@ func TestDisconnectUserCloses4002(t *testing.T) {
 		}
 	}
 	noPushBeforePong(t, b)
-	eventually(t, "alice gone", func() bool { return stats(t, env).GetConnections() == 1 })
+	eventually(t, "alice gone", func() bool { return env.Stats(t).GetConnections() == 1 })
 }
 
 func TestWatchStatsStreams(t *testing.T) {

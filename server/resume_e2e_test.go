@@ -92,7 +92,7 @@ func TestPagedResumeOverWebSocket(t *testing.T) {
 				next[p.GetStream()]++
 			}
 			wg.Wait()
-			if st := stats(t, env); st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
+			if st := env.Stats(t); st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
 				t.Errorf("stats %v, want no slow-consumer close and the connection kept", st)
 			}
 		})

@@ -20,6 +20,9 @@ import (
 // only catches a hang, the drain itself takes DrainTimeout.
 const stopTimeout = 30 * time.Second
 
+// callTimeout bounds a call the kit makes for a test.
+const callTimeout = 20 * time.Second
+
 // Options change the node Start runs. The zero value is a node on the
 // in-memory engine with fresh Creds.
 type Options struct {
@@ -159,6 +162,19 @@ func (n *Node) Connect(t testing.TB, user string, groups ...string) *wstest.Clie
 		t.Fatalf("nodetest: first frame is not a Welcome for %s", user)
 	}
 	return c
+}
+
+// Stats returns the totals GetStats answers (of the whole cluster on
+// Redis), failing the test if the call fails.
+func (n *Node) Stats(t testing.TB) *pushv1.Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	res, err := n.API.GetStats(ctx, &pushv1.GetStatsRequest{})
+	if err != nil {
+		t.Fatalf("nodetest: GetStats: %v", err)
+	}
+	return res.GetStats()
 }
 
 // testLogger discards the node's log, or under -v writes it, debug included,

@@ -65,7 +65,7 @@ func gauge(v int64) uint64 { return uint64(max(v, 0)) }
 //  3. add its field, of the same name, to Stats in
 //     api/herald/push/v1/push.proto, run `make generate`;
 //  4. say what it counts in README.md ("What GetStats counts"), and add
-//     its metric to the list in server/metrics_test.go.
+//     its metric to the list in server/metrics_e2e_test.go.
 //
 // GetStats, WatchStats, /metrics and the cluster's sums then follow by
 // themselves; the tests of pushsvc, server and server/grpcapi fail until

@@ -11,16 +11,17 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
 	"github.com/herald-push/herald/server/tokens"
 )
 
 func TestCompressionNegotiated(t *testing.T) {
-	env := startTestServer(t, nil)
+	env := nodetest.Start(t, nodetest.Options{})
 	big := strings.Repeat("compressible ", 200)
 	for _, compress := range []bool{true, false} {
-		c, resp, err := dialWS(t, env.wsURL, env.token(t, "alice"), dialOpts{compress: compress})
+		c, resp, err := dialWS(t, env.WSURL, env.Token(t, "alice"), dialOpts{compress: compress})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +32,7 @@ func TestCompressionNegotiated(t *testing.T) {
 		if c.Next(t).GetWelcome() == nil {
 			t.Fatal("no welcome")
 		}
-		if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", big)}); err != nil {
+		if _, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", big)}); err != nil {
 			t.Fatal(err)
 		}
 		if p := c.NextPush(t); string(p.GetPayload()) != big {
@@ -41,7 +42,7 @@ func TestCompressionNegotiated(t *testing.T) {
 		<-c.Closed()
 	}
 	// Wire bytes counted less than raw bytes for the compressed push.
-	st, err := env.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
+	st, err := env.API.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +52,8 @@ func TestCompressionNegotiated(t *testing.T) {
 }
 
 func TestCompressionCanBeTurnedOff(t *testing.T) {
-	env := startTestServer(t, func(c *server.Config) { c.Compression = false })
-	_, resp, err := dialWS(t, env.wsURL, env.token(t, "alice"), dialOpts{compress: true})
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) { c.Compression = false }})
+	_, resp, err := dialWS(t, env.WSURL, env.Token(t, "alice"), dialOpts{compress: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,17 +63,17 @@ func TestCompressionCanBeTurnedOff(t *testing.T) {
 }
 
 func TestBadTokensGet401WithoutUpgrade(t *testing.T) {
-	env := startTestServer(t, nil)
-	expired, err := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	env := nodetest.Start(t, nodetest.Options{})
+	expired, err := tokens.Mint([]byte(env.Creds.JWTSecret), tokens.MintClaims{UserID: "alice", TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wrongSig, _ := tokens.Mint([]byte("another secret entirely"), tokens.MintClaims{UserID: "alice", TTL: time.Hour})
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).
 		SignedString(jwt.UnsafeAllowNoneSignatureType)
-	noSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()}).SignedString(env.secret)
+	noSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(env.Creds.JWTSecret))
 	for name, tok := range map[string]string{"missing": "", "wrong signature": wrongSig, "expired": expired, "alg none": none, "no sub": noSub, "garbage": "a.b.c"} {
-		_, resp, err := dialWS(t, env.wsURL, tok, dialOpts{})
+		_, resp, err := dialWS(t, env.WSURL, tok, dialOpts{})
 		if err == nil {
 			t.Errorf("%s: upgraded", name)
 			continue
@@ -82,7 +83,7 @@ func TestBadTokensGet401WithoutUpgrade(t *testing.T) {
 		}
 	}
 	// The query parameter works for browsers.
-	c, _, err := dialWS(t, env.wsURL+"?token="+env.token(t, "alice"), "", dialOpts{})
+	c, _, err := dialWS(t, env.WSURL+"?token="+env.Token(t, "alice"), "", dialOpts{})
 	if err != nil {
 		t.Fatalf("token in query: %v", err)
 	}
@@ -94,8 +95,8 @@ func TestBadTokensGet401WithoutUpgrade(t *testing.T) {
 // TestBadFramesCloseOnlyTheirConnection sends each bad frame on its own
 // connection while a bystander keeps receiving pushes.
 func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
-	env := startTestServer(t, func(c *server.Config) { c.MaxFrameBytes = 1024 })
-	bystander := env.mustDial(t, "bystander")
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) { c.MaxFrameBytes = 1024 }})
+	bystander := env.Connect(t, "bystander")
 	cases := []struct {
 		name string
 		send func(c *wsClient) error
@@ -108,7 +109,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := env.mustDial(t, "mallory")
+			c := env.Connect(t, "mallory")
 			if err := tc.send(c); err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +120,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 			if d == nil || d.GetCode() != uint32(tc.code) || d.GetReason() == "" {
 				t.Errorf("Disconnect frame = %v, want code %d with a reason", d, tc.code)
 			}
-			res, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"bystander"}, Message: msg("t", tc.name)})
+			res, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"bystander"}, Message: msg("t", tc.name)})
 			if err != nil || res.GetDelivered() != 1 {
 				t.Fatalf("push to bystander: %v %v", res, err)
 			}
@@ -134,22 +135,22 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 // overflows keeps its connection and loses the oldest pushes, counted as
 // drops.
 func TestSlowConsumerDropOldestPolicy(t *testing.T) {
-	env := startTestServer(t, func(c *server.Config) {
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) {
 		c.SlowPolicy = "drop-oldest"
 		c.SendQueueBytes = 64 << 10
-	})
-	c, _, err := dialWS(t, env.wsURL+"?resume=1", env.token(t, "alice"), dialOpts{})
+	}})
+	c, _, err := dialWS(t, env.WSURL+"?resume=1", env.Token(t, "alice"), dialOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The pending Resume holds pushes in the queue: 100 of 2 KiB overflow
 	// its 64 KiB.
 	for range 100 {
-		if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", strings.Repeat("x", 2048))}); err != nil {
+		if _, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", strings.Repeat("x", 2048))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st := env.stats(t)
+	st := env.Stats(t)
 	if st.GetDrops() == 0 || st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
 		t.Fatalf("stats = %v, want drops, no 4003 and the connection kept", st)
 	}

@@ -2,10 +2,7 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -15,20 +12,16 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/tokens"
 )
 
 // benchNode is a real server on loopback for benchmarks, with counting
 // WebSocket clients.
 type benchNode struct {
-	api    pushv1.PushServiceClient
-	ws     string
-	secret []byte
+	*nodetest.Node
 
 	mu     sync.Mutex // guards done and serialises expect
 	got    atomic.Int64
@@ -36,34 +29,20 @@ type benchNode struct {
 	done   chan struct{}
 }
 
-// startBenchNode starts a node; mutate, when set, changes its settings
-// first.
+// startBenchNode starts a node without per-address, per-user and gRPC
+// rate limits and with its log discarded, -v or not; mutate, when set,
+// changes its settings last.
 func startBenchNode(b testing.TB, mutate func(*server.Config)) *benchNode {
 	b.Helper()
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	cfg := server.Defaults()
-	cfg.WSAddr, cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.JWTSecret, cfg.APIKeys = hex.EncodeToString(raw), []string{testAPIKey}
-	cfg.HandshakesPerIPPerSecond, cfg.MaxConnectionsPerUser = 0, 0
-	cfg.GRPCRateLimit = math.Inf(1) // benchmarks push faster than the default allows
-	cfg.DrainTimeout = 100 * time.Millisecond
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Run(ctx); close(done) }()
-	conn, err := grpc.NewClient(srv.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(testAPIKey)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close(); cancel(); <-done })
-	return &benchNode{api: pushv1.NewPushServiceClient(conn), ws: "ws://" + srv.Addrs().WS + "/ws", secret: []byte(cfg.JWTSecret)}
+	n := nodetest.Start(b, nodetest.Options{Logger: slog.New(slog.DiscardHandler), Config: func(cfg *server.Config) {
+		cfg.HandshakesPerIPPerSecond, cfg.MaxConnectionsPerUser = 0, 0
+		cfg.GRPCRateLimit = math.Inf(1) // benchmarks push faster than the default allows
+		cfg.DrainTimeout = 100 * time.Millisecond
+		if mutate != nil {
+			mutate(cfg)
+		}
+	}})
+	return &benchNode{Node: n}
 }
 
 type countingHandler struct {
@@ -87,12 +66,9 @@ func (h *countingHandler) OnClose(*gws.Conn, error) { close(h.closed) }
 func (n *benchNode) connect(b testing.TB, clients int, compress bool) {
 	b.Helper()
 	for i := range clients {
-		tok, err := tokens.Mint(n.secret, tokens.MintClaims{UserID: fmt.Sprintf("u%d", i), TTL: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
+		tok := n.Token(b, fmt.Sprintf("u%d", i))
 		h := &countingHandler{n: n, closed: make(chan struct{})}
-		conn, _, err := gws.NewClient(h, &gws.ClientOption{Addr: n.ws, RequestHeader: http.Header{"Authorization": {"Bearer " + tok}},
+		conn, _, err := gws.NewClient(h, &gws.ClientOption{Addr: n.WSURL, RequestHeader: http.Header{"Authorization": {"Bearer " + tok}},
 			PermessageDeflate: gws.PermessageDeflate{Enabled: compress}})
 		if err != nil {
 			b.Fatal(err)
@@ -133,7 +109,7 @@ func BenchmarkBroadcastWebSocket(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				got := n.expect(clients)
-				if _, err := n.api.Broadcast(context.Background(), req); err != nil {
+				if _, err := n.API.Broadcast(context.Background(), req); err != nil {
 					b.Fatal(err)
 				}
 				<-got
@@ -171,7 +147,7 @@ func (n *benchNode) pushToUser(tb testing.TB, user string) func() {
 	req := &pushv1.PushToUsersRequest{UserIds: []string{user}, Message: &pushv1.Message{Topic: "t", Payload: make([]byte, 100)}}
 	return func() {
 		got := n.expect(1)
-		if _, err := n.api.PushToUsers(ctx, req); err != nil {
+		if _, err := n.API.PushToUsers(ctx, req); err != nil {
 			tb.Fatal(err)
 		}
 		select {

@@ -12,30 +12,10 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc"
-	"github.com/herald-push/herald/server"
 )
-
-// startNodes starts n nodes, node-a, node-b..., on the Redis at redisURL,
-// sharing the client-token secret and the API key. mutate, when set,
-// changes each node's settings first.
-func startNodes(t *testing.T, redisURL string, n int, mutate func(*server.Config)) []*testEnv {
-	t.Helper()
-	secret := fmt.Sprintf("%064x", time.Now().UnixNano())
-	nodes := make([]*testEnv, n)
-	for i := range nodes {
-		nodes[i] = startTestServer(t, func(c *server.Config) {
-			c.RedisURL = redisURL
-			c.NodeID = fmt.Sprintf("node-%c", 'a'+i)
-			c.JWTSecret = secret
-			if mutate != nil {
-				mutate(c)
-			}
-		})
-	}
-	return nodes
-}
 
 // TestClusterFanOut, on a standalone Redis and on a Redis Cluster: with
 // alice connected to B and C, bob (a member by his token) on B and carol
@@ -47,14 +27,14 @@ func startNodes(t *testing.T, redisURL string, n int, mutate func(*server.Config
 func TestClusterFanOut(t *testing.T) { redistest.EachBackend(t, testClusterFanOut) }
 
 func testClusterFanOut(t *testing.T, redisURL string) {
-	nodes := startNodes(t, redisURL, 3, nil)
+	nodes := nodetest.StartCluster(t, redisURL, 3, nodetest.Options{})
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	aliceB := b.mustDial(t, "alice")
-	aliceC := c.mustDial(t, "alice")
-	bobB := b.mustDial(t, "bob", "room")
-	carolC := c.mustDial(t, "carol")
+	aliceB := b.Connect(t, "alice")
+	aliceC := c.Connect(t, "alice")
+	bobB := b.Connect(t, "bob", "room")
+	carolC := c.Connect(t, "carol")
 
-	res, err := a.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "to alice")})
+	res, err := a.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "to alice")})
 	if err != nil || res.GetDelivered() != 2 {
 		t.Fatalf("user push via A: %v %v, want delivered 2", res, err)
 	}
@@ -64,16 +44,16 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		}
 	}
 
-	if _, err := a.api.AddToGroup(testCtx(t), &pushv1.AddToGroupRequest{Group: "room", UserIds: []string{"carol"}}); err != nil {
+	if _, err := a.API.AddToGroup(testCtx(t), &pushv1.AddToGroupRequest{Group: "room", UserIds: []string{"carol"}}); err != nil {
 		t.Fatal(err)
 	}
-	members, err := b.api.ListGroupMembers(testCtx(t), &pushv1.ListGroupMembersRequest{Group: "room"})
+	members, err := b.API.ListGroupMembers(testCtx(t), &pushv1.ListGroupMembersRequest{Group: "room"})
 	if err != nil || len(members.GetUserIds()) == 0 {
 		t.Fatalf("members via B: %v %v", members, err)
 	}
 	// The membership travels before any later push to the group, so the
 	// first group push after AddToGroup returned reaches carol on C.
-	gres, err := a.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "room")})
+	gres, err := a.API.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "room")})
 	if err != nil || gres.GetDelivered() != 2 {
 		t.Fatalf("group push via A: %v %v, want delivered 2 (bob on B, carol on C)", gres, err)
 	}
@@ -83,7 +63,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		}
 	}
 
-	res2, err := a.api.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("all", "everyone")})
+	res2, err := a.API.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("all", "everyone")})
 	if err != nil || res2.GetDelivered() != 4 {
 		t.Fatalf("broadcast via A: %v %v, want delivered 4", res2, err)
 	}
@@ -93,7 +73,7 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		}
 	}
 
-	pres, err := a.api.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice"}})
+	pres, err := a.API.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice"}})
 	if err != nil || len(pres.GetUsers()) != 1 {
 		t.Fatalf("presence via A: %v %v", pres, err)
 	}
@@ -114,11 +94,11 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 		return m
 	}
 	eventually(t, "cluster stats", func() bool {
-		st, err := a.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
+		st, err := a.API.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
 		return err == nil && st.GetStats().GetConnections() == 4 &&
 			maps.Equal(perNode(st), map[string]uint64{"node-a": 0, "node-b": 2, "node-c": 2})
 	})
-	dis, err := a.api.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "alice", Reason: "bye"})
+	dis, err := a.API.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "alice", Reason: "bye"})
 	if err != nil || dis.GetDisconnected() != 2 {
 		t.Fatalf("disconnect via A: %v %v", dis, err)
 	}
@@ -135,9 +115,9 @@ func testClusterFanOut(t *testing.T, redisURL string) {
 func TestClusterMove(t *testing.T) { redistest.EachBackend(t, testClusterMove) }
 
 func testClusterMove(t *testing.T, redisURL string) {
-	nodes := startNodes(t, redisURL, 3, nil)
+	nodes := nodetest.StartCluster(t, redisURL, 3, nodetest.Options{})
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	onA := a.mustDial(t, "alice")
+	onA := a.Connect(t, "alice")
 
 	stop := make(chan struct{})
 	sent := make(chan int, 1)
@@ -150,7 +130,7 @@ func testClusterMove(t *testing.T, redisURL string) {
 				return
 			default:
 			}
-			if _, err := c.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", fmt.Sprint(n))}); err != nil {
+			if _, err := c.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", fmt.Sprint(n))}); err != nil {
 				t.Errorf("push %d: %v", n, err)
 				return
 			}
@@ -162,7 +142,7 @@ func testClusterMove(t *testing.T, redisURL string) {
 	for range 20 {
 		last = onA.NextPush(t)
 	}
-	go a.stop() // A drains: the client is told to go away
+	go a.Stop() // A drains: the client is told to go away
 	for {
 		f := onA.Next(t)
 		if p := f.GetPush(); p != nil {
@@ -177,7 +157,7 @@ func testClusterMove(t *testing.T, redisURL string) {
 	}
 	onA.WaitClose(t)
 
-	onB, _, err := dialWS(t, b.wsURL+"?resume=1", b.token(t, "alice"), dialOpts{})
+	onB, _, err := dialWS(t, b.WSURL+"?resume=1", b.Token(t, "alice"), dialOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,12 +203,12 @@ func pushesOf(f *clientv1.ServerFrame) []*clientv1.Push {
 // themselves, and every push answered with success reached the client.
 func TestRedisRestartMidTraffic(t *testing.T) {
 	rs := redistest.Start(t)
-	nodes := startNodes(t, rs.URL, 2, nil)
+	nodes := nodetest.StartCluster(t, rs.URL, 2, nodetest.Options{})
 	a, b := nodes[0], nodes[1]
-	cl := b.mustDial(t, "alice")
+	cl := b.Connect(t, "alice")
 	ok := map[string]bool{}
 	push := func(i int) error {
-		res, err := a.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", fmt.Sprint(i))})
+		res, err := a.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", fmt.Sprint(i))})
 		if err == nil {
 			ok[res.GetMessageId()] = true
 		}
@@ -253,7 +233,7 @@ func TestRedisRestartMidTraffic(t *testing.T) {
 	if !sawUnavailable {
 		t.Fatal("no push failed while Redis was down")
 	}
-	resp, err := httpGet("http://" + a.srv.Addrs().Admin + "/readyz")
+	resp, err := httpGet(a.AdminURL + "/readyz")
 	if err != nil || resp != 503 {
 		t.Errorf("readyz during the outage: %d %v, want 503", resp, err)
 	}
@@ -283,7 +263,7 @@ func TestRedisRestartMidTraffic(t *testing.T) {
 		}
 	}
 	eventually(t, "ready again", func() bool {
-		code, err := httpGet("http://" + a.srv.Addrs().Admin + "/readyz")
+		code, err := httpGet(a.AdminURL + "/readyz")
 		return err == nil && code == 200
 	})
 }

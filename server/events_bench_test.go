@@ -57,7 +57,7 @@ func benchWatchEvents(b *testing.B, redisURL string, direct bool) {
 		// drains: what is measured is how fast it drains, not a cut.
 		cfg.EventsRetention, cfg.EventsBuffer = 1_000_000, 1_000_000
 	})
-	api := n.api
+	api := n.API
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	st, err := api.WatchEvents(ctx, &pushv1.WatchEventsRequest{})

@@ -10,10 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
@@ -29,12 +29,8 @@ type eventWatch struct {
 	seen   []*pushv1.Event // what until has read; owned by the test
 }
 
-// watch opens a WatchEvents stream on e and waits until it watches.
-func (e *testEnv) watch(t *testing.T, r *pushv1.WatchEventsRequest) *eventWatch {
-	t.Helper()
-	return watchOn(t, e.api, r)
-}
-
+// watchOn opens a WatchEvents stream with api and waits until it
+// watches.
 func watchOn(t *testing.T, api pushv1.PushServiceClient, r *pushv1.WatchEventsRequest) *eventWatch {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -211,9 +207,9 @@ func TestEventsOnlineOfflineAcrossNodes(t *testing.T) {
 }
 
 func testEventsOnlineOfflineAcrossNodes(t *testing.T, redisURL string) {
-	nodes := startNodes(t, redisURL, 3, nil)
+	nodes := nodetest.StartCluster(t, redisURL, 3, nodetest.Options{})
 	a, b, w := nodes[0], nodes[1], nodes[2]
-	watch := w.watch(t, &pushv1.WatchEventsRequest{})
+	watch := watchOn(t, w.API, &pushv1.WatchEventsRequest{})
 	st := newPresenceState()
 	check := func(what string, cond func() bool) {
 		t.Helper()
@@ -227,16 +223,16 @@ func testEventsOnlineOfflineAcrossNodes(t *testing.T, redisURL string) {
 		})
 	}
 	// In turns: alice on A, then B; A leaves; again on A; B leaves; A leaves.
-	c1 := a.mustDial(t, "alice")
+	c1 := a.Connect(t, "alice")
 	check("alice online", func() bool { return st.online["alice"] && len(st.open["alice"]) == 1 })
-	c2 := b.mustDial(t, "alice")
+	c2 := b.Connect(t, "alice")
 	check("alice's second session", func() bool { return len(st.open["alice"]) == 2 })
 	c1.Close()
 	check("alice's first session gone", func() bool { return st.closed["alice"] == 1 })
 	if !st.online["alice"] {
 		t.Fatal("alice offline with a session left on B")
 	}
-	c3 := a.mustDial(t, "alice")
+	c3 := a.Connect(t, "alice")
 	check("alice back on A", func() bool { return len(st.open["alice"]) == 2 })
 	c2.Close()
 	c3.Close()
@@ -247,12 +243,12 @@ func testEventsOnlineOfflineAcrossNodes(t *testing.T, redisURL string) {
 	var wg sync.WaitGroup
 	users := []string{"u1", "u2", "u3"}
 	for _, u := range users {
-		for _, n := range []*testEnv{a, b} {
+		for _, n := range []*nodetest.Node{a, b} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for range 5 {
-					c, _, err := dialWS(t, n.wsURL, n.token(t, u), dialOpts{})
+					c, _, err := dialWS(t, n.WSURL, n.Token(t, u), dialOpts{})
 					if err != nil {
 						t.Error(err)
 						return
@@ -279,10 +275,10 @@ func testEventsOnlineOfflineAcrossNodes(t *testing.T, redisURL string) {
 // eachEngine runs f on the in-memory engine (one node) and on two nodes
 // sharing a standalone Redis, then a Redis Cluster. f pushes through the
 // first node and watches on the last.
-func eachEngine(t *testing.T, mutate func(*server.Config), f func(t *testing.T, nodes []*testEnv)) {
-	t.Run("memory", func(t *testing.T) { f(t, []*testEnv{startTestServer(t, mutate)}) })
+func eachEngine(t *testing.T, mutate func(*server.Config), f func(t *testing.T, nodes []*nodetest.Node)) {
+	t.Run("memory", func(t *testing.T) { f(t, []*nodetest.Node{nodetest.Start(t, nodetest.Options{Config: mutate})}) })
 	for _, be := range redistest.Backends {
-		t.Run(be.Name, func(t *testing.T) { f(t, startNodes(t, be.Start(t), 2, mutate)) })
+		t.Run(be.Name, func(t *testing.T) { f(t, nodetest.StartCluster(t, be.Start(t), 2, nodetest.Options{Config: mutate})) })
 	}
 }
 
@@ -301,13 +297,13 @@ func undeliveredIDs(evs []*pushv1.Event) []string {
 // anywhere makes exactly one Undelivered event, whichever node watches;
 // a push that reached a connection, on another node, makes none.
 func TestEventsUndeliveredOffline(t *testing.T) {
-	eachEngine(t, nil, func(t *testing.T, nodes []*testEnv) {
+	eachEngine(t, nil, func(t *testing.T, nodes []*nodetest.Node) {
 		pusher, watcher := nodes[0], nodes[len(nodes)-1]
-		watcher.mustDial(t, "here")
-		w := watcher.watch(t, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{pushv1.EventKind_EVENT_KIND_UNDELIVERED}})
+		watcher.Connect(t, "here")
+		w := watchOn(t, watcher.API, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{pushv1.EventKind_EVENT_KIND_UNDELIVERED}})
 		push := func(user, id string) {
 			t.Helper()
-			if _, err := pusher.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{user}, Message: &pushv1.Message{Topic: "t", Id: id}}); err != nil {
+			if _, err := pusher.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{user}, Message: &pushv1.Message{Topic: "t", Id: id}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -323,16 +319,16 @@ func TestEventsUndeliveredOffline(t *testing.T) {
 		}
 		u := evs[0].GetUndelivered()
 		if u.GetUserId() != "gone" || u.GetStream() != "user:gone" || u.GetOffset() != 1 ||
-			u.GetReason() != pushv1.UndeliveredReason_UNDELIVERED_REASON_OFFLINE || evs[0].GetNodeId() != pusher.nodeID(t) {
+			u.GetReason() != pushv1.UndeliveredReason_UNDELIVERED_REASON_OFFLINE || evs[0].GetNodeId() != nodeID(t, pusher) {
 			t.Errorf("event %v", evs[0])
 		}
 	})
 }
 
 // nodeID asks the node its id: GetStats lists it first.
-func (e *testEnv) nodeID(t *testing.T) string {
+func nodeID(t *testing.T, e *nodetest.Node) string {
 	t.Helper()
-	st, err := e.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
+	st, err := e.API.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
 	if err != nil || len(st.GetNodes()) == 0 {
 		t.Fatalf("GetStats: %v %v", st, err)
 	}
@@ -340,9 +336,9 @@ func (e *testEnv) nodeID(t *testing.T) string {
 }
 
 // pushTo pushes one message with id to each of users through e.
-func (e *testEnv) pushTo(t *testing.T, id string, users ...string) {
+func pushTo(t *testing.T, e *nodetest.Node, id string, users ...string) {
 	t.Helper()
-	if _, err := e.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: users, Message: &pushv1.Message{Topic: "t", Id: id}}); err != nil {
+	if _, err := e.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: users, Message: &pushv1.Message{Topic: "t", Id: id}}); err != nil {
 		t.Fatalf("push %s: %v", id, err)
 	}
 }
@@ -352,16 +348,16 @@ func (e *testEnv) pushTo(t *testing.T, id string, users ...string) {
 // processed gets every event after it, none twice, while pushes to
 // offline users keep making events.
 func TestEventsResumeMissesNothing(t *testing.T) {
-	eachEngine(t, nil, func(t *testing.T, nodes []*testEnv) {
+	eachEngine(t, nil, func(t *testing.T, nodes []*nodetest.Node) {
 		const total = 300
 		first, second := nodes[len(nodes)-1], nodes[0]
 		kinds := []pushv1.EventKind{pushv1.EventKind_EVENT_KIND_UNDELIVERED}
-		w1 := first.watch(t, &pushv1.WatchEventsRequest{Kinds: kinds})
+		w1 := watchOn(t, first.API, &pushv1.WatchEventsRequest{Kinds: kinds})
 		pushed := make(chan struct{})
 		go func() {
 			defer close(pushed)
 			for i := range total {
-				if _, err := nodes[0].api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{
+				if _, err := nodes[0].API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{
 					UserIds: []string{fmt.Sprintf("r%d", i%5)}, Message: &pushv1.Message{Topic: "t", Id: fmt.Sprintf("e%03d", i)}}); err != nil {
 					t.Errorf("push %d: %v", i, err)
 					return
@@ -371,7 +367,7 @@ func TestEventsResumeMissesNothing(t *testing.T) {
 		got := w1.until(t, 30*time.Second, "the first 50 events", func(evs []*pushv1.Event) bool { return len(evs) >= 50 })
 		processed := got[:50]
 		w1.stop()
-		w2 := second.watch(t, &pushv1.WatchEventsRequest{Kinds: kinds, Cursor: processed[len(processed)-1].GetCursor()})
+		w2 := watchOn(t, second.API, &pushv1.WatchEventsRequest{Kinds: kinds, Cursor: processed[len(processed)-1].GetCursor()})
 		<-pushed
 		rest := w2.until(t, 30*time.Second, "the rest", func(evs []*pushv1.Event) bool { return len(evs) >= total-50 })
 		seen := map[string]int{}
@@ -399,20 +395,20 @@ func TestEventsResumeMissesNothing(t *testing.T) {
 // next events the log dropped gets FailedPrecondition saying to resync;
 // watching from now on works.
 func TestEventsCursorPastRetention(t *testing.T) {
-	eachEngine(t, func(c *server.Config) { c.EventsRetention = 16 }, func(t *testing.T, nodes []*testEnv) {
+	eachEngine(t, func(c *server.Config) { c.EventsRetention = 16 }, func(t *testing.T, nodes []*nodetest.Node) {
 		pusher, watcher := nodes[0], nodes[len(nodes)-1]
-		w := watcher.watch(t, &pushv1.WatchEventsRequest{})
-		pusher.pushTo(t, "m0", "x")
+		w := watchOn(t, watcher.API, &pushv1.WatchEventsRequest{})
+		pushTo(t, pusher, "m0", "x")
 		old := w.until(t, 20*time.Second, "m0's event", func(evs []*pushv1.Event) bool { return len(evs) == 1 })[0].GetCursor()
 		w.stop()
 		for i := range 300 {
-			pusher.pushTo(t, fmt.Sprintf("m%d", i+1), "x")
+			pushTo(t, pusher, fmt.Sprintf("m%d", i+1), "x")
 		}
 		// The events are appended in the background: the cursor expires
 		// once they are in.
 		var err error
 		eventually(t, "the old cursor to be refused", func() bool {
-			w := watchOn(t, watcher.api, &pushv1.WatchEventsRequest{Cursor: old})
+			w := watchOn(t, watcher.API, &pushv1.WatchEventsRequest{Cursor: old})
 			select {
 			case <-w.done:
 				err = w.err
@@ -428,8 +424,8 @@ func TestEventsCursorPastRetention(t *testing.T) {
 		if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "GetPresence") {
 			t.Fatalf("old cursor: %v, want FailedPrecondition saying to resync with GetPresence", err)
 		}
-		now := watcher.watch(t, &pushv1.WatchEventsRequest{})
-		pusher.pushTo(t, "after", "x")
+		now := watchOn(t, watcher.API, &pushv1.WatchEventsRequest{})
+		pushTo(t, pusher, "after", "x")
 		now.until(t, 20*time.Second, "an event from now on", func(evs []*pushv1.Event) bool {
 			ids := undeliveredIDs(evs)
 			return len(ids) > 0 && ids[len(ids)-1] == "after"
@@ -441,15 +437,10 @@ func TestEventsCursorPastRetention(t *testing.T) {
 // ResourceExhausted once its buffer fills; pushes meanwhile all succeed
 // and reach their connection, and other watchers keep being served.
 func TestEventsSlowWatcherCut(t *testing.T) {
-	eachEngine(t, func(c *server.Config) { c.EventsBuffer = 256 }, func(t *testing.T, nodes []*testEnv) {
+	eachEngine(t, func(c *server.Config) { c.EventsBuffer = 256 }, func(t *testing.T, nodes []*nodetest.Node) {
 		pusher, watcher := nodes[0], nodes[len(nodes)-1]
 		// Small HTTP/2 windows: the server's sends block soon.
-		conn, err := grpc.NewClient(watcher.srv.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(bearer(testAPIKey)), grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
+		conn := watcher.Creds.Dial(t, watcher.GRPCAddr, grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
 		ctx, cancel := context.WithCancel(testCtx(t))
 		defer cancel()
 		slow, err := pushv1.NewPushServiceClient(conn).WatchEvents(ctx, &pushv1.WatchEventsRequest{})
@@ -459,14 +450,14 @@ func TestEventsSlowWatcherCut(t *testing.T) {
 		if _, err := slow.Header(); err != nil {
 			t.Fatal(err)
 		}
-		here := pusher.mustDial(t, "here")
+		here := pusher.Connect(t, "here")
 		offline := make([]string, 1000)
 		for i := range offline {
 			offline[i] = fmt.Sprintf("off%d", i)
 		}
 		for i := range 5 {
-			pusher.pushTo(t, fmt.Sprintf("burst%d", i), offline...)
-			pusher.pushTo(t, fmt.Sprintf("live%d", i), "here")
+			pushTo(t, pusher, fmt.Sprintf("burst%d", i), offline...)
+			pushTo(t, pusher, fmt.Sprintf("live%d", i), "here")
 			if p := here.NextPush(t); p.GetId() != fmt.Sprintf("live%d", i) {
 				t.Fatalf("push %d to a live connection: %v", i, p)
 			}
@@ -488,9 +479,9 @@ func TestEventsSlowWatcherCut(t *testing.T) {
 		// would, until the log has settled.
 		deadline := time.Now().Add(30 * time.Second)
 		for attempt := 1; ; attempt++ {
-			w := watcher.watch(t, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{pushv1.EventKind_EVENT_KIND_UNDELIVERED}})
+			w := watchOn(t, watcher.API, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{pushv1.EventKind_EVENT_KIND_UNDELIVERED}})
 			later := fmt.Sprintf("later%d", attempt)
-			pusher.pushTo(t, later, "gone")
+			pushTo(t, pusher, later, "gone")
 			if waitUndelivered(t, w, later, deadline) {
 				return
 			}
@@ -531,23 +522,23 @@ func waitUndelivered(t *testing.T, w *eventWatch, id string, deadline time.Time)
 // the connection: the client's close frame's, 1006 for a connection that
 // dropped without one, the server's own (4002 for DisconnectUser).
 func TestEventsCloseCodes(t *testing.T) {
-	eachEngine(t, nil, func(t *testing.T, nodes []*testEnv) {
+	eachEngine(t, nil, func(t *testing.T, nodes []*nodetest.Node) {
 		n := nodes[0]
-		w := nodes[len(nodes)-1].watch(t, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{
+		w := watchOn(t, nodes[len(nodes)-1].API, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{
 			pushv1.EventKind_EVENT_KIND_DISCONNECTED, pushv1.EventKind_EVENT_KIND_OFFLINE}})
-		bye := n.mustDial(t, "bye")
+		bye := n.Connect(t, "bye")
 		if err := bye.Conn.WriteClose(4000, []byte("see you")); err != nil {
 			t.Fatal(err)
 		}
-		n.mustDial(t, "dropped").Close()
-		kicked := n.mustDial(t, "kicked")
-		if _, err := n.api.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "kicked", Reason: "go"}); err != nil {
+		n.Connect(t, "dropped").Close()
+		kicked := n.Connect(t, "kicked")
+		if _, err := n.API.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "kicked", Reason: "go"}); err != nil {
 			t.Fatal(err)
 		}
 		kicked.WaitClose(t)
 		// A close gws makes on its own says its own code: a fragmented
 		// ping (FIN clear, masked, empty) is a protocol error, 1002.
-		broken := n.mustDial(t, "broken")
+		broken := n.Connect(t, "broken")
 		if _, err := broken.Conn.NetConn().Write([]byte{0x09, 0x80, 1, 2, 3, 4}); err != nil {
 			t.Fatal(err)
 		}
@@ -585,10 +576,10 @@ func TestEventsCloseCodes(t *testing.T) {
 // is in it.
 func TestEventsRedisRestart(t *testing.T) {
 	rs := redistest.Start(t)
-	nodes := startNodes(t, rs.URL, 2, nil)
+	nodes := nodetest.StartCluster(t, rs.URL, 2, nodetest.Options{})
 	a, b := nodes[0], nodes[1]
-	old := b.watch(t, &pushv1.WatchEventsRequest{})
-	alice := a.mustDial(t, "alice")
+	old := watchOn(t, b.API, &pushv1.WatchEventsRequest{})
+	alice := a.Connect(t, "alice")
 	cursor := old.until(t, 20*time.Second, "alice online", func(evs []*pushv1.Event) bool { return len(evs) == 2 })[1].GetCursor()
 
 	rs.Stop()
@@ -600,14 +591,14 @@ func TestEventsRedisRestart(t *testing.T) {
 		}
 	}
 	wantExpired("the old log's watcher", old.ended(t, 30*time.Second))
-	resumed := watchOn(t, b.api, &pushv1.WatchEventsRequest{Cursor: cursor})
+	resumed := watchOn(t, b.API, &pushv1.WatchEventsRequest{Cursor: cursor})
 	wantExpired("a resume from the old log", resumed.ended(t, 30*time.Second))
 
 	eventually(t, "alice back in presence", func() bool {
-		p, err := b.api.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice"}})
+		p, err := b.API.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice"}})
 		return err == nil && p.GetUsers()[0].GetOnline()
 	})
-	w := b.watch(t, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{pushv1.EventKind_EVENT_KIND_OFFLINE}})
+	w := watchOn(t, b.API, &pushv1.WatchEventsRequest{Kinds: []pushv1.EventKind{pushv1.EventKind_EVENT_KIND_OFFLINE}})
 	alice.Close()
 	w.until(t, 20*time.Second, "alice offline in the new log", func(evs []*pushv1.Event) bool { return len(evs) == 1 })
 }

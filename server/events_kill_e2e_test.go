@@ -6,6 +6,7 @@ import (
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/internal/heraldproc"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/internal/redistest"
 	"github.com/herald-push/herald/server"
 )
@@ -19,23 +20,21 @@ import (
 func TestEventsNodeKilled(t *testing.T) { redistest.EachBackend(t, testEventsNodeKilled) }
 
 func testEventsNodeKilled(t *testing.T, redisURL string) {
-	secret := "f00d" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab"
-	a := startTestServer(t, func(c *server.Config) {
-		c.RedisURL, c.NodeID, c.JWTSecret = redisURL, "node-a", secret
-	})
+	cr := nodetest.NewCreds()
+	a := nodetest.Start(t, nodetest.Options{Creds: cr, RedisURL: redisURL, Config: func(c *server.Config) { c.NodeID = "node-a" }})
 	// A process, so that it can be killed the way a machine dies: no
 	// drain, no goodbye to Redis.
-	d := heraldproc.Start(t, []string{server.EnvName("jwt-secret") + "=" + secret, server.EnvName("api-key") + "=" + testAPIKey},
+	d := heraldproc.Start(t, cr.Env(),
 		"--redis-url", redisURL, "--node-id", "node-d")
-	w := a.watch(t, &pushv1.WatchEventsRequest{})
+	w := watchOn(t, a.API, &pushv1.WatchEventsRequest{})
 	for _, u := range []string{"u1", "u2", "u3", "u1"} {
-		c, _, err := dialWS(t, "ws://"+d.WS+"/ws", a.token(t, u), dialOpts{})
+		c, _, err := dialWS(t, "ws://"+d.WS+"/ws", a.Token(t, u), dialOpts{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Next(t) // the Welcome
 	}
-	a.mustDial(t, "u3")
+	a.Connect(t, "u3")
 	st := newPresenceState()
 	apply := func(evs []*pushv1.Event) {
 		for _, ev := range evs[st.applied:] {

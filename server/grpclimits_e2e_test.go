@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/server"
 )
 
@@ -50,8 +51,8 @@ func TestGRPCCapacitySettings(t *testing.T) {
 // --grpc-max-connections reaches the gRPC listener: with 1, a second
 // connection is closed as soon as it is accepted.
 func TestGRPCMaxConnections(t *testing.T) {
-	env := startTestServer(t, func(c *server.Config) { c.GRPCMaxConnections = 1 })
-	addr := env.srv.Addrs().GRPC
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) { c.GRPCMaxConnections = 1 }})
+	addr := env.GRPCAddr
 	first, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/pushsvc"
 	"github.com/herald-push/herald/server"
 	"github.com/herald-push/herald/server/tokens"
@@ -20,9 +21,9 @@ import (
 // presence and stats.
 func TestSilentPeerIsDropped(t *testing.T) {
 	const hb = 100 * time.Millisecond
-	env := startTestServer(t, func(c *server.Config) { c.HeartbeatInterval = hb })
-	live := env.mustDial(t, "live")
-	c, _, err := dialWS(t, env.wsURL, env.token(t, "ghost"), dialOpts{silent: true})
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) { c.HeartbeatInterval = hb }})
+	live := env.Connect(t, "live")
+	c, _, err := dialWS(t, env.WSURL, env.Token(t, "ghost"), dialOpts{silent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +32,11 @@ func TestSilentPeerIsDropped(t *testing.T) {
 		t.Errorf("welcome heartbeat = %v, want %v", w.GetHeartbeatInterval().AsDuration(), hb)
 	}
 	eventually(t, "ghost leaves presence", func() bool {
-		p, err := env.api.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"ghost"}})
+		p, err := env.API.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"ghost"}})
 		return err == nil && !p.GetUsers()[0].GetOnline()
 	})
 	t.Logf("silent peer removed after %v (heartbeat %v)", time.Since(start).Round(time.Millisecond), hb)
-	if st := env.stats(t); st.GetConnections() != 1 || st.GetUsers() != 1 {
+	if st := env.Stats(t); st.GetConnections() != 1 || st.GetUsers() != 1 {
 		t.Errorf("stats = %v", st)
 	}
 	// The live client answers pings (gws does by itself) and stays.
@@ -45,8 +46,8 @@ func TestSilentPeerIsDropped(t *testing.T) {
 // TestHalfHandshakeIsClosed: a TCP client that sends part of an upgrade
 // request is cut after the handshake timeout.
 func TestHalfHandshakeIsClosed(t *testing.T) {
-	env := startTestServer(t, func(c *server.Config) { c.HandshakeTimeout = 200 * time.Millisecond })
-	nc, err := net.Dial("tcp", env.srv.Addrs().WS)
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) { c.HandshakeTimeout = 200 * time.Millisecond }})
+	nc, err := net.Dial("tcp", env.Server.Addrs().WS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +70,14 @@ func TestHalfHandshakeIsClosed(t *testing.T) {
 }
 
 func TestTokenExpiryCloses4001(t *testing.T) {
-	env := startTestServer(t, nil)
+	env := nodetest.Start(t, nodetest.Options{})
 	// exp is whole seconds and has no leeway: 2.5 s leaves at least 1.5 s
 	// for the handshake on a loaded machine.
-	tok, err := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond})
+	tok, err := tokens.Mint([]byte(env.Creds.JWTSecret), tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := dialWS(t, env.wsURL, tok, dialOpts{})
+	c, _, err := dialWS(t, env.WSURL, tok, dialOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,15 +91,15 @@ func TestTokenExpiryCloses4001(t *testing.T) {
 }
 
 func TestRefreshTokenKeepsSession(t *testing.T) {
-	env := startTestServer(t, nil)
-	short, _ := tokens.Mint(env.secret, tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond}) // see TestTokenExpiryCloses4001
-	c, _, err := dialWS(t, env.wsURL, short, dialOpts{})
+	env := nodetest.Start(t, nodetest.Options{})
+	short, _ := tokens.Mint([]byte(env.Creds.JWTSecret), tokens.MintClaims{UserID: "alice", TTL: 2500 * time.Millisecond}) // see TestTokenExpiryCloses4001
+	c, _, err := dialWS(t, env.WSURL, short, dialOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Next(t) // welcome
 	// A token for someone else is refused with an Error frame.
-	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "mallory")}}})
+	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.Token(t, "mallory")}}})
 	if e := c.Next(t).GetError(); e == nil || e.GetCode() != "invalid_token" {
 		t.Fatalf("refresh for another user: got %v, want an invalid_token Error", e)
 	}
@@ -106,11 +107,11 @@ func TestRefreshTokenKeepsSession(t *testing.T) {
 	if e := c.Next(t).GetError(); e == nil {
 		t.Fatal("garbage refresh: no Error frame")
 	}
-	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.token(t, "alice")}}})
+	c.Send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_RefreshToken{RefreshToken: &clientv1.RefreshToken{Token: env.Token(t, "alice")}}})
 	// Past the first token's expiry the session still receives pushes.
 	timer := time.NewTimer(3500 * time.Millisecond)
 	<-timer.C
-	if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "still here")}); err != nil {
+	if _, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "still here")}); err != nil {
 		t.Fatal(err)
 	}
 	if p := c.NextPush(t); string(p.GetPayload()) != "still here" {
@@ -119,8 +120,8 @@ func TestRefreshTokenKeepsSession(t *testing.T) {
 }
 
 func TestReadyzAndDrainRefusesUpgrades(t *testing.T) {
-	env := startTestServer(t, func(c *server.Config) { c.DrainTimeout = 2 * time.Second })
-	admin := "http://" + env.srv.Addrs().Admin
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) { c.DrainTimeout = 2 * time.Second }})
+	admin := env.AdminURL
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get(admin + p)
 		if err != nil || resp.StatusCode != 200 {
@@ -140,8 +141,8 @@ func TestReadyzAndDrainRefusesUpgrades(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	c := env.mustDial(t, "alice")
-	go env.stop()
+	c := env.Connect(t, "alice")
+	go env.Stop()
 	code, d := c.WaitClose(t)
 	if code != pushsvc.CodeGoingAway || !d.GetReconnect() || d.GetCode() != pushsvc.CodeGoingAway {
 		t.Errorf("close %d, disconnect %v", code, d)

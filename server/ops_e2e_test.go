@@ -14,7 +14,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/pushsvc"
+	"github.com/herald-push/herald/server/grpcapi"
 )
 
 // eventually polls cond until it holds or 10s pass.
@@ -32,25 +34,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (e *testEnv) stats(t *testing.T) *pushv1.Stats {
-	t.Helper()
-	res, err := e.api.GetStats(testCtx(t), &pushv1.GetStatsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.GetStats()
-}
-
 func TestStatsAndPresenceFollowConnections(t *testing.T) {
-	env := startTestServer(t, nil)
-	a := env.mustDial(t, "alice", "room")
-	env.mustDial(t, "alice")
-	env.mustDial(t, "bob")
-	st := env.stats(t)
+	env := nodetest.Start(t, nodetest.Options{})
+	a := env.Connect(t, "alice", "room")
+	env.Connect(t, "alice")
+	env.Connect(t, "bob")
+	st := env.Stats(t)
 	if st.GetConnections() != 3 || st.GetUsers() != 2 || st.GetGroups() != 1 {
 		t.Errorf("stats = %v", st)
 	}
-	pres, err := env.api.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice", "carol"}})
+	pres, err := env.API.GetPresence(testCtx(t), &pushv1.GetPresenceRequest{UserIds: []string{"alice", "carol"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +57,19 @@ func TestStatsAndPresenceFollowConnections(t *testing.T) {
 		}
 	}
 	_ = a.Conn.WriteClose(pushsvc.CodeNormal, nil)
-	eventually(t, "stats after a close", func() bool { return env.stats(t).GetConnections() == 2 })
-	st = env.stats(t)
+	eventually(t, "stats after a close", func() bool { return env.Stats(t).GetConnections() == 2 })
+	st = env.Stats(t)
 	if st.GetGroups() != 0 || st.GetUsers() != 2 {
 		t.Errorf("stats after close = %v", st)
 	}
 }
 
 func TestDisconnectUserCloses4002(t *testing.T) {
-	env := startTestServer(t, nil)
-	a1 := env.mustDial(t, "alice")
-	a2 := env.mustDial(t, "alice")
-	b := env.mustDial(t, "bob")
-	res, err := env.api.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "alice", Reason: "banned"})
+	env := nodetest.Start(t, nodetest.Options{})
+	a1 := env.Connect(t, "alice")
+	a2 := env.Connect(t, "alice")
+	b := env.Connect(t, "bob")
+	res, err := env.API.DisconnectUser(testCtx(t), &pushv1.DisconnectUserRequest{UserId: "alice", Reason: "banned"})
 	if err != nil || res.GetDisconnected() != 2 {
 		t.Fatalf("disconnect: %v %v", res, err)
 	}
@@ -87,14 +80,14 @@ func TestDisconnectUserCloses4002(t *testing.T) {
 		}
 	}
 	noPushBeforePong(t, b)
-	eventually(t, "alice gone", func() bool { return env.stats(t).GetConnections() == 1 })
+	eventually(t, "alice gone", func() bool { return env.Stats(t).GetConnections() == 1 })
 }
 
 func TestWatchStatsStreams(t *testing.T) {
-	env := startTestServer(t, nil)
+	env := nodetest.Start(t, nodetest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := env.api.WatchStats(ctx, &pushv1.WatchStatsRequest{Interval: durationpb.New(100 * time.Millisecond)})
+	stream, err := env.API.WatchStats(ctx, &pushv1.WatchStatsRequest{Interval: durationpb.New(100 * time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +95,7 @@ func TestWatchStatsStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.mustDial(t, "alice")
+	env.Connect(t, "alice")
 	for {
 		s, err := stream.Recv()
 		if err != nil {
@@ -119,12 +112,12 @@ func TestWatchStatsStreams(t *testing.T) {
 }
 
 func TestGRPCAuth(t *testing.T) {
-	env := startTestServer(t, nil)
-	addr := env.srv.Addrs().GRPC
+	env := nodetest.Start(t, nodetest.Options{})
+	addr := env.GRPCAddr
 	for name, key := range map[string]string{"no key": "", "wrong key": "nope"} {
 		opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		if key != "" {
-			opts = append(opts, grpc.WithPerRPCCredentials(bearer(key)))
+			opts = append(opts, grpc.WithPerRPCCredentials(grpcapi.Bearer(key)))
 		}
 		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {
@@ -140,7 +133,7 @@ func TestGRPCAuth(t *testing.T) {
 		}
 		_ = conn.Close()
 	}
-	_, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{Message: msg("t", "x")})
+	_, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{Message: msg("t", "x")})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "user_ids") {
 		t.Errorf("empty user_ids: %v", err)
 	}

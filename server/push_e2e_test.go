@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 )
 
 func msg(topic, payload string) *pushv1.Message {
@@ -13,11 +14,11 @@ func msg(topic, payload string) *pushv1.Message {
 }
 
 func TestUserPushReachesBothDevices(t *testing.T) {
-	env := startTestServer(t, nil)
-	phone := env.mustDial(t, "alice")
-	laptop := env.mustDial(t, "alice")
-	bob := env.mustDial(t, "bob")
-	res, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("chat", "hello")})
+	env := nodetest.Start(t, nodetest.Options{})
+	phone := env.Connect(t, "alice")
+	laptop := env.Connect(t, "alice")
+	bob := env.Connect(t, "bob")
+	res, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("chat", "hello")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,11 +35,11 @@ func TestUserPushReachesBothDevices(t *testing.T) {
 }
 
 func TestGroupPushAndExclude(t *testing.T) {
-	env := startTestServer(t, nil)
-	alice := env.mustDial(t, "alice", "room")
-	bob := env.mustDial(t, "bob", "room")
-	carol := env.mustDial(t, "carol")
-	res, err := env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "x")})
+	env := nodetest.Start(t, nodetest.Options{})
+	alice := env.Connect(t, "alice", "room")
+	bob := env.Connect(t, "bob", "room")
+	carol := env.Connect(t, "carol")
+	res, err := env.API.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "x")})
 	if err != nil || res.GetDelivered() != 2 {
 		t.Fatalf("push: %v %v", res, err)
 	}
@@ -47,7 +48,7 @@ func TestGroupPushAndExclude(t *testing.T) {
 			t.Errorf("push = %v", p)
 		}
 	}
-	res, err = env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "y"), ExcludeUserIds: []string{"bob"}})
+	res, err = env.API.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"room"}, Message: msg("g", "y"), ExcludeUserIds: []string{"bob"}})
 	if err != nil || res.GetDelivered() != 1 {
 		t.Fatalf("push excluding bob: %v %v", res, err)
 	}
@@ -64,12 +65,12 @@ func TestGroupPushAndExclude(t *testing.T) {
 }
 
 func TestBroadcastReachesEveryone(t *testing.T) {
-	env := startTestServer(t, nil)
+	env := nodetest.Start(t, nodetest.Options{})
 	var clients []*wsClient
 	for i := range 5 {
-		clients = append(clients, env.mustDial(t, fmt.Sprintf("u%d", i)))
+		clients = append(clients, env.Connect(t, fmt.Sprintf("u%d", i)))
 	}
-	res, err := env.api.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("all", "news")})
+	res, err := env.API.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("all", "news")})
 	if err != nil || res.GetDelivered() != 5 {
 		t.Fatalf("broadcast: %v %v", res, err)
 	}
@@ -81,25 +82,25 @@ func TestBroadcastReachesEveryone(t *testing.T) {
 }
 
 func TestAddToGroupAfterConnect(t *testing.T) {
-	env := startTestServer(t, nil)
-	alice := env.mustDial(t, "alice")
-	if _, err := env.api.AddToGroup(testCtx(t), &pushv1.AddToGroupRequest{Group: "team", UserIds: []string{"alice"}}); err != nil {
+	env := nodetest.Start(t, nodetest.Options{})
+	alice := env.Connect(t, "alice")
+	if _, err := env.API.AddToGroup(testCtx(t), &pushv1.AddToGroupRequest{Group: "team", UserIds: []string{"alice"}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"team"}, Message: msg("t", "joined")})
+	res, err := env.API.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"team"}, Message: msg("t", "joined")})
 	if err != nil || res.GetDelivered() != 1 {
 		t.Fatalf("push: %v %v", res, err)
 	}
 	if p := alice.NextPush(t); string(p.GetPayload()) != "joined" {
 		t.Errorf("push = %v", p)
 	}
-	members, err := env.api.ListGroupMembers(testCtx(t), &pushv1.ListGroupMembersRequest{Group: "team"})
+	members, err := env.API.ListGroupMembers(testCtx(t), &pushv1.ListGroupMembersRequest{Group: "team"})
 	if err != nil || strings.Join(members.GetUserIds(), ",") != "alice" {
 		t.Errorf("members: %v %v", members, err)
 	}
 	// A later connection of the same user is in the group too.
-	alice2 := env.mustDial(t, "alice")
-	res, _ = env.api.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"team"}, Message: msg("t", "again")})
+	alice2 := env.Connect(t, "alice")
+	res, _ = env.API.PushToGroups(testCtx(t), &pushv1.PushToGroupsRequest{Groups: []string{"team"}, Message: msg("t", "again")})
 	if res.GetDelivered() != 2 {
 		t.Errorf("delivered = %d, want 2", res.GetDelivered())
 	}

@@ -15,7 +15,6 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/server/tokens"
 )
 
 // BenchmarkPushStream compares pushes made one per unary PushToUsers call
@@ -51,7 +50,7 @@ func benchPushes(b *testing.B, connected bool, push pushMaker) {
 	req := &pushv1.PushToUsersRequest{UserIds: []string{user}, Message: &pushv1.Message{Topic: "t", Payload: make([]byte, 100)}}
 	b.ReportAllocs()
 	b.ResetTimer()
-	push(b, n.api, req, b.N)
+	push(b, n.API, req, b.N)
 	if pc != nil {
 		pc.wait(b, int64(b.N))
 	}
@@ -129,12 +128,9 @@ type pushCounter struct {
 
 func connectPushCounter(b *testing.B, n *benchNode, user string) *pushCounter {
 	b.Helper()
-	tok, err := tokens.Mint(n.secret, tokens.MintClaims{UserID: user, TTL: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := n.Token(b, user)
 	pc := &pushCounter{closed: make(chan struct{})}
-	conn, _, err := gws.NewClient(pc, &gws.ClientOption{Addr: n.ws, RequestHeader: http.Header{"Authorization": {"Bearer " + tok}}})
+	conn, _, err := gws.NewClient(pc, &gws.ClientOption{Addr: n.WSURL, RequestHeader: http.Header{"Authorization": {"Bearer " + tok}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/server"
 )
 
@@ -20,26 +21,26 @@ import (
 func TestPagedResumeOverWebSocket(t *testing.T) {
 	for _, hold := range []bool{true, false} {
 		t.Run(fmt.Sprint("hold=", hold), func(t *testing.T) {
-			env := startTestServer(t, func(c *server.Config) {
+			env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) {
 				c.SendQueueBytes = 64 << 10
 				c.HistorySize = 2000
-			})
+			}})
 			kib := strings.Repeat("x", 1024)
 			for range 400 {
-				if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("missed", kib)}); err != nil {
+				if _, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("missed", kib)}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for range 100 {
-				if _, err := env.api.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("missed", kib)}); err != nil {
+				if _, err := env.API.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("missed", kib)}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			url := env.wsURL
+			url := env.WSURL
 			if hold {
 				url += "?resume=1"
 			}
-			c, _, err := dialWS(t, url, env.token(t, "alice"), dialOpts{compress: true})
+			c, _, err := dialWS(t, url, env.Token(t, "alice"), dialOpts{compress: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +51,7 @@ func TestPagedResumeOverWebSocket(t *testing.T) {
 			if hold {
 				// Before the Resume: held for it.
 				for range 5 {
-					if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("held", kib)}); err != nil {
+					if _, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("held", kib)}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -72,11 +73,11 @@ func TestPagedResumeOverWebSocket(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range live {
-					if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("live", kib)}); err != nil {
+					if _, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("live", kib)}); err != nil {
 						t.Error(err)
 						return
 					}
-					if _, err := env.api.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("live", kib)}); err != nil {
+					if _, err := env.API.Broadcast(testCtx(t), &pushv1.BroadcastRequest{Message: msg("live", kib)}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -91,7 +92,7 @@ func TestPagedResumeOverWebSocket(t *testing.T) {
 				next[p.GetStream()]++
 			}
 			wg.Wait()
-			if st := env.stats(t); st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
+			if st := env.Stats(t); st.GetSlowConsumerDisconnects() != 0 || st.GetConnections() != 1 {
 				t.Errorf("stats %v, want no slow-consumer close and the connection kept", st)
 			}
 		})

@@ -21,7 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/server"
+	"github.com/herald-push/herald/server/grpcapi"
 	"github.com/herald-push/herald/server/tokens"
 )
 
@@ -87,15 +89,15 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	writeFile(t, certFile, c1)
 	writeFile(t, keyFile, k1)
 	writeFile(t, caFile, ca.pem)
-	env := startTestServer(t, func(c *server.Config) {
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) {
 		c.TLSCert, c.TLSKey, c.GRPCClientCA = certFile, keyFile, caFile
-	})
+	}})
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
 
 	// wss: the handshake, Welcome and a push.
-	wssURL := "wss://" + env.srv.Addrs().WS + "/ws"
-	c, _, err := dialWS(t, wssURL, env.token(t, "alice"), dialOpts{tls: &tls.Config{RootCAs: roots}})
+	wssURL := "wss://" + env.Server.Addrs().WS + "/ws"
+	c, _, err := dialWS(t, wssURL, env.Token(t, "alice"), dialOpts{tls: &tls.Config{RootCAs: roots}})
 	if err != nil {
 		t.Fatalf("wss: %v", err)
 	}
@@ -109,7 +111,7 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(env.srv.Addrs().GRPC, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}})))
+	conn, err := grpc.NewClient(env.GRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	}
 
 	// Neither certificate nor key: Unauthenticated.
-	plain, err := grpc.NewClient(env.srv.Addrs().GRPC, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})))
+	plain, err := grpc.NewClient(env.GRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +138,10 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	c2, k2 := ca.issue(t, "herald two", 4, false)
 	writeFile(t, certFile, c2)
 	writeFile(t, keyFile, k2)
-	if err := env.srv.ReloadTLS(); err != nil {
+	if err := env.Server.ReloadTLS(); err != nil {
 		t.Fatal(err)
 	}
-	tc, err := tls.Dial("tcp", env.srv.Addrs().WS, &tls.Config{RootCAs: roots})
+	tc, err := tls.Dial("tcp", env.Server.Addrs().WS, &tls.Config{RootCAs: roots})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,16 +167,16 @@ func TestMutualTLSOnlyNodeHasNoDevKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := startTestServer(t, func(c *server.Config) {
+	env := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) {
 		c.TLSCert, c.TLSKey, c.GRPCClientCA = certFile, keyFile, caFile
 		c.APIKeys = nil
 		c.DevCredentials = devFile
-	})
+	}})
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
 	dialTLS := func(opts ...grpc.DialOption) pushv1.PushServiceClient {
 		t.Helper()
-		conn, err := grpc.NewClient(env.srv.Addrs().GRPC, opts...)
+		conn, err := grpc.NewClient(env.GRPCAddr, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +185,7 @@ func TestMutualTLSOnlyNodeHasNoDevKey(t *testing.T) {
 	}
 
 	withDevKey := dialTLS(grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})),
-		grpc.WithPerRPCCredentials(bearer(dev.APIKey)))
+		grpc.WithPerRPCCredentials(grpcapi.Bearer(dev.APIKey)))
 	if _, err := withDevKey.GetStats(testCtx(t), &pushv1.GetStatsRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("the dev API key on an mTLS-only node: %v, want Unauthenticated", err)
 	}

@@ -108,7 +108,7 @@ func events(ctx context.Context, args []string, out, errOut io.Writer) error {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(bearerKey(apiKey)))
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(grpcapi.Bearer(apiKey)))
 	if err != nil {
 		return usageError{fmt.Errorf("--grpc-addr: %w", err)}
 	}
@@ -232,14 +232,3 @@ func formatEvent(ev *pushv1.Event) string {
 func eventsAPIKey(list string) string {
 	return pickAPIKey(list, func(s grpcapi.Scope) bool { return s&(grpcapi.ScopeAdmin|grpcapi.ScopeEvents) != 0 })
 }
-
-// bearerKey sends "authorization: Bearer <key>" on every call, in
-// plaintext too (to the node the operator named, as grpcurl -plaintext
-// does).
-type bearerKey string
-
-func (k bearerKey) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(k)}, nil
-}
-
-func (bearerKey) RequireTransportSecurity() bool { return false }

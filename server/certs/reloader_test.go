@@ -16,12 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/herald-push/herald/server/certs"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // writePair writes a self-signed pair named cn, with a distinct mtime.
 func writePair(t *testing.T, certFile, keyFile, cn string, mtime time.Time) {

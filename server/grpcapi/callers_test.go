@@ -31,7 +31,7 @@ import (
 )
 
 func TestAuthRejectsMissingAndWrongKeys(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	for _, tc := range []struct {
 		name string
 		key  string
@@ -56,7 +56,7 @@ func TestAuthRejectsMissingAndWrongKeys(t *testing.T) {
 }
 
 func TestAuthRejectsOtherSchemes(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	c := pushv1.NewPushServiceClient(dial(t, ts.addr, ""))
 	ctx := metadata.AppendToOutgoingContext(testContext(t), "authorization", "Basic "+testKey)
 	_, err := c.GetStats(ctx, &pushv1.GetStatsRequest{})
@@ -64,7 +64,7 @@ func TestAuthRejectsOtherSchemes(t *testing.T) {
 }
 
 func TestAuthAcceptsAnyConfiguredKey(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{APIKeys: []string{"old-key", "new-key"}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{APIKeys: []string{"old-key", "new-key"}}})
 	for _, key := range []string{"old-key", "new-key"} {
 		c := pushv1.NewPushServiceClient(dial(t, ts.addr, key))
 		if _, err := c.GetStats(testContext(t), &pushv1.GetStatsRequest{}); err != nil {
@@ -74,7 +74,7 @@ func TestAuthAcceptsAnyConfiguredKey(t *testing.T) {
 }
 
 func TestHealthNeedsNoKey(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	h := healthpb.NewHealthClient(dial(t, ts.addr, ""))
 	res, err := h.Check(testContext(t), &healthpb.HealthCheckRequest{})
 	if err != nil {
@@ -86,7 +86,7 @@ func TestHealthNeedsNoKey(t *testing.T) {
 }
 
 func TestReflectionNeedsKey(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	list := func(key string) (*reflectionpb.ServerReflectionResponse, error) {
 		c := reflectionpb.NewServerReflectionClient(dial(t, ts.addr, key))
 		st, err := c.ServerReflectionInfo(testContext(t))
@@ -122,7 +122,7 @@ func TestReflectionNeedsKey(t *testing.T) {
 // Reflection serves push.proto with its validation rules and the
 // validate.proto they need, so grpcurl describe shows the constraints.
 func TestReflectionServesTheRules(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	c := reflectionpb.NewServerReflectionClient(dial(t, ts.addr, testKey))
 	st, err := c.ServerReflectionInfo(testContext(t))
 	if err != nil {
@@ -173,7 +173,7 @@ func TestReflectionServesTheRules(t *testing.T) {
 }
 
 func TestInsecureNeedsNoKey(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{Insecure: true}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Insecure: true}})
 	c := pushv1.NewPushServiceClient(dial(t, ts.addr, ""))
 	if _, err := c.GetStats(testContext(t), &pushv1.GetStatsRequest{}); err != nil {
 		t.Fatal(err)
@@ -183,7 +183,7 @@ func TestInsecureNeedsNoKey(t *testing.T) {
 // A client certificate the server verified stands in for the API key.
 func TestAuthAcceptsVerifiedClientCertificate(t *testing.T) {
 	pki := newTestPKI(t)
-	ts := start(t, setup{tls: &tls.Config{
+	ts := startAPI(t, setup{tls: &tls.Config{
 		Certificates: []tls.Certificate{pki.server},
 		ClientCAs:    pki.pool,
 		// Callers without a certificate may still use a key.

@@ -42,7 +42,7 @@ type loggedCall struct {
 // middleware logged (service, method, code, error, time).
 func TestCallLogFailuresOnly(t *testing.T) {
 	logs := &recordingHandler{min: slog.LevelInfo}
-	ts := start(t, setup{opts: grpcapi.Options{Logger: slog.New(logs)}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Logger: slog.New(logs)}})
 	ctx := testContext(t)
 	if _, err := ts.client.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: message()}); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestCallLogFailuresOnly(t *testing.T) {
 // waited for receipts is slow only past its ack_timeout.
 func TestCallLogSlowCalls(t *testing.T) {
 	logs := &recordingHandler{min: slog.LevelInfo}
-	ts := start(t, setup{opts: grpcapi.Options{Logger: slog.New(logs), SlowCall: time.Millisecond}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Logger: slog.New(logs), SlowCall: time.Millisecond}})
 	ctx := testContext(t)
 
 	// bob never acknowledges: the call waits its whole ack_timeout,
@@ -92,7 +92,7 @@ func TestCallLogSlowCalls(t *testing.T) {
 	}
 
 	// GetStats with SlowCall at 1ns: every call is slow.
-	ts = start(t, setup{opts: grpcapi.Options{Logger: slog.New(logs), SlowCall: time.Nanosecond}})
+	ts = startAPI(t, setup{opts: grpcapi.Options{Logger: slog.New(logs), SlowCall: time.Nanosecond}})
 	if _, err := ts.client.GetStats(ctx, &pushv1.GetStatsRequest{}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestCallLogSlowCalls(t *testing.T) {
 // A negative SlowCall logs every call, at info.
 func TestCallLogEveryCall(t *testing.T) {
 	logs := &recordingHandler{min: slog.LevelInfo}
-	ts := start(t, setup{opts: grpcapi.Options{Logger: slog.New(logs), SlowCall: -1}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Logger: slog.New(logs), SlowCall: -1}})
 	for range 3 {
 		if _, err := ts.client.GetStats(testContext(t), &pushv1.GetStatsRequest{}); err != nil {
 			t.Fatal(err)

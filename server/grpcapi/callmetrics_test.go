@@ -30,7 +30,7 @@ func TestCallMetricsMatchGrpcprom(t *testing.T) {
 	ours, theirs := prometheus.NewRegistry(), prometheus.NewRegistry()
 	ref := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	theirs.MustRegister(ref)
-	ts := start(t, setup{
+	ts := startAPI(t, setup{
 		opts: grpcapi.Options{Registry: ours},
 		// Innermost: it sees the calls that reach their handler.
 		serverOpts: []grpc.ServerOption{

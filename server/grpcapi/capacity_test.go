@@ -37,7 +37,7 @@ const (
 // for a request that never came.
 func TestStreamsWithoutAKeyAreRefusedWhenTheyOpen(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := start(t, setup{opts: grpcapi.Options{Registry: reg}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Registry: reg}})
 	rc := dialRaw(t, ts.addr, true)
 	const n = 2000
 	rc.openStreams(t, n/2, pushToUsersMethod, "")
@@ -67,7 +67,7 @@ func TestRefusedStreamsWithADeadlineAreLetThrough(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	// The request that follows its headers at once must beat the timer
 	// even on a loaded machine.
-	ts := start(t, setup{opts: grpcapi.Options{Registry: reg, Capacity: grpcapi.Capacity{RequestTimeout: time.Second}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Registry: reg, Capacity: grpcapi.Capacity{RequestTimeout: time.Second}}})
 	rc := dialRaw(t, ts.addr, true)
 	const n = 5
 	headerOnly := rc.openStreams(t, n, pushToUsersMethod, "", hpack.HeaderField{Name: "grpc-timeout", Value: "99999999H"})
@@ -94,7 +94,7 @@ func TestRefusedStreamsWithADeadlineAreLetThrough(t *testing.T) {
 // refused with RST_STREAM, and other connections are served meanwhile.
 func TestStreamsPerConnectionAreCapped(t *testing.T) {
 	const limit = 10
-	ts := start(t, setup{opts: grpcapi.Options{Capacity: grpcapi.Capacity{
+	ts := startAPI(t, setup{opts: grpcapi.Options{Capacity: grpcapi.Capacity{
 		MaxStreamsPerConnection: limit,
 		RequestTimeout:          time.Hour, // only the cap may end a stream here
 	}}})
@@ -120,7 +120,7 @@ func TestStreamsPerConnectionAreCapped(t *testing.T) {
 func TestRequestTimeout(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	const timeout = 500 * time.Millisecond
-	ts := start(t, setup{opts: grpcapi.Options{Registry: reg, Capacity: grpcapi.Capacity{RequestTimeout: timeout}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Registry: reg, Capacity: grpcapi.Capacity{RequestTimeout: timeout}}})
 	rc := dialRaw(t, ts.addr, true)
 	rc.openStreams(t, 3, pushToUsersMethod, testKey)
 	rc.openStreams(t, 1, watchStatsMethod, testKey)
@@ -156,7 +156,7 @@ func TestRequestTimeout(t *testing.T) {
 // as soon as it is accepted, and a slot freed serves the next caller.
 func TestConnectionsPerNodeAreCapped(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := start(t, setup{opts: grpcapi.Options{Registry: reg, Capacity: grpcapi.Capacity{MaxConnections: 2}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Registry: reg, Capacity: grpcapi.Capacity{MaxConnections: 2}}})
 	first := dialRaw(t, ts.addr, true)
 	second := dialRaw(t, ts.addr, true)
 	for _, c := range []*rawConn{first, second} {
@@ -186,7 +186,7 @@ func TestConnectionsPerNodeAreCapped(t *testing.T) {
 
 // A connection that sends nothing is closed after the connection timeout.
 func TestSilentConnectionIsClosed(t *testing.T) {
-	ts := start(t, setup{tune: func(a *grpcapi.API) { a.SetTransportTimings(50*time.Millisecond, 0, 0) }})
+	ts := startAPI(t, setup{tune: func(a *grpcapi.API) { a.SetTransportTimings(50*time.Millisecond, 0, 0) }})
 	rc := dialRaw(t, ts.addr, false)
 	rc.closed(t)
 }
@@ -194,7 +194,7 @@ func TestSilentConnectionIsClosed(t *testing.T) {
 // A connection with no stream open is closed once idle, with GOAWAY, even
 // while it keeps making calls the tap refuses.
 func TestIdleConnectionIsClosed(t *testing.T) {
-	ts := start(t, setup{tune: func(a *grpcapi.API) { a.SetTransportTimings(0, 300*time.Millisecond, 0) }})
+	ts := startAPI(t, setup{tune: func(a *grpcapi.API) { a.SetTransportTimings(0, 300*time.Millisecond, 0) }})
 	rc := dialRaw(t, ts.addr, true)
 	rc.openStreams(t, 1, pushToUsersMethod, "")
 	var goaway bool
@@ -212,7 +212,7 @@ func TestIdleConnectionIsClosed(t *testing.T) {
 // pings without a call.)
 func TestKeepalivePolicy(t *testing.T) {
 	const minInterval = 20 * time.Millisecond
-	ts := start(t, setup{tune: func(a *grpcapi.API) { a.SetTransportTimings(0, 0, minInterval) }})
+	ts := startAPI(t, setup{tune: func(a *grpcapi.API) { a.SetTransportTimings(0, 0, minInterval) }})
 
 	paced := dialRaw(t, ts.addr, true)
 	tick := time.NewTicker(10 * minInterval)

@@ -47,7 +47,7 @@ func recvEvents(t *testing.T, st grpc.ServerStreamingClient[pushv1.WatchEventsRe
 // TestWatchEventsOverGRPC: an events-only key watches a session come and
 // go, every field converted; the same key then resumes from a cursor.
 func TestWatchEventsOverGRPC(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{APIKeys: []string{testKey, "watcher:events"}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{APIKeys: []string{testKey, "watcher:events"}}})
 	c := pushv1.NewPushServiceClient(dial(t, ts.addr, "watcher"))
 	st := watchEvents(t, c, &pushv1.WatchEventsRequest{})
 	s := connect(t, ts.svc, pushsvc.SessionInfo{UserID: "alice"}, false)
@@ -92,7 +92,7 @@ func TestWatchEventsErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	ts := start(t, setup{opts: grpcapi.Options{Service: svc, Capacity: grpcapi.Capacity{MaxEventWatchersPerCaller: 2}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Service: svc, Capacity: grpcapi.Capacity{MaxEventWatchersPerCaller: 2}}})
 	recvErr := func(r *pushv1.WatchEventsRequest) error {
 		ctx, cancel := context.WithTimeout(testContext(t), 5*time.Second)
 		defer cancel()
@@ -131,7 +131,7 @@ func TestWatchEventsErrors(t *testing.T) {
 // TestWatchEventsEndsOnShutdown: Shutdown ends an open stream with
 // Unavailable, as it does WatchStats.
 func TestWatchEventsEndsOnShutdown(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	st := watchEvents(t, ts.client, &pushv1.WatchEventsRequest{})
 	connect(t, ts.svc, pushsvc.SessionInfo{UserID: "a"}, false)
 	recvEvents(t, st, 2)

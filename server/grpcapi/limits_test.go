@@ -19,7 +19,7 @@ import (
 // seconds keeps the test free of timing: only the burst counts.
 func TestRateLimitPerKey(t *testing.T) {
 	const burst = 5
-	ts := start(t, setup{opts: grpcapi.Options{
+	ts := startAPI(t, setup{opts: grpcapi.Options{
 		APIKeys:   []string{"flood:push+admin", "calm:push"},
 		RateLimit: grpcapi.RateLimit{PerSecond: 0.001, Burst: burst},
 	}})
@@ -63,7 +63,7 @@ func TestRateLimitPerKey(t *testing.T) {
 
 // An infinite rate turns the limit off, whatever the burst.
 func TestRateLimitOff(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{RateLimit: grpcapi.RateLimit{PerSecond: math.Inf(1), Burst: 1}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{RateLimit: grpcapi.RateLimit{PerSecond: math.Inf(1), Burst: 1}}})
 	for i := range 3 {
 		if _, err := ts.client.GetStats(testContext(t), &pushv1.GetStatsRequest{}); err != nil {
 			t.Fatalf("call %d: %v", i, err)
@@ -74,7 +74,7 @@ func TestRateLimitOff(t *testing.T) {
 // Invalid requests spend tokens too: the limit comes before validation,
 // so a caller flooding with them is limited like any other.
 func TestRateLimitCountsInvalidRequests(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{
+	ts := startAPI(t, setup{opts: grpcapi.Options{
 		APIKeys:   []string{"pusher:push"},
 		RateLimit: grpcapi.RateLimit{PerSecond: 0.001, Burst: 2},
 	}})
@@ -91,7 +91,7 @@ func TestRateLimitCountsInvalidRequests(t *testing.T) {
 // The default message size limit, 1 MiB, refuses a larger request before
 // decoding it, and holds the largest request the schema allows.
 func TestMessageSizeLimit(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	big := message()
 	big.Payload = make([]byte, 2<<20)
@@ -118,7 +118,7 @@ func TestMessageSizeLimit(t *testing.T) {
 }
 
 func TestMessageSizeLimitIsConfigurable(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{MaxRecvMsgBytes: 1024}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{MaxRecvMsgBytes: 1024}})
 	m := message()
 	m.Payload = make([]byte, 2048) // within the schema's bound, over the server's
 	_, err := ts.client.Broadcast(testContext(t), &pushv1.BroadcastRequest{Message: m})

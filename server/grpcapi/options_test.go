@@ -63,7 +63,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 
 func TestMetricsRegisteredAndCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := start(t, setup{opts: grpcapi.Options{Registry: reg}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Registry: reg}})
 	if _, err := ts.client.GetStats(testContext(t), &pushv1.GetStatsRequest{}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestPushToOfflineUser(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	res, err := ts.client.PushToUsers(testContext(t), &pushv1.PushToUsersRequest{UserIds: []string{"nobody"}, Message: message()})
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +23,7 @@ func TestPushToOfflineUser(t *testing.T) {
 }
 
 func TestPushIdempotencyKey(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	m := message()
 	m.Id = "order-42-shipped"
@@ -44,7 +44,7 @@ func TestPushIdempotencyKey(t *testing.T) {
 }
 
 func TestGroupMembership(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	c := ts.client
 	if _, err := c.AddToGroup(ctx, &pushv1.AddToGroupRequest{Group: "team", UserIds: []string{"carol", "alice", "bob"}}); err != nil {
@@ -87,7 +87,7 @@ func TestGroupMembership(t *testing.T) {
 // transport: they check the gRPC conversions, not WebSocket delivery.
 
 func TestPushWithAckTimeoutAnswersReceipts(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	acked := connect(t, ts.svc, pushsvc.SessionInfo{UserID: "alice"}, true)
 	silent := connect(t, ts.svc, pushsvc.SessionInfo{UserID: "bob"}, false)
@@ -123,7 +123,7 @@ func TestPushWithAckTimeoutAnswersReceipts(t *testing.T) {
 }
 
 func TestPresenceAndDisconnect(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	info := pushsvc.SessionInfo{UserID: "alice", Groups: []string{"team"}, RemoteAddr: "192.0.2.7:5000", UserAgent: "app/1.0", Compressed: true}
 	sess := connect(t, ts.svc, info, false)

@@ -72,7 +72,7 @@ func exchange(t *testing.T, st pushStreamClient, reqs ...*pushv1.PushStreamReque
 // Each kind of push gets one result, matched by its correlation id, with
 // what the unary call would answer; the stream ends OK after CloseSend.
 func TestPushStreamPushesEachKind(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	connect(t, ts.svc, pushsvc.SessionInfo{UserID: "alice", Groups: []string{"team"}}, false)
 	connect(t, ts.svc, pushsvc.SessionInfo{UserID: "alice"}, false)
@@ -108,7 +108,7 @@ func TestPushStreamPushesEachKind(t *testing.T) {
 // A bad request gets a result naming the field, as the unary call would,
 // and the requests after it are carried out.
 func TestPushStreamBadRequestsGetAResultAndTheStreamGoesOn(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{Limits: grpcapi.Limits{MaxUserIDs: 2}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Limits: grpcapi.Limits{MaxUserIDs: 2}}})
 	withAck := toUsers("ack", "alice")
 	withAck.GetUsers().AckTimeout = durationpb.New(time.Second)
 	longAck := toUsers("long-ack", "alice")
@@ -158,7 +158,7 @@ func TestPushStreamBadRequestsGetAResultAndTheStreamGoesOn(t *testing.T) {
 // does; the call took one when it opened. Over the limit a request gets
 // ResourceExhausted and the stream goes on.
 func TestPushStreamRateLimitsEachRequest(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{RateLimit: grpcapi.RateLimit{PerSecond: 0.001, Burst: 4}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{RateLimit: grpcapi.RateLimit{PerSecond: 0.001, Burst: 4}}})
 	var reqs []*pushv1.PushStreamRequest
 	for i := range 5 {
 		reqs = append(reqs, toUsers(fmt.Sprint(i), "alice"))
@@ -192,7 +192,7 @@ func TestPushStreamRateLimitsEachRequest(t *testing.T) {
 
 // A message id is an idempotency key on a stream as on a unary call.
 func TestPushStreamIdempotency(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	connect(t, ts.svc, pushsvc.SessionInfo{UserID: "alice"}, false)
 	first := toUsers("first", "alice")
 	first.GetUsers().Message.Id = "order-42-shipped"
@@ -221,7 +221,7 @@ func TestPushStreamDomainErrorsBecomeCodes(t *testing.T) {
 	gate := newGateEngine()
 	gate.err = engine.ErrUnavailable
 	close(gate.release)
-	ts := start(t, setup{opts: grpcapi.Options{Service: gateService(t, gate)}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Service: gateService(t, gate)}})
 	got, err := exchange(t, openStream(t, ts.client), toUsers("x", "alice"))
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestPushStreamWindowBoundsWhatTheNodeHolds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gate := newGateEngine()
-			ts := start(t, setup{opts: grpcapi.Options{Service: gateService(t, gate), PushStream: tc.limits}})
+			ts := startAPI(t, setup{opts: grpcapi.Options{Service: gateService(t, gate), PushStream: tc.limits}})
 			st := openStream(t, ts.client)
 			for i := range requests {
 				r := toUsers(fmt.Sprint(i), "alice")
@@ -279,7 +279,7 @@ func TestPushStreamWindowBoundsWhatTheNodeHolds(t *testing.T) {
 // on another node.
 func TestPushStreamEndsAtShutdown(t *testing.T) {
 	gate := newGateEngine()
-	ts := start(t, setup{opts: grpcapi.Options{Service: gateService(t, gate), PushStream: grpcapi.PushStreamLimits{Window: 3}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Service: gateService(t, gate), PushStream: grpcapi.PushStreamLimits{Window: 3}}})
 	st := openStream(t, ts.client)
 	for i := range 5 {
 		if err := st.Send(toUsers(fmt.Sprint(i), "alice")); err != nil {
@@ -310,7 +310,7 @@ func TestPushStreamEndsAtShutdown(t *testing.T) {
 // goroutines end with it (goleak checks after the tests).
 func TestPushStreamCallerGoesAway(t *testing.T) {
 	gate := newGateEngine()
-	ts := start(t, setup{opts: grpcapi.Options{Service: gateService(t, gate)}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{Service: gateService(t, gate)}})
 	ctx, cancel := context.WithCancel(testContext(t))
 	st, err := ts.client.PushStream(ctx)
 	if err != nil {
@@ -330,7 +330,7 @@ func TestPushStreamCallerGoesAway(t *testing.T) {
 // One caller may hold only so many streams open; the slot comes back when
 // a stream ends.
 func TestPushStreamsPerCaller(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{
+	ts := startAPI(t, setup{opts: grpcapi.Options{
 		APIKeys:    []string{testKey, "other"},
 		PushStream: grpcapi.PushStreamLimits{MaxPerCaller: 2},
 	}})

@@ -45,7 +45,7 @@ var panicService = grpc.ServiceDesc{
 
 func TestPanicBecomesInternal(t *testing.T) {
 	var logs syncBuffer
-	ts := start(t, setup{
+	ts := startAPI(t, setup{
 		opts:     grpcapi.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))},
 		register: func(s *grpc.Server) { s.RegisterService(&panicService, struct{}{}) },
 	})

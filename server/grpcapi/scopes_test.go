@@ -118,7 +118,7 @@ func allowedWith(scopes, need string) bool {
 }
 
 func TestScopesLimitWhatAKeyMayCall(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{APIKeys: []string{"pusher:push", "ops:admin", "both:push+admin", "watcher:events", "all"}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{APIKeys: []string{"pusher:push", "ops:admin", "both:push+admin", "watcher:events", "all"}}})
 	for _, key := range []struct {
 		key    string
 		scopes string // what the server says the key has
@@ -142,7 +142,7 @@ func TestScopesLimitWhatAKeyMayCall(t *testing.T) {
 // The scope is checked before the request: a caller learns nothing about
 // the methods it may not call.
 func TestScopeCheckedBeforeValidation(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{APIKeys: []string{"pusher:push"}}})
+	ts := startAPI(t, setup{opts: grpcapi.Options{APIKeys: []string{"pusher:push"}}})
 	c := pushv1.NewPushServiceClient(dial(t, ts.addr, "pusher"))
 	_, err := c.DisconnectUser(testContext(t), &pushv1.DisconnectUserRequest{})
 	wantPermissionDenied(t, err, "DisconnectUser", "admin", "push")
@@ -151,7 +151,7 @@ func TestScopeCheckedBeforeValidation(t *testing.T) {
 // Reflection is open to every valid key; a method nobody listed needs
 // admin.
 func TestScopesOfOtherServices(t *testing.T) {
-	ts := start(t, setup{
+	ts := startAPI(t, setup{
 		opts:     grpcapi.Options{APIKeys: []string{"pusher:push", "ops:admin"}},
 		register: func(s *grpc.Server) { s.RegisterService(&panicService, struct{}{}) },
 	})

@@ -19,7 +19,7 @@ import (
 )
 
 func TestGetStats(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	connect(t, ts.svc, pushsvc.SessionInfo{UserID: "alice"}, false)
 	if _, err := ts.client.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: message()}); err != nil {
@@ -41,7 +41,7 @@ func TestGetStats(t *testing.T) {
 }
 
 func TestWatchStatsStreamsUntilCancelled(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
 	st, err := ts.client.WatchStats(ctx, &pushv1.WatchStatsRequest{Interval: durationpb.New(100 * time.Millisecond)})
@@ -68,7 +68,7 @@ func TestWatchStatsStreamsUntilCancelled(t *testing.T) {
 }
 
 func TestShutdownEndsWatchStats(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	// The default interval is 1s; an hour makes sure only Shutdown can end
 	// the stream.
 	st, err := ts.client.WatchStats(testContext(t), &pushv1.WatchStatsRequest{Interval: durationpb.New(time.Hour)})
@@ -157,7 +157,7 @@ func readmeStatsSection(t *testing.T) map[string]string {
 // TestGetStatsCarriesEveryNumber: each number of the node's stats reaches
 // the GetStats answer, in its field.
 func TestGetStatsCarriesEveryNumber(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	connect(t, ts.svc, pushsvc.SessionInfo{UserID: "alice", Groups: []string{"team"}}, false)
 	must := func(_ any, err error) {
@@ -198,7 +198,7 @@ func TestGetStatsCarriesEveryNumber(t *testing.T) {
 // keeps its level.
 func TestWatchStatsEndedByTheCallerLogsAtDebug(t *testing.T) {
 	logs := &recordingHandler{}
-	ts := start(t, setup{opts: grpcapi.Options{
+	ts := startAPI(t, setup{opts: grpcapi.Options{
 		Logger:   slog.New(logs),
 		Capacity: grpcapi.Capacity{MaxStatsWatchers: 1},
 	}})

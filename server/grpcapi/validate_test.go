@@ -17,7 +17,7 @@ import (
 )
 
 func TestMalformedRequestsNameTheField(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	c := ts.client
 	manyUsers := make([]string, 1001)
 	for i := range manyUsers {
@@ -181,7 +181,7 @@ func TestMalformedRequestsNameTheField(t *testing.T) {
 // A rejected request changes nothing: no member of a half-valid list is
 // added.
 func TestMalformedRequestChangesNothing(t *testing.T) {
-	ts := startTestServer(t)
+	ts := startAPI(t, setup{})
 	ctx := testContext(t)
 	_, err := ts.client.AddToGroup(ctx, &pushv1.AddToGroupRequest{Group: "g", UserIds: []string{"alice", ""}})
 	wantCode(t, err, codes.InvalidArgument)
@@ -197,7 +197,7 @@ func TestMalformedRequestChangesNothing(t *testing.T) {
 // Limits tighten the schema's bounds, and are refused with the same
 // wording.
 func TestConfiguredLimitsTightenTheSchema(t *testing.T) {
-	ts := start(t, setup{opts: grpcapi.Options{Limits: grpcapi.Limits{
+	ts := startAPI(t, setup{opts: grpcapi.Options{Limits: grpcapi.Limits{
 		MaxUserIDs:       2,
 		MaxGroups:        1,
 		MaxPayloadBytes:  10,

@@ -55,7 +55,7 @@ func TestWatchCaps(t *testing.T) {
 		},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			ts := start(t, setup{opts: grpcapi.Options{APIKeys: tc.keys, Capacity: tc.capacity}})
+			ts := startAPI(t, setup{opts: grpcapi.Options{APIKeys: tc.keys, Capacity: tc.capacity}})
 			watch := func(ctx context.Context, key string) error {
 				return tc.watch(ctx, pushv1.NewPushServiceClient(dial(t, ts.addr, key)))
 			}

@@ -217,6 +217,9 @@ func (c *churner) cycle(ctx context.Context, mode closeMode) {
 		_ = conn.NetConn().Close()
 		return
 	case <-ctx.Done():
+		// The Welcome may have come in the same instant: the close is
+		// still ours, not the server's.
+		h.leaving.Store(true)
 		_ = conn.NetConn().Close()
 		return
 	}

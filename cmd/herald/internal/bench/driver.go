@@ -216,12 +216,3 @@ func clientsOf(j, k, conns int) int64 {
 	}
 	return int64(n)
 }
-
-// bearer is per-RPC API-key metadata over a plaintext loopback connection.
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-
-func (bearer) RequireTransportSecurity() bool { return false }

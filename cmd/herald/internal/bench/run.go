@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/server/grpcapi"
 )
 
 const (
@@ -85,7 +86,7 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error
 	if cfg.APIKey != "" {
 		conn, err := grpc.NewClient(cfg.GRPCAddr,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(bearer(cfg.APIKey)))
+			grpc.WithPerRPCCredentials(grpcapi.Bearer(cfg.APIKey)))
 		if err != nil {
 			return nil, fmt.Errorf("--grpc-addr: %w", err)
 		}

@@ -1,47 +1,27 @@
 package client_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/proto"
 
+	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
 	"github.com/herald-push/herald/internal/heraldproc"
-	"github.com/herald-push/herald/server/tokens"
+	"github.com/herald-push/herald/internal/nodetest"
 )
 
-// These tests run the real herald binary as a process, so that a node can
-// be killed or sent SIGTERM like in production.
-
-// creds are the shared secrets of a test cluster.
-type creds struct {
-	secret string
-	apiKey string
-}
-
-func newCreds() creds {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return creds{secret: hex.EncodeToString(b), apiKey: "key-" + hex.EncodeToString(b[:8])}
-}
-
-func (c creds) token(t testing.TB, user string) string {
-	t.Helper()
-	tok, err := tokens.Mint([]byte(c.secret), tokens.MintClaims{UserID: user, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
+// The end-to-end tests run nodes in this process with internal/nodetest,
+// or run the real herald binary as a process (startHerald), with the same
+// nodetest.Creds, so that a node can be killed or sent SIGTERM like in
+// production.
 
 // proc is a herald serve process; ws and grpc are its listeners'
 // host:port.
@@ -52,9 +32,9 @@ type proc struct {
 
 // startHerald starts `herald serve` with creds and extra flags, waits until
 // it serves, and kills it at cleanup if it is still running.
-func startHerald(t testing.TB, c creds, args ...string) *proc {
+func startHerald(t testing.TB, c nodetest.Creds, args ...string) *proc {
 	t.Helper()
-	p := heraldproc.Start(t, []string{"HERALD_JWT_SECRET=" + c.secret, "HERALD_API_KEY=" + c.apiKey}, args...)
+	p := heraldproc.Start(t, c.Env(), args...)
 	return &proc{Process: p, ws: p.WS, grpc: p.GRPC}
 }
 
@@ -75,25 +55,6 @@ func (p *proc) wait(t *testing.T, within time.Duration) int {
 	}
 	return p.Cmd.ProcessState.ExitCode()
 }
-
-// pushClient dials a node's gRPC API with the API key.
-func pushClient(t *testing.T, addr string, c creds) pushv1.PushServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(apiKey(c.apiKey)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return pushv1.NewPushServiceClient(conn)
-}
-
-type apiKey string
-
-func (k apiKey) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(k)}, nil
-}
-func (apiKey) RequireTransportSecurity() bool { return false }
 
 // failover is a TCP proxy standing in for a load balancer: each connection
 // goes to the first backend that accepts it.
@@ -193,3 +154,78 @@ func (f *failover) close() {
 }
 
 func (f *failover) url() string { return "ws://" + f.ln.Addr().String() + "/ws" }
+
+// push pushes payload to user through n's API.
+func push(t *testing.T, n *nodetest.Node, user, payload string) *pushv1.PushToUsersResponse {
+	t.Helper()
+	res, err := n.API.PushToUsers(ctxT(t), &pushv1.PushToUsersRequest{UserIds: []string{user}, Message: &pushv1.Message{Topic: "t", Payload: []byte(payload)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// rawClient is a bare gws client for behaviour the SDK never shows (never
+// acking, never reading).
+type rawClient struct {
+	conn   *gws.Conn
+	frames chan *clientv1.ServerFrame
+	closed chan struct{}
+}
+
+type rawHandler struct {
+	gws.BuiltinEventHandler
+	c *rawClient
+}
+
+func (h *rawHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	f := &clientv1.ServerFrame{}
+	if proto.Unmarshal(m.Bytes(), f) == nil {
+		h.c.frames <- f
+	}
+}
+
+func (h *rawHandler) OnClose(*gws.Conn, error) { close(h.c.closed) }
+
+// dialRaw connects; with read false the connection is never read from.
+func dialRaw(t *testing.T, url, token string, read bool) *rawClient {
+	t.Helper()
+	c := &rawClient{frames: make(chan *clientv1.ServerFrame, 10000), closed: make(chan struct{})}
+	conn, _, err := gws.NewClient(&rawHandler{c: c}, &gws.ClientOption{Addr: url, RequestHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.conn = conn
+	started := read
+	if read {
+		go conn.ReadLoop()
+	}
+	t.Cleanup(func() {
+		_ = conn.NetConn().Close()
+		if !started {
+			go conn.ReadLoop() // returns at once on the closed socket
+		}
+		<-c.closed
+	})
+	return c
+}
+
+func (c *rawClient) send(t *testing.T, f *clientv1.ClientFrame) {
+	t.Helper()
+	b, _ := proto.Marshal(f)
+	if err := c.conn.WriteMessage(gws.OpcodeBinary, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *rawClient) next(t *testing.T) *clientv1.ServerFrame {
+	t.Helper()
+	select {
+	case f := <-c.frames:
+		return f
+	case <-time.After(20 * time.Second):
+		t.Fatal("no frame within 20s")
+	}
+	return nil
+}

@@ -12,7 +12,7 @@ import (
 // The stream scenario pushes over PushStream calls and every push it was
 // answered for arrives.
 func TestStreamEndToEnd(t *testing.T) {
-	cfg := startServer(t)
+	cfg := startTarget(t, nil)
 	cfg.Scenario = ScenarioStream
 	cfg.Conns = 30
 	cfg.Users = 15 // two connections per user
@@ -34,7 +34,7 @@ func TestStreamEndToEnd(t *testing.T) {
 // token left after the call's own, one request of the step is pushed and
 // the others are refused.
 func TestStreamCountsRefusedRequests(t *testing.T) {
-	cfg := startServerWith(t, func(c *server.Config) {
+	cfg := startTarget(t, func(c *server.Config) {
 		c.GRPCRateLimit = 0.001
 		// GetStats after connecting and before the step, the stream, and
 		// one request.
@@ -62,7 +62,7 @@ func TestStreamCountsRefusedRequests(t *testing.T) {
 // --offline pushes to users no client holds: calls succeed and nothing
 // is expected or delivered, on unary calls and on streams alike.
 func TestOfflinePushes(t *testing.T) {
-	cfg := startServer(t)
+	cfg := startTarget(t, nil)
 	cfg.Conns = 2
 	cfg.Offline = true
 	cfg.Step = 500 * time.Millisecond

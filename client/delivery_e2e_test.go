@@ -11,6 +11,7 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/server"
 )
 
@@ -73,33 +74,33 @@ func assertContiguous(t *testing.T, ps []*clientv1.Push, n int) {
 func TestResumeAfterAbsence(t *testing.T) {
 	for _, racing := range []bool{false, true} {
 		t.Run(fmt.Sprintf("racing=%v", racing), func(t *testing.T) {
-			cr := newCreds()
+			cr := nodetest.NewCreds()
 			// The history must hold everything missed: 1,000 away and up
 			// to 500 racing.
-			n := startNode(t, cr, func(c *server.Config) { c.HistorySize = 2000 })
+			n := nodetest.Start(t, nodetest.Options{Creds: cr, Config: func(c *server.Config) { c.HistorySize = 2000 }})
 			var up atomic.Bool
 			up.Store(true)
 			lb := startFailover(t, func() []string {
 				if up.Load() {
-					return []string{n.ws}
+					return []string{n.WSAddr}
 				}
 				return nil // refused: the client stays away
 			})
 			rec := newRecorder()
 			var failed atomic.Int32
-			opts := rec.options(lb.url(), func() string { return cr.token(t, "alice") })
+			opts := rec.options(lb.url(), func() string { return cr.Token(t, "alice") })
 			opts.OnResumeFailed = func(*clientv1.StreamResult) { failed.Add(1) }
 			startClient(t, opts)
 			waitFor(t, rec.connected, "connect")
 			for i := range 10 {
-				n.push(t, "alice", fmt.Sprint(i))
+				push(t, n, "alice", fmt.Sprint(i))
 			}
 			rec.waitPushes(t, 10)
 
 			up.Store(false)
 			lb.cut()
 			for i := range 1000 {
-				n.push(t, "alice", fmt.Sprint("away ", i))
+				push(t, n, "alice", fmt.Sprint("away ", i))
 			}
 			total := 1010
 			var wg sync.WaitGroup
@@ -108,7 +109,7 @@ func TestResumeAfterAbsence(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := range 500 {
-						n.push(t, "alice", fmt.Sprint("racing ", i))
+						push(t, n, "alice", fmt.Sprint("racing ", i))
 					}
 				}()
 				total += 500
@@ -122,7 +123,7 @@ func TestResumeAfterAbsence(t *testing.T) {
 			}
 			wg.Wait()
 			for i := range 5 {
-				n.push(t, "alice", fmt.Sprint("live ", i))
+				push(t, n, "alice", fmt.Sprint("live ", i))
 			}
 			total += 5
 			ps := rec.waitPushes(t, total)
@@ -137,20 +138,20 @@ func TestResumeAfterAbsence(t *testing.T) {
 // TestResumeAcrossEpochChange restarts the in-memory node: its history is
 // gone, and the SDK reports the stream as not recovered.
 func TestResumeAcrossEpochChange(t *testing.T) {
-	cr := newCreds()
-	first := startNode(t, cr, nil)
+	cr := nodetest.NewCreds()
+	first := nodetest.Start(t, nodetest.Options{Creds: cr})
 	rec := newRecorder()
 	lost := make(chan *clientv1.StreamResult, 4)
-	opts := rec.options("ws://"+first.ws+"/ws", func() string { return cr.token(t, "alice") })
+	opts := rec.options(first.WSURL, func() string { return cr.Token(t, "alice") })
 	opts.OnResumeFailed = func(r *clientv1.StreamResult) { lost <- r }
 	startClient(t, opts)
 	waitFor(t, rec.connected, "connect")
-	first.push(t, "alice", "one")
+	push(t, first, "alice", "one")
 	rec.waitPushes(t, 1)
-	first.stop()
-	second := startNode(t, cr, func(c *server.Config) { c.WSAddr = first.ws })
+	first.Stop()
+	second := nodetest.Start(t, nodetest.Options{Creds: cr, Config: func(c *server.Config) { c.WSAddr = first.WSAddr }})
 	waitFor(t, rec.connected, "reconnect")
-	second.push(t, "alice", "after restart") // a new epoch, offset 1
+	push(t, second, "alice", "after restart") // a new epoch, offset 1
 	select {
 	case r := <-lost:
 		if r.GetStream() != "user:alice" || r.GetRecovered() {
@@ -168,15 +169,15 @@ func TestResumeAcrossEpochChange(t *testing.T) {
 // TestBatchUnderBurst holds a burst behind a pending Resume, then releases
 // it: it leaves as PushBatch frames, complete and in order.
 func TestBatchUnderBurst(t *testing.T) {
-	cr := newCreds()
-	n := startNode(t, cr, nil)
-	c := dialRaw(t, "ws://"+n.ws+"/ws?resume=1", cr.token(t, "alice"), true)
+	cr := nodetest.NewCreds()
+	n := nodetest.Start(t, nodetest.Options{Creds: cr})
+	c := dialRaw(t, n.WSURL+"?resume=1", cr.Token(t, "alice"), true)
 	if c.next(t).GetWelcome() == nil {
 		t.Fatal("no welcome")
 	}
 	const burst = 300
 	for i := range burst {
-		n.push(t, "alice", fmt.Sprint(i))
+		push(t, n, "alice", fmt.Sprint(i))
 	}
 	c.send(t, &clientv1.ClientFrame{Kind: &clientv1.ClientFrame_Resume{Resume: &clientv1.Resume{}}})
 	var got []*clientv1.Push
@@ -198,24 +199,24 @@ func TestBatchUnderBurst(t *testing.T) {
 }
 
 func TestIdempotentPushDeliveredOnce(t *testing.T) {
-	cr := newCreds()
-	n := startNode(t, cr, nil)
+	cr := nodetest.NewCreds()
+	n := nodetest.Start(t, nodetest.Options{Creds: cr})
 	rec := newRecorder()
-	startClient(t, rec.options("ws://"+n.ws+"/ws", func() string { return cr.token(t, "alice") }))
+	startClient(t, rec.options(n.WSURL, func() string { return cr.Token(t, "alice") }))
 	waitFor(t, rec.connected, "connect")
 	req := &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: &pushv1.Message{Topic: "t", Id: "order-42"}}
-	r1, err := n.api.PushToUsers(ctxT(t), req)
+	r1, err := n.API.PushToUsers(ctxT(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := n.api.PushToUsers(ctxT(t), req)
+	r2, err := n.API.PushToUsers(ctxT(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r1.GetMessageId() != r2.GetMessageId() || r1.GetDelivered() != 1 || r2.GetDelivered() != 0 {
 		t.Errorf("first %v, second %v", r1, r2)
 	}
-	n.push(t, "alice", "marker")
+	push(t, n, "alice", "marker")
 	ps := rec.waitPushes(t, 2)
 	if len(ps) != 2 || ps[0].GetId() != "order-42" || string(ps[1].GetPayload()) != "marker" {
 		t.Errorf("pushes = %v", ps)
@@ -224,16 +225,16 @@ func TestIdempotentPushDeliveredOnce(t *testing.T) {
 
 // TestReceipts: an SDK device that acks and a raw one that never does.
 func TestReceipts(t *testing.T) {
-	cr := newCreds()
-	n := startNode(t, cr, nil)
+	cr := nodetest.NewCreds()
+	n := nodetest.Start(t, nodetest.Options{Creds: cr})
 	rec := newRecorder()
-	opts := rec.options("ws://"+n.ws+"/ws", func() string { return cr.token(t, "alice") })
+	opts := rec.options(n.WSURL, func() string { return cr.Token(t, "alice") })
 	opts.AutoAck = true
 	startClient(t, opts)
 	waitFor(t, rec.connected, "connect")
-	silent := dialRaw(t, "ws://"+n.ws+"/ws", cr.token(t, "alice"), true)
+	silent := dialRaw(t, n.WSURL, cr.Token(t, "alice"), true)
 	welcome := silent.next(t).GetWelcome()
-	res, err := n.api.PushToUsers(ctxT(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"},
+	res, err := n.API.PushToUsers(ctxT(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"},
 		Message: &pushv1.Message{Topic: "t"}, AckTimeout: durationpb.New(time.Second)})
 	if err != nil {
 		t.Fatal(err)
@@ -252,28 +253,28 @@ func TestReceipts(t *testing.T) {
 // TestSlowConsumerClosed: a client that stops reading is closed with 4003
 // and counted, while the others get every push.
 func TestSlowConsumerClosed(t *testing.T) {
-	cr := newCreds()
-	n := startNode(t, cr, func(c *server.Config) { c.SendQueueBytes = 4 << 20 })
-	dialRaw(t, "ws://"+n.ws+"/ws", cr.token(t, "stuck"), false)
+	cr := nodetest.NewCreds()
+	n := nodetest.Start(t, nodetest.Options{Creds: cr, Config: func(c *server.Config) { c.SendQueueBytes = 4 << 20 }})
+	dialRaw(t, n.WSURL, cr.Token(t, "stuck"), false)
 	// Ten readers keep this test light under the race detector; the load
 	// run with 100 readers measures their latency.
 	recs := make([]*recorder, 10)
 	for i := range recs {
 		recs[i] = newRecorder()
-		startClient(t, recs[i].options("ws://"+n.ws+"/ws", func() string { return cr.token(t, fmt.Sprint("ok", i)) }))
+		startClient(t, recs[i].options(n.WSURL, func() string { return cr.Token(t, fmt.Sprint("ok", i)) }))
 		waitFor(t, recs[i].connected, "connect")
 	}
 	payload := make([]byte, 16<<10)
 	const pushes = 1000 // 16 MiB: more than the socket buffers and the queue hold
 	for range pushes {
-		if _, err := n.api.Broadcast(ctxT(t), &pushv1.BroadcastRequest{Message: &pushv1.Message{Topic: "t", Payload: payload}}); err != nil {
+		if _, err := n.API.Broadcast(ctxT(t), &pushv1.BroadcastRequest{Message: &pushv1.Message{Topic: "t", Payload: payload}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, r := range recs {
 		assertContiguous(t, r.waitPushes(t, pushes), pushes)
 	}
-	st, err := n.api.GetStats(ctxT(t), &pushv1.GetStatsRequest{})
+	st, err := n.API.GetStats(ctxT(t), &pushv1.GetStatsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

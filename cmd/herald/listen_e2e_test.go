@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/server"
 	"github.com/herald-push/herald/server/tokens"
 )
@@ -26,12 +27,12 @@ func (l *running) waitConnected(t *testing.T) {
 // TestListenPrintsPushes is the walk-through: listen connects, prints a
 // push, and exits 0 on SIGINT.
 func TestListenPrintsPushes(t *testing.T) {
-	srv := startServer(t, nil)
-	l := startListen(t, "--url", srv.wsURL, "--user", "alice", "--jwt-secret", testSecret)
+	srv := nodetest.Start(t, nodetest.Options{})
+	l := startListen(t, "--url", srv.WSURL, "--user", "alice", "--jwt-secret", srv.Creds.JWTSecret)
 	l.waitConnected(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := srv.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"alice"},
+	if _, err := srv.API.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"alice"},
 		Message: &pushv1.Message{Topic: "greeting", Payload: []byte("hello")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +46,12 @@ func TestListenPrintsPushes(t *testing.T) {
 // TestListenExitsWhenDisconnectedForGood: DisconnectUser with reconnect
 // false ends listen with exit 1 and says why (it used to keep running).
 func TestListenExitsWhenDisconnectedForGood(t *testing.T) {
-	srv := startServer(t, nil)
-	l := startListen(t, "--url", srv.wsURL, "--user", "bob", "--jwt-secret", testSecret)
+	srv := nodetest.Start(t, nodetest.Options{})
+	l := startListen(t, "--url", srv.WSURL, "--user", "bob", "--jwt-secret", srv.Creds.JWTSecret)
 	l.waitConnected(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := srv.api.DisconnectUser(ctx, &pushv1.DisconnectUserRequest{UserId: "bob", Reason: "banned", Reconnect: false}); err != nil {
+	if _, err := srv.API.DisconnectUser(ctx, &pushv1.DisconnectUserRequest{UserId: "bob", Reason: "banned", Reconnect: false}); err != nil {
 		t.Fatal(err)
 	}
 	if code := l.wait(t, 20*time.Second); code != exitFailed {
@@ -64,8 +65,8 @@ func TestListenExitsWhenDisconnectedForGood(t *testing.T) {
 // refused too): listen exits 1 naming the likely causes instead of
 // retrying forever.
 func TestListenExitsWhenTheTokenIsRefused(t *testing.T) {
-	srv := startServer(t, nil)
-	l := startListen(t, "--url", srv.wsURL, "--user", "carol", "--jwt-secret", "not-the-server-secret-0123456789abcdef")
+	srv := nodetest.Start(t, nodetest.Options{})
+	l := startListen(t, "--url", srv.WSURL, "--user", "carol", "--jwt-secret", "not-the-server-secret-0123456789abcdef")
 	if code := l.wait(t, 20*time.Second); code != exitFailed {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", code, l.errOut.String())
 	}
@@ -74,11 +75,11 @@ func TestListenExitsWhenTheTokenIsRefused(t *testing.T) {
 	// Two seconds past exp: within the 30 s clock leeway, such a token
 	// used to be upgraded and then cut with 4001, again and again.
 	issued := time.Now().Add(-time.Minute - 2*time.Second)
-	expired, err := tokens.Mint([]byte(testSecret), tokens.MintClaims{UserID: "carol", TTL: time.Minute, Now: func() time.Time { return issued }})
+	expired, err := tokens.Mint([]byte(srv.Creds.JWTSecret), tokens.MintClaims{UserID: "carol", TTL: time.Minute, Now: func() time.Time { return issued }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l = startListen(t, "--url", srv.wsURL, "--token", expired)
+	l = startListen(t, "--url", srv.WSURL, "--token", expired)
 	if code := l.wait(t, 20*time.Second); code != exitFailed {
 		t.Fatalf("--token: exit %d, want 1; stderr:\n%s", code, l.errOut.String())
 	}
@@ -89,18 +90,18 @@ func TestListenExitsWhenTheTokenIsRefused(t *testing.T) {
 // dev server was started with, as token and bench already allowed.
 func TestListenDevCredentials(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "creds.json")
-	srv := startServer(t, func(c *server.Config) {
+	srv := nodetest.Start(t, nodetest.Options{Config: func(c *server.Config) {
 		c.JWTSecret, c.APIKeys = "", nil // dev mode: the generated secret
 		c.DevCredentials = path
-	})
+	}})
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the dev server wrote no credentials: %v", err)
 	}
 	t.Setenv("HERALD_DEV_DIR", t.TempDir()) // not the file the server uses
-	l := startListen(t, "--url", srv.wsURL, "--user", "dave", "--dev-credentials", path)
+	l := startListen(t, "--url", srv.WSURL, "--user", "dave", "--dev-credentials", path)
 	l.waitConnected(t)
 
 	t.Setenv(server.EnvName("dev-credentials"), path)
-	l2 := startListen(t, "--url", srv.wsURL, "--user", "erin")
+	l2 := startListen(t, "--url", srv.WSURL, "--user", "erin")
 	l2.waitConnected(t)
 }

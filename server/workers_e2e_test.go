@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 )
 
 // TestGRPCCallsRunOnPooledGoroutines: 64 callers pushing at once (what
@@ -16,7 +17,7 @@ import (
 // The pushes go to a user with no connection: delivering to a WebSocket
 // starts goroutines of its own.
 func TestGRPCCallsRunOnPooledGoroutines(t *testing.T) {
-	env := startTestServer(t, nil)
+	env := nodetest.Start(t, nodetest.Options{})
 	ctx := testCtx(t)
 	const callers, calls = 64, 20
 	push := func() {
@@ -24,7 +25,7 @@ func TestGRPCCallsRunOnPooledGoroutines(t *testing.T) {
 		for range callers {
 			wg.Go(func() {
 				for range calls {
-					if _, err := env.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"nobody"}, Message: &pushv1.Message{Topic: "t"}}); err != nil {
+					if _, err := env.API.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"nobody"}, Message: &pushv1.Message{Topic: "t"}}); err != nil {
 						t.Error(err)
 						return
 					}

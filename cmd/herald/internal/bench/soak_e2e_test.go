@@ -15,7 +15,7 @@ import (
 // server is sampled before, during and after, and its goroutines come back
 // to their baseline once the clients have gone.
 func TestSoakEndToEnd(t *testing.T) {
-	cfg := startServerWith(t, func(c *server.Config) {
+	cfg := startTarget(t, func(c *server.Config) {
 		c.Pprof = true // lets the soak force a GC
 		// History is released a TTL after the last push: short, so that
 		// the heap can come back within the settle.

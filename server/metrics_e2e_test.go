@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 )
 
 // statSeries are the series /metrics exports for the numbers of
@@ -43,9 +44,9 @@ var statSeries = map[string]string{
 // adapter's herald_grpc_*), each with the
 // value GetStats answers for its field.
 func TestMetricsAreGetStats(t *testing.T) {
-	env := startTestServer(t, nil)
-	c := env.mustDial(t, "alice", "room")
-	if _, err := env.api.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "hello")}); err != nil {
+	env := nodetest.Start(t, nodetest.Options{})
+	c := env.Connect(t, "alice", "room")
+	if _, err := env.API.PushToUsers(testCtx(t), &pushv1.PushToUsersRequest{UserIds: []string{"alice"}, Message: msg("t", "hello")}); err != nil {
 		t.Fatal(err)
 	}
 	c.NextPush(t)
@@ -70,10 +71,10 @@ func TestMetricsAreGetStats(t *testing.T) {
 
 // compareStatSeries reads /metrics, then GetStats, and lists where they
 // differ from each other or from statSeries.
-func compareStatSeries(t *testing.T, env *testEnv) []string {
+func compareStatSeries(t *testing.T, env *nodetest.Node) []string {
 	t.Helper()
-	series := scrapeStatSeries(t, "http://"+env.srv.Addrs().Admin+"/metrics")
-	st := env.stats(t).ProtoReflect()
+	series := scrapeStatSeries(t, env.AdminURL+"/metrics")
+	st := env.Stats(t).ProtoReflect()
 	fields := st.Descriptor().Fields()
 	var problems []string
 	for s, field := range statSeries {

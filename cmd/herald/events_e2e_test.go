@@ -8,10 +8,9 @@ import (
 	"time"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/internal/redistest"
-	"github.com/herald-push/herald/internal/wstest"
 	"github.com/herald-push/herald/server"
-	"github.com/herald-push/herald/server/tokens"
 )
 
 // startEvents runs `herald events args...` until the test ends.
@@ -36,21 +35,6 @@ func (r *running) lines(t *testing.T, n int) []string {
 	}
 }
 
-// dialUser connects a raw WebSocket client as user to node.
-func dialUser(t *testing.T, n *testServer, user string) *wstest.Client {
-	t.Helper()
-	tok, err := tokens.Mint([]byte(testSecret), tokens.MintClaims{UserID: user, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _, err := wstest.Dial(t, wstest.Options{URL: n.wsURL, Token: tok})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Next(t) // the Welcome
-	return c
-}
-
 // TestEventsCommand: `herald events` prints one line per event, cursor
 // last, filtered by kind and user; when its node goes away it reconnects
 // to the node that replaces it, on the same address and Redis, and
@@ -59,16 +43,15 @@ func TestEventsCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	redisURL := redistest.Start(t).URL
-	onRedis := func(c *server.Config) { c.RedisURL = redisURL }
-	a := startServer(t, onRedis)
-	b := startServer(t, onRedis)
-	addr := a.grpcAddr
-	r := startEvents(t, "--grpc-addr", addr, "--api-key", testAPIKey,
+	a := nodetest.Start(t, nodetest.Options{RedisURL: redisURL})
+	b := nodetest.Start(t, nodetest.Options{Creds: a.Creds, RedisURL: redisURL})
+	addr := a.GRPCAddr
+	r := startEvents(t, "--grpc-addr", addr, "--api-key", a.Creds.APIKey,
 		"--kinds", "online,offline,undelivered", "--users", "alice,bob")
 	// The command has started watching once a first event comes through.
 	var line string
 	for line == "" {
-		if _, err := b.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"bob"}, Message: &pushv1.Message{Topic: "probe"}}); err != nil {
+		if _, err := b.API.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"bob"}, Message: &pushv1.Message{Topic: "probe"}}); err != nil {
 			t.Fatal(err)
 		}
 		if out := r.out.String(); out != "" {
@@ -81,7 +64,7 @@ func TestEventsCommand(t *testing.T) {
 	}
 	// A last probe: once its line is out, every probe's is (one user's
 	// events are in order).
-	if _, err := b.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"bob"}, Message: &pushv1.Message{Topic: "probe", Id: "last-probe"}}); err != nil {
+	if _, err := b.API.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"bob"}, Message: &pushv1.Message{Topic: "probe", Id: "last-probe"}}); err != nil {
 		t.Fatal(err)
 	}
 	probes := 0
@@ -94,16 +77,16 @@ func TestEventsCommand(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	alice := dialUser(t, a, "alice")
-	dialUser(t, b, "carol") // filtered out
+	alice := a.Connect(t, "alice")
+	b.Connect(t, "carol") // filtered out
 	r.lines(t, probes+1)
-	a.stop() // alice's connection is drained; the stream breaks
+	a.Stop() // alice's connection is drained; the stream breaks
 	alice.WaitClose(t)
-	if _, err := b.api.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"bob"}, Message: &pushv1.Message{Topic: "while away", Id: "away"}}); err != nil {
+	if _, err := b.API.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"bob"}, Message: &pushv1.Message{Topic: "while away", Id: "away"}}); err != nil {
 		t.Fatal(err)
 	}
 	// The replacement, on the same address.
-	startServer(t, func(c *server.Config) { onRedis(c); c.GRPCAddr = addr })
+	nodetest.Start(t, nodetest.Options{Creds: a.Creds, RedisURL: redisURL, Config: func(c *server.Config) { c.GRPCAddr = addr }})
 	out := r.lines(t, probes+3)
 	var kinds []string
 	for _, l := range out[probes:] {
@@ -122,7 +105,7 @@ func TestEventsCommand(t *testing.T) {
 // a cursor the log no longer holds ends the command with an error that
 // says to resync.
 func TestEventsCommandErrors(t *testing.T) {
-	n := startServer(t, nil)
+	n := nodetest.Start(t, nodetest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := events(ctx, []string{"--kinds", "online,bogus", "--api-key", "k"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--kinds") {
@@ -130,22 +113,22 @@ func TestEventsCommandErrors(t *testing.T) {
 	}
 	// A cursor of another node's log: this one's memory engine does not
 	// know it.
-	other := startServer(t, nil)
-	r := startEvents(t, "--grpc-addr", other.grpcAddr, "--api-key", testAPIKey)
+	other := nodetest.Start(t, nodetest.Options{})
+	r := startEvents(t, "--grpc-addr", other.GRPCAddr, "--api-key", other.Creds.APIKey)
 	var cursor string
 	for cursor == "" {
-		dialUser(t, other, "x")
+		other.Connect(t, "x")
 		if out := r.out.String(); out != "" {
 			f := strings.Fields(strings.Split(out, "\n")[0])
 			cursor = strings.TrimPrefix(f[len(f)-1], "cursor=")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	err := events(ctx, []string{"--grpc-addr", n.grpcAddr, "--api-key", testAPIKey, "--cursor", cursor}, io.Discard, io.Discard)
+	err := events(ctx, []string{"--grpc-addr", n.GRPCAddr, "--api-key", n.Creds.APIKey, "--cursor", cursor}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "resync") {
 		t.Errorf("foreign cursor: %v, want an error saying to resync", err)
 	}
-	err = events(ctx, []string{"--grpc-addr", n.grpcAddr, "--api-key", "wrong"}, io.Discard, io.Discard)
+	err = events(ctx, []string{"--grpc-addr", n.GRPCAddr, "--api-key", "wrong"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "invalid API key") {
 		t.Errorf("wrong key: %v, want invalid API key", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/herald-push/herald/client"
+	"github.com/herald-push/herald/internal/nodetest"
 )
 
 // BenchmarkReconnectStorm measures a restart under load: N SDK clients
@@ -31,12 +32,12 @@ func BenchmarkReconnectStorm(b *testing.B) {
 }
 
 func stormOnce(b *testing.B, n int) {
-	cr := newCreds()
+	cr := nodetest.NewCreds()
 	first := startHerald(b, cr)
 	var connected atomic.Int64
 	clients := make([]*client.Client, n)
 	for i := range clients {
-		tok := cr.token(b, fmt.Sprintf("u%d", i))
+		tok := cr.Token(b, fmt.Sprintf("u%d", i))
 		c, err := client.New(client.Options{
 			URL:   "ws://" + first.ws + "/ws",
 			Token: func(context.Context) (string, error) { return tok, nil },

@@ -8,39 +8,19 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
-	"github.com/herald-push/herald/server/tokens"
+	"github.com/herald-push/herald/internal/nodetest"
 )
-
-// groupToken mints a token for user with groups.
-func (c creds) groupToken(t testing.TB, user string, groups ...string) string {
-	t.Helper()
-	tok, err := tokens.Mint([]byte(c.secret), tokens.MintClaims{UserID: user, Groups: groups, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
 
 // pushGroup pushes payload to group, excluding exclude, and returns the
 // count delivered.
-func (n *node) pushGroup(t *testing.T, group, payload string, exclude ...string) uint64 {
+func pushGroup(t *testing.T, n *nodetest.Node, group, payload string, exclude ...string) uint64 {
 	t.Helper()
-	res, err := n.api.PushToGroups(ctxT(t), &pushv1.PushToGroupsRequest{Groups: []string{group}, ExcludeUserIds: exclude,
+	res, err := n.API.PushToGroups(ctxT(t), &pushv1.PushToGroupsRequest{Groups: []string{group}, ExcludeUserIds: exclude,
 		Message: &pushv1.Message{Topic: "t", Payload: []byte(payload)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res.GetDelivered()
-}
-
-// stats returns the node's totals.
-func (n *node) stats(t *testing.T) *pushv1.Stats {
-	t.Helper()
-	st, err := n.api.GetStats(ctxT(t), &pushv1.GetStatsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.GetStats()
 }
 
 // waitPosition polls c's position in stream until it reaches offset.
@@ -69,20 +49,20 @@ func waitPosition(t *testing.T, c interface {
 // Before the Welcome carried positions it had none for these streams, so
 // its Resume did not name them and both pushes were lost.
 func TestResumeCoversStreamsNeverReceived(t *testing.T) {
-	cr := newCreds()
-	n := startNode(t, cr, nil)
-	n.pushGroup(t, "news", "before the client")
+	cr := nodetest.NewCreds()
+	n := nodetest.Start(t, nodetest.Options{Creds: cr})
+	pushGroup(t, n, "news", "before the client")
 	var up atomic.Bool
 	up.Store(true)
 	lb := startFailover(t, func() []string {
 		if up.Load() {
-			return []string{n.ws}
+			return []string{n.WSAddr}
 		}
 		return nil
 	})
 	rec := newRecorder()
 	var failed atomic.Int32
-	opts := rec.options(lb.url(), func() string { return cr.groupToken(t, "alice", "news") })
+	opts := rec.options(lb.url(), func() string { return cr.Token(t, "alice", "news") })
 	opts.OnResumeFailed = func(*clientv1.StreamResult) { failed.Add(1) }
 	startClient(t, opts)
 	waitFor(t, rec.connected, "connect")
@@ -90,16 +70,16 @@ func TestResumeCoversStreamsNeverReceived(t *testing.T) {
 	up.Store(false)
 	lb.cut()
 	deadline := time.Now().Add(30 * time.Second)
-	for n.stats(t).GetConnections() != 0 {
+	for n.Stats(t).GetConnections() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the node still holds the connection")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if d := n.pushGroup(t, "news", "while away"); d != 0 {
+	if d := pushGroup(t, n, "news", "while away"); d != 0 {
 		t.Fatalf("pushed to %d connections while away", d)
 	}
-	if _, err := n.api.Broadcast(ctxT(t), &pushv1.BroadcastRequest{Message: &pushv1.Message{Topic: "t", Payload: []byte("everyone")}}); err != nil {
+	if _, err := n.API.Broadcast(ctxT(t), &pushv1.BroadcastRequest{Message: &pushv1.Message{Topic: "t", Payload: []byte("everyone")}}); err != nil {
 		t.Fatal(err)
 	}
 	up.Store(true)
@@ -126,31 +106,31 @@ func TestResumeCoversStreamsNeverReceived(t *testing.T) {
 // Before the server marked excluded offsets, each one was a gap the
 // client asked the server about.
 func TestExcludedSenderSendsNoResume(t *testing.T) {
-	cr := newCreds()
-	n := startNode(t, cr, nil)
+	cr := nodetest.NewCreds()
+	n := nodetest.Start(t, nodetest.Options{Creds: cr})
 	var up atomic.Bool
 	up.Store(true)
 	lb := startFailover(t, func() []string {
 		if up.Load() {
-			return []string{n.ws}
+			return []string{n.WSAddr}
 		}
 		return nil
 	})
 	alice, bob := newRecorder(), newRecorder()
 	var failed atomic.Int32
-	opts := alice.options(lb.url(), func() string { return cr.groupToken(t, "alice", "chat") })
+	opts := alice.options(lb.url(), func() string { return cr.Token(t, "alice", "chat") })
 	opts.OnResumeFailed = func(*clientv1.StreamResult) { failed.Add(1) }
 	ac := startClient(t, opts)
-	startClient(t, bob.options("ws://"+n.ws+"/ws", func() string { return cr.groupToken(t, "bob", "chat") }))
+	startClient(t, bob.options(n.WSURL, func() string { return cr.Token(t, "bob", "chat") }))
 	waitFor(t, alice.connected, "alice connect")
 	waitFor(t, bob.connected, "bob connect")
 
 	// Offsets 1..30: alice sends 2 of every 3.
 	for i := 1; i <= 30; i++ {
 		if i%3 == 0 {
-			n.pushGroup(t, "chat", fmt.Sprint("bob ", i))
+			pushGroup(t, n, "chat", fmt.Sprint("bob ", i))
 		} else {
-			n.pushGroup(t, "chat", fmt.Sprint("alice ", i), "alice")
+			pushGroup(t, n, "chat", fmt.Sprint("alice ", i), "alice")
 		}
 	}
 	assertContiguous(t, bob.waitPushes(t, 30), 30)
@@ -158,14 +138,14 @@ func TestExcludedSenderSendsNoResume(t *testing.T) {
 	if got := len(alice.waitPushes(t, 10)); got != 10 {
 		t.Errorf("alice's app got %d pushes, want bob's 10", got)
 	}
-	if in := n.stats(t).GetMessagesIn(); in != 0 {
+	if in := n.Stats(t).GetMessagesIn(); in != 0 {
 		t.Errorf("the node got %d messages from the clients, want none: the sender asked for its own messages", in)
 	}
 
 	up.Store(false)
 	lb.cut()
 	deadline := time.Now().Add(30 * time.Second)
-	for n.stats(t).GetConnections() != 1 {
+	for n.Stats(t).GetConnections() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the node still holds alice's connection")
 		}
@@ -173,9 +153,9 @@ func TestExcludedSenderSendsNoResume(t *testing.T) {
 	}
 	for i := 31; i <= 40; i++ {
 		if i%2 == 0 {
-			n.pushGroup(t, "chat", fmt.Sprint("bob ", i))
+			pushGroup(t, n, "chat", fmt.Sprint("bob ", i))
 		} else {
-			n.pushGroup(t, "chat", fmt.Sprint("alice ", i), "alice")
+			pushGroup(t, n, "chat", fmt.Sprint("alice ", i), "alice")
 		}
 	}
 	up.Store(true)
@@ -190,7 +170,7 @@ func TestExcludedSenderSendsNoResume(t *testing.T) {
 	if len(ps) != 15 {
 		t.Errorf("alice got %d pushes, want 15", len(ps))
 	}
-	if in := n.stats(t).GetMessagesIn(); in != 1 {
+	if in := n.Stats(t).GetMessagesIn(); in != 1 {
 		t.Errorf("the node got %d messages from the clients, want 1: the Resume of alice's reconnect", in)
 	}
 	if f := failed.Load(); f != 0 {

@@ -12,6 +12,7 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 
 	"github.com/herald-push/herald/client"
 )
@@ -83,10 +84,10 @@ func startClient(t *testing.T, opts client.Options) *client.Client {
 // TestReconnectAfterServerKilled kills the node with SIGKILL, starts a new
 // one on the same port: the SDK comes back by itself and gets the next push.
 func TestReconnectAfterServerKilled(t *testing.T) {
-	cr := newCreds()
+	cr := nodetest.NewCreds()
 	first := startHerald(t, cr)
 	rec := newRecorder()
-	startClient(t, rec.options("ws://"+first.ws+"/ws", func() string { return cr.token(t, "alice") }))
+	startClient(t, rec.options("ws://"+first.ws+"/ws", func() string { return cr.Token(t, "alice") }))
 	waitFor(t, rec.connected, "first connect")
 
 	first.signal(t, syscall.SIGKILL)
@@ -94,7 +95,7 @@ func TestReconnectAfterServerKilled(t *testing.T) {
 	second := startHerald(t, cr, "--ws-addr", first.ws)
 	waitFor(t, rec.connected, "reconnect")
 
-	res, err := pushClient(t, second.grpc, cr).PushToUsers(ctxT(t), &pushv1.PushToUsersRequest{
+	res, err := cr.Client(t, second.grpc).PushToUsers(ctxT(t), &pushv1.PushToUsersRequest{
 		UserIds: []string{"alice"}, Message: &pushv1.Message{Topic: "t", Payload: []byte("after restart")}})
 	if err != nil || res.GetDelivered() != 1 {
 		t.Fatalf("push: %v %v", res, err)
@@ -131,7 +132,7 @@ func TestDrainMovesClientsToAnotherNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 connections")
 	}
-	cr := newCreds()
+	cr := nodetest.NewCreds()
 	a := startHerald(t, cr, "--drain-timeout", window.String())
 	b := startHerald(t, cr)
 	var aUp atomic.Bool
@@ -147,13 +148,13 @@ func TestDrainMovesClientsToAnotherNode(t *testing.T) {
 	for i := range recs {
 		recs[i] = newRecorder()
 		user := fmt.Sprintf("u%d", i)
-		tok := cr.token(t, user)
+		tok := cr.Token(t, user)
 		startClient(t, recs[i].options(lb.url(), func() string { return tok }))
 	}
 	for i, r := range recs {
 		waitFor(t, r.connected, fmt.Sprintf("client %d connect", i))
 	}
-	apiA := pushClient(t, a.grpc, cr)
+	apiA := cr.Client(t, a.grpc)
 	res, err := apiA.Broadcast(ctxT(t), &pushv1.BroadcastRequest{Message: &pushv1.Message{Topic: "t", Payload: []byte("before drain")}})
 	if err != nil || res.GetDelivered() != clients {
 		t.Fatalf("broadcast on A: %v %v", res, err)
@@ -187,7 +188,7 @@ func TestDrainMovesClientsToAnotherNode(t *testing.T) {
 			t.Errorf("client %d: no reconnecting state with close 1001", i)
 		}
 	}
-	st, err := pushClient(t, b.grpc, cr).GetStats(ctxT(t), &pushv1.GetStatsRequest{})
+	st, err := cr.Client(t, b.grpc).GetStats(ctxT(t), &pushv1.GetStatsRequest{})
 	if err != nil || st.GetStats().GetConnections() != clients {
 		t.Fatalf("B holds %v connections (err %v), want %d", st.GetStats().GetConnections(), err, clients)
 	}

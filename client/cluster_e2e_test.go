@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/internal/redistest"
 )
 
@@ -21,13 +22,13 @@ func TestKilledNodeLeavesPresence(t *testing.T) {
 }
 
 func testKilledNodeLeavesPresence(t *testing.T, redisURL string) {
-	cr := newCreds()
+	cr := nodetest.NewCreds()
 	a := startHerald(t, cr, "--redis-url", redisURL, "--node-id", "node-a")
 	b := startHerald(t, cr, "--redis-url", redisURL, "--node-id", "node-b")
 	rec := newRecorder()
-	startClient(t, rec.options("ws://"+a.ws+"/ws", func() string { return cr.token(t, "alice") }))
+	startClient(t, rec.options("ws://"+a.ws+"/ws", func() string { return cr.Token(t, "alice") }))
 	waitFor(t, rec.connected, "connect to A")
-	apiB := pushClient(t, b.grpc, cr)
+	apiB := cr.Client(t, b.grpc)
 	// ok is false when B could not answer this time: a Redis call that
 	// timed out on a loaded machine is Unavailable, and the caller asks
 	// again.

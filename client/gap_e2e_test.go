@@ -7,6 +7,7 @@ import (
 	"github.com/herald-push/herald/client"
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	pushv1 "github.com/herald-push/herald/gen/herald/push/v1"
+	"github.com/herald-push/herald/internal/nodetest"
 	"github.com/herald-push/herald/server"
 )
 
@@ -15,13 +16,13 @@ import (
 // the same connection, sees the jump in offsets, asks for what is
 // missing, and delivers every push once, in order, none reported lost.
 func TestGapFilledOnALiveConnection(t *testing.T) {
-	cr := newCreds()
-	n := startNode(t, cr, func(c *server.Config) {
+	cr := nodetest.NewCreds()
+	n := nodetest.Start(t, nodetest.Options{Creds: cr, Config: func(c *server.Config) {
 		c.SlowPolicy = "drop-oldest"
 		c.SendQueueBytes = 128 << 10
-	})
+	}})
 	rec := newRecorder()
-	opts := rec.options("ws://"+n.ws+"/ws", func() string { return cr.token(t, "alice") })
+	opts := rec.options(n.WSURL, func() string { return cr.Token(t, "alice") })
 	opts.DisableCompression = true // the bytes pushed are the bytes queued
 	release := make(chan struct{})
 	var first atomic.Bool
@@ -42,9 +43,9 @@ func TestGapFilledOnALiveConnection(t *testing.T) {
 	payload := make([]byte, 60<<10)
 	pushed := 0
 	for {
-		n.push(t, "alice", string(payload))
+		push(t, n, "alice", string(payload))
 		pushed++
-		st, err := n.api.GetStats(ctxT(t), &pushv1.GetStatsRequest{})
+		st, err := n.API.GetStats(ctxT(t), &pushv1.GetStatsRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 // single PushToUsers calls besides the load and reports their latency
 // apart; the probe pushes are delivered and counted like the load's.
 func TestProbeCallsReported(t *testing.T) {
-	cfg := startServer(t)
+	cfg := startTarget(t, nil)
 	cfg.Scenario = ScenarioBroadcast
 	cfg.Conns = 10
 	cfg.Rates = []float64{10}

@@ -29,7 +29,7 @@ func keepGC(t *testing.T) {
 	})
 }
 
-// TuneGC sets GOGC to 200 without a memory limit and to 400 under one
+// TuneGC leaves GOGC at 100 without a memory limit and sets 400 under one
 // (GOMEMLIMIT, or 90% of the cgroup's), and leaves what the environment
 // sets alone.
 func TestTuneGC(t *testing.T) {
@@ -48,18 +48,18 @@ func TestTuneGC(t *testing.T) {
 		wantLimit   int64
 		wantLimitBy string
 	}{
-		{name: "no limit", wantPercent: 200, wantFrom: "herald", wantLimit: math.MaxInt64},
+		{name: "no limit", wantPercent: 100, wantFrom: "herald", wantLimit: math.MaxInt64},
 		{name: "cgroup v2", files: v2, wantPercent: 400, wantFrom: "herald", wantLimit: 2 * gib * 9 / 10, wantLimitBy: "cgroup"},
 		{name: "cgroup v2 without a limit", files: map[string]string{
 			"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "max\n",
-		}, wantPercent: 200, wantFrom: "herald", wantLimit: math.MaxInt64},
+		}, wantPercent: 100, wantFrom: "herald", wantLimit: math.MaxInt64},
 		{name: "cgroup v1 in a container", files: map[string]string{
 			"/proc/self/cgroup":                           "12:pids:/docker/abc\n4:memory:/docker/abc\n",
 			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "1073741824\n",
 		}, wantPercent: 400, wantFrom: "herald", wantLimit: gib * 9 / 10, wantLimitBy: "cgroup"},
 		{name: "cgroup v1 without a limit", files: map[string]string{
 			"/proc/self/cgroup": "4:memory:/\n", "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
-		}, wantPercent: 200, wantFrom: "herald", wantLimit: math.MaxInt64},
+		}, wantPercent: 100, wantFrom: "herald", wantLimit: math.MaxInt64},
 		{name: "GOMEMLIMIT", env: map[string]string{"GOMEMLIMIT": "1GiB"}, files: v2, envLimit: gib,
 			wantPercent: 400, wantFrom: "herald", wantLimit: gib, wantLimitBy: "GOMEMLIMIT"},
 		{name: "GOGC", env: map[string]string{"GOGC": "50"}, files: v2,

@@ -23,9 +23,10 @@ the in-memory engine and generated dev credentials (herald token reads them).`,
 (--ws-addr by HERALD_WS_ADDR); a flag on the command line wins. Durations
 take a unit: 250ms, 25s, 5m. HERALD_DEV_DIR moves the default dev
 credentials file (dev-credentials.json) out of the user config dir.
-Unless GOGC is set, the garbage collector runs at GOGC=200, or 400 under
-a memory limit: GOMEMLIMIT, else 90% of the cgroup's limit if there is
-one. GOGC=100 trades CPU for memory (about 2 KiB per idle connection).`,
+Unless GOGC is set, the garbage collector runs at Go's GOGC=100, or 400
+under a memory limit: GOMEMLIMIT, else 90% of the cgroup's limit if there
+is one. GOGC=200 halves the collector's CPU for about 1 KiB more RSS per
+idle connection.`,
 }
 
 // serve runs a node until SIGINT or SIGTERM, then drains it; a second

@@ -13,7 +13,7 @@
 // One janitor goroutine, owned by the Engine and stopped by Close, forgets
 // idle streams and expired ids.
 //
-// The event log (events.go) is one ring of the last events, bounded by
+// The event log (events.go) holds the last events in chunks, bounded by
 // EventRetention and EventMaxAge, guarded by its own mutex, which is a
 // leaf of the lock order: pushsvc appends under a hub user shard, and an
 // append never blocks. Its fingerprint is drawn at New, so a cursor from

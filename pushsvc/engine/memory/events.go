@@ -98,6 +98,13 @@ func (l *eventLog) dropOldestLocked() {
 	}
 }
 
+// expire drops the events older than maxAge.
+func (l *eventLog) expire(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expireLocked(now)
+}
+
 // expireLocked drops the events older than maxAge, oldest first.
 func (l *eventLog) expireLocked(now time.Time) {
 	cut := uint64(now.Add(-l.maxAge).UnixMilli())

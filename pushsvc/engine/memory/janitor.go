@@ -3,7 +3,9 @@ package memory
 import "time"
 
 // janitor forgets streams whose history is empty and that saw no
-// publication for a whole history TTL, and expired idempotent ids. A
+// publication for a whole history TTL, expired idempotent ids, and events
+// past the event log's age bound (appends and reads drop them too, but a
+// quiet node makes neither). A
 // forgotten stream starts over in a new epoch, which tells a resuming client
 // that its history is gone.
 func (e *Engine) janitor() {
@@ -23,6 +25,7 @@ func (e *Engine) janitor() {
 
 // sweep does one janitor pass at now.
 func (e *Engine) sweep(now time.Time) {
+	e.events.expire(now)
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()

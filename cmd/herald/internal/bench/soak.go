@@ -187,7 +187,7 @@ func (r *run) settle(ctx context.Context, sr *SoakReport) {
 		r.problem("RSS not back within --settle: the Go runtime returns freed memory to the OS gradually; with the heap back, that is not a leak")
 	}
 	if !sr.HeapBack {
-		r.problem("heap not back within --settle: the server keeps pushes for its --history-ttl (5m by default) and forgets idle streams after it; give the server a --history-ttl shorter than --settle to tell that from a leak")
+		r.problem("heap not back within --settle: the server keeps pushes for its --history-ttl (5m by default) and forgets idle streams after it, and keeps events for its --events-max-age (1h); give the server a --history-ttl and an --events-max-age shorter than --settle to tell that from a leak")
 	}
 }
 

@@ -47,6 +47,20 @@ func pushRuleViolations(m proto.Message) (violations, bool) {
 	return vs, true
 }
 
+// streamPush returns a PushStream request's push, the unary request of
+// its kind, and the name of its field; nil when it has none.
+func streamPush(r *pushv1.PushStreamRequest) (proto.Message, string) {
+	switch p := r.GetPush().(type) {
+	case *pushv1.PushStreamRequest_Users:
+		return p.Users, "users"
+	case *pushv1.PushStreamRequest_Groups:
+		return p.Groups, "groups"
+	case *pushv1.PushStreamRequest_Broadcast:
+		return p.Broadcast, "broadcast"
+	}
+	return nil, ""
+}
+
 // schemaMaxCorrelationIDBytes is PushStreamRequest.correlation_id's bound.
 const schemaMaxCorrelationIDBytes = 128
 
@@ -55,16 +69,7 @@ const schemaMaxCorrelationIDBytes = 128
 // from the stream request ("users.user_ids[3]"). A request without a
 // push is left to protovalidate, which words the oneof's rule.
 func pushStreamRuleViolations(r *pushv1.PushStreamRequest) (violations, bool) {
-	var inner proto.Message
-	var prefix string
-	switch p := r.GetPush().(type) {
-	case *pushv1.PushStreamRequest_Users:
-		inner, prefix = p.Users, "users."
-	case *pushv1.PushStreamRequest_Groups:
-		inner, prefix = p.Groups, "groups."
-	case *pushv1.PushStreamRequest_Broadcast:
-		inner, prefix = p.Broadcast, "broadcast."
-	}
+	inner, field := streamPush(r)
 	if inner == nil || !inner.ProtoReflect().IsValid() {
 		return nil, false
 	}
@@ -74,7 +79,7 @@ func pushStreamRuleViolations(r *pushv1.PushStreamRequest) (violations, bool) {
 	}
 	innerVs, _ := pushRuleViolations(inner)
 	for _, v := range innerVs {
-		v.Field = prefix + v.GetField()
+		v.Field = field + "." + v.GetField()
 		vs = append(vs, v)
 	}
 	return vs, true

@@ -177,16 +177,8 @@ func (l *Limits) violations(m proto.Message) violations {
 // ("users.user_ids[3]"), and no ack_timeout, which a stream cannot wait
 // for.
 func (l *Limits) streamViolations(r *pushv1.PushStreamRequest) violations {
-	var inner proto.Message
-	var name string
-	switch p := r.GetPush().(type) {
-	case *pushv1.PushStreamRequest_Users:
-		inner, name = p.Users, "users"
-	case *pushv1.PushStreamRequest_Groups:
-		inner, name = p.Groups, "groups"
-	case *pushv1.PushStreamRequest_Broadcast:
-		inner, name = p.Broadcast, "broadcast"
-	default:
+	inner, name := streamPush(r)
+	if inner == nil {
 		return nil // the schema requires one
 	}
 	var vs violations

@@ -7,6 +7,7 @@ import (
 
 	clientv1 "github.com/herald-push/herald/gen/herald/client/v1"
 	"github.com/herald-push/herald/pushsvc/engine"
+	"github.com/herald-push/herald/pushsvc/engine/enginetest"
 )
 
 func resumeFrame(t *testing.T, pos ...*clientv1.StreamPosition) []byte {
@@ -126,13 +127,13 @@ func TestResumeNotRecovered(t *testing.T) {
 }
 
 func TestHistoryTTLExpires(t *testing.T) {
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { return now }
-	svc := newTestService(t, Options{HistoryTTL: time.Minute, Now: clock})
+	// The service's goroutines read the clock too (the event writer).
+	clock := enginetest.NewClock()
+	svc := newTestService(t, Options{HistoryTTL: time.Minute, Now: clock.Now})
 	r, _ := svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "old"})
 	_, _ = svc.PushToUsers(ctx(t), []string{"alice"}, Message{Topic: "short", TTL: time.Second})
 	epoch := r.Streams[0].Epoch
-	now = now.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	ft := &fakeTransport{}
 	s, _ := svc.Connect(SessionInfo{UserID: "alice"}, ft)
 	_ = s.HandleFrame(ctx(t), resumeFrame(t, &clientv1.StreamPosition{Stream: "user:alice", Offset: 0, Epoch: epoch}))

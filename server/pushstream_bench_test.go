@@ -123,13 +123,15 @@ func streamPushes(b *testing.B, api pushv1.PushServiceClient, users *pushv1.Push
 type pushCounter struct {
 	gws.BuiltinEventHandler
 	pushes atomic.Int64
+	want   atomic.Int64  // what wait waits for; 0: nothing
+	got    chan struct{} // a send when pushes reaches want (capacity 1)
 	closed chan struct{}
 }
 
 func connectPushCounter(b *testing.B, n *benchNode, user string) *pushCounter {
 	b.Helper()
 	tok := n.Token(b, user)
-	pc := &pushCounter{closed: make(chan struct{})}
+	pc := &pushCounter{got: make(chan struct{}, 1), closed: make(chan struct{})}
 	conn, _, err := gws.NewClient(pc, &gws.ClientOption{Addr: n.WSURL, RequestHeader: http.Header{"Authorization": {"Bearer " + tok}}})
 	if err != nil {
 		b.Fatal(err)
@@ -137,13 +139,7 @@ func connectPushCounter(b *testing.B, n *benchNode, user string) *pushCounter {
 	go conn.ReadLoop()
 	b.Cleanup(func() { _ = conn.NetConn().Close(); <-pc.closed })
 	// The session exists once its Welcome has come.
-	deadline := time.Now().Add(10 * time.Second)
-	for pc.pushes.Load() == 0 {
-		if time.Now().After(deadline) {
-			b.Fatal("no Welcome within 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	pc.wait(b, 1)
 	pc.pushes.Store(0)
 	return pc
 }
@@ -152,26 +148,38 @@ func (pc *pushCounter) OnMessage(_ *gws.Conn, m *gws.Message) {
 	var f clientv1.ServerFrame
 	err := proto.Unmarshal(m.Bytes(), &f)
 	m.Close()
+	var n int64
 	switch {
 	case err != nil:
+		return
 	case f.GetWelcome() != nil:
-		pc.pushes.Add(1) // connectPushCounter's signal, reset after
+		n = pc.pushes.Add(1) // connectPushCounter's signal, reset after
 	case f.GetPush() != nil:
-		pc.pushes.Add(1)
+		n = pc.pushes.Add(1)
 	default:
-		pc.pushes.Add(int64(len(f.GetBatch().GetPushes())))
+		n = pc.pushes.Add(int64(len(f.GetBatch().GetPushes())))
+	}
+	if w := pc.want.Load(); w > 0 && n >= w {
+		select {
+		case pc.got <- struct{}{}:
+		default:
+		}
 	}
 }
 
 func (pc *pushCounter) OnClose(*gws.Conn, error) { close(pc.closed) }
 
-// wait waits until want pushes have arrived.
+// wait waits until want pushes have arrived. A signal left from an
+// earlier wait only makes it look again.
 func (pc *pushCounter) wait(b *testing.B, want int64) {
-	deadline := time.Now().Add(time.Minute)
+	pc.want.Store(want)
+	defer pc.want.Store(0)
+	timeout := time.After(time.Minute)
 	for pc.pushes.Load() < want {
-		if time.Now().After(deadline) {
+		select {
+		case <-pc.got:
+		case <-timeout:
 			b.Fatalf("%d of %d pushes arrived within a minute", pc.pushes.Load(), want)
 		}
-		time.Sleep(100 * time.Microsecond)
 	}
 }

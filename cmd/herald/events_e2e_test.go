@@ -50,15 +50,15 @@ func TestEventsCommand(t *testing.T) {
 		"--kinds", "online,offline,undelivered", "--users", "alice,bob")
 	// The command has started watching once a first event comes through.
 	var line string
-	for line == "" {
+	waitFor(t, 30*time.Second, "a first event", func() bool {
 		if _, err := b.API.PushToUsers(ctx, &pushv1.PushToUsersRequest{UserIds: []string{"bob"}, Message: &pushv1.Message{Topic: "probe"}}); err != nil {
 			t.Fatal(err)
 		}
 		if out := r.out.String(); out != "" {
 			line = strings.Split(out, "\n")[0]
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return line != ""
+	})
 	if f := strings.Fields(line); len(f) < 4 || f[1] != "undelivered" || f[2] != "bob" || !strings.HasPrefix(f[len(f)-1], "cursor=") {
 		t.Fatalf("line %q: want <time> undelivered bob ... cursor=<cursor>", line)
 	}
@@ -68,14 +68,14 @@ func TestEventsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	probes := 0
-	for probes == 0 {
+	waitFor(t, 30*time.Second, "the last probe's line", func() bool {
 		for i, l := range r.lines(t, 1) {
 			if strings.Contains(l, "message=last-probe ") {
 				probes = i + 1
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return probes != 0
+	})
 
 	alice := a.Connect(t, "alice")
 	b.Connect(t, "carol") // filtered out
@@ -116,14 +116,14 @@ func TestEventsCommandErrors(t *testing.T) {
 	other := nodetest.Start(t, nodetest.Options{})
 	r := startEvents(t, "--grpc-addr", other.GRPCAddr, "--api-key", other.Creds.APIKey)
 	var cursor string
-	for cursor == "" {
+	waitFor(t, 30*time.Second, "a first event", func() bool {
 		other.Connect(t, "x")
 		if out := r.out.String(); out != "" {
 			f := strings.Fields(strings.Split(out, "\n")[0])
 			cursor = strings.TrimPrefix(f[len(f)-1], "cursor=")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cursor != ""
+	})
 	err := events(ctx, []string{"--grpc-addr", n.GRPCAddr, "--api-key", n.Creds.APIKey, "--cursor", cursor}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "resync") {
 		t.Errorf("foreign cursor: %v, want an error saying to resync", err)
